@@ -1,0 +1,251 @@
+"""The ``zkmargin`` command: snarkjs-style noun-verb commands with default file names.
+
+Exit codes: 0 success (or a valid proof), 1 an invalid proof, 2 a malformed input or any other
+error the user can fix; the message is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from circuits import CIRCUITS, get_circuit
+from prover.console import emit_json, err_console, phase_progress
+from prover.inputs import load_inputs
+from zkmargin.errors import ZkMarginError
+
+EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
+
+app = typer.Typer(
+    help="Zero-knowledge private margin verification: prove, verify and benchmark Groth16 statements.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+groth16_app = typer.Typer(help="Groth16 proofs in snarkjs's file formats.", no_args_is_help=True)
+circuit_app = typer.Typer(help="The statements zkmargin can prove.", no_args_is_help=True)
+app.add_typer(groth16_app, name="groth16")
+app.add_typer(circuit_app, name="circuit")
+
+CurveOpt = Annotated[str, typer.Option("--curve", "-c", help="bls12381 (bls12-381) or bn128 (bn254)")]
+BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="curve backend (default: the fastest)")]
+Log2Opt = Annotated[Optional[int], typer.Option("--log2", help="chain: log2 of the domain size")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")]
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> None:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _circuit(name: str, log2: int | None):
+    return get_circuit(name, log2=log2) if name == "chain" else get_circuit(name)
+
+
+# --- groth16 ---------------------------------------------------------------------------
+@groth16_app.command("verify")
+def groth16_verify(
+    verification_key: Annotated[Path, typer.Argument()] = Path("verification_key.json"),
+    public: Annotated[Path, typer.Argument()] = Path("public.json"),
+    proof: Annotated[Path, typer.Argument()] = Path("proof.json"),
+    backend: BackendOpt = None,
+) -> None:
+    """Verify a proof. Exit 0 valid, 1 invalid, 2 malformed input."""
+    from zkmargin.backends import get_backend
+    from zkmargin.formats.snarkjs import load_json, proof_from_json, public_from_json, vk_from_json
+    from zkmargin.groth16 import verify
+
+    vk_data = load_json(verification_key)
+    vk = vk_from_json(vk_data, backend=None if backend is None else get_backend(vk_data.get("curve"), backend))
+    be = get_backend(vk.curve, backend)
+    the_proof = proof_from_json(load_json(proof), be, curve=vk.curve)
+    inputs = public_from_json(load_json(public), vk.curve)
+    if verify(vk, inputs, the_proof, be):
+        err_console.print("[green]OK[/green]: the proof is valid")
+        raise typer.Exit(EXIT_OK)
+    err_console.print("[red]INVALID[/red]: the proof does not verify")
+    raise typer.Exit(EXIT_INVALID)
+
+
+# --- circuit ---------------------------------------------------------------------------
+@circuit_app.command("list")
+def circuit_list(as_json: JsonOpt = False) -> None:
+    """The registered circuits."""
+    rows = [{"name": name, "description": factory.description} for name, factory in CIRCUITS.items()]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['name']:<10} {row['description']}")
+
+
+@circuit_app.command("info")
+def circuit_info(name: str, curve: CurveOpt = "bls12381", log2: Log2Opt = None, as_json: JsonOpt = False) -> None:
+    """Constraints, variables, public inputs and the under-constraint audit of a circuit."""
+    from zkmargin.curves import get_curve
+    from zkmargin.groth16.qap import domain_size_for
+
+    the_curve = get_curve(curve)
+    circuit = _circuit(name, log2)
+    cs = circuit.synthesize(the_curve)
+    audit = cs.audit()
+    info = {
+        "name": circuit.name,
+        "parameters": circuit.parameters(),
+        "curve": the_curve.name,
+        **cs.summary(),
+        "domain_size": domain_size_for(cs.num_constraints, cs.num_public),
+        "public_input_names": cs.public_names,
+        "audit": audit.as_dict(),
+    }
+    if as_json:
+        emit_json(info)
+        return
+    for key in ("name", "curve", "constraints", "variables", "public_inputs", "private_variables", "domain_size"):
+        typer.echo(f"{key:<18} {info[key]}")
+    typer.echo(f"{'public order':<18} {', '.join(cs.public_names)}")
+    verdict = "ok" if audit.ok else "UNDER-CONSTRAINED"
+    typer.echo(f"{'audit':<18} {verdict}")
+    for label, names in (("unconstrained", audit.unconstrained), ("undetermined", audit.undetermined),
+                         ("advice", audit.advice), ("existential", audit.existential)):
+        if names:
+            typer.echo(f"  {label}: {', '.join(names[:20])}{' ...' if len(names) > 20 else ''}")
+
+
+# --- setup and prove -------------------------------------------------------------------
+@app.command("setup")
+def setup_command(
+    name: str,
+    curve: CurveOpt = "bls12381",
+    out: Annotated[Optional[Path], typer.Option("--out", help="key directory")] = None,
+    log2: Log2Opt = None,
+    backend: BackendOpt = None,
+) -> None:
+    """Single-party setup (development): writes proving_key.bin and verification_key.json."""
+    from prover.keystore import default_key_dir, run_setup
+    from zkmargin.backends import get_backend
+    from zkmargin.curves import get_curve
+
+    the_curve = get_curve(curve)
+    circuit = _circuit(name, log2)
+    out = out or default_key_dir(circuit, the_curve)
+    start = time.perf_counter()
+    with phase_progress(f"setup {circuit.key_name()}") as on_phase:
+        run_setup(circuit, the_curve, out, get_backend(the_curve, backend), progress=on_phase)
+    err_console.print(f"keys for {circuit.key_name()} on {the_curve.name} written to {out} "
+                      f"({time.perf_counter() - start:.1f} s)", highlight=False)
+
+
+@app.command("prove")
+def prove_command(
+    name: str,
+    input: Annotated[Path, typer.Option("--input", "-i", help="input.json: signal name -> value")],
+    curve: CurveOpt = "bls12381",
+    keys: Annotated[Optional[Path], typer.Option("--keys", help="key directory")] = None,
+    proof: Annotated[Path, typer.Option("--proof")] = Path("proof.json"),
+    public: Annotated[Path, typer.Option("--public")] = Path("public.json"),
+    log2: Log2Opt = None,
+    backend: BackendOpt = None,
+) -> None:
+    """Prove a statement and write proof.json and public.json (snarkjs formats)."""
+    from prover.keystore import default_key_dir, load_keys
+    from zkmargin.backends import get_backend
+    from zkmargin.curves import get_curve
+    from zkmargin.formats.snarkjs import dump_json, proof_to_json, public_to_json
+    from zkmargin.groth16 import PhaseTimer, prove
+
+    the_curve = get_curve(curve)
+    be = get_backend(the_curve, backend)
+    circuit = _circuit(name, log2)
+    values = load_inputs(input)
+    key_dir = keys or default_key_dir(circuit, the_curve)
+    pk = load_keys(key_dir, be)
+    with phase_progress(f"prove {circuit.key_name()}") as on_phase:
+        timer = PhaseTimer(on_phase)
+        with timer.phase("witness"):
+            cs = circuit.synthesize(the_curve, values)
+        the_proof = prove(pk, cs, be, timer=timer)
+    dump_json(proof_to_json(the_proof, be), proof)
+    dump_json(public_to_json(cs.public_values()), public)
+    total = sum(timer.seconds.values())
+    err_console.print(f"proof written to {proof}, public inputs to {public} ({total:.2f} s)", highlight=False)
+
+
+# --- bench and demo --------------------------------------------------------------------
+bench_app = typer.Typer(help="Proof generation and verification benchmarks.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("prove")
+def bench_prove(
+    circuit: Annotated[str, typer.Option("--circuit")] = "chain",
+    log2: Log2Opt = None,
+    curve: CurveOpt = "bls12381",
+    repeat: Annotated[int, typer.Option("--repeat", min=1)] = 3,
+    backend: BackendOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Median prove time with per-phase breakdown."""
+    from prover.bench import bench_prove as run
+
+    result = run(_circuit(circuit, log2), curve, repeat, backend)
+    emit_json(result) if as_json else _print_bench(result)
+
+
+@bench_app.command("verify")
+def bench_verify(
+    curve: CurveOpt = "bls12381",
+    batch: Annotated[int, typer.Option("--batch", min=1)] = 64,
+    repeat: Annotated[int, typer.Option("--repeat", min=1)] = 5,
+    backend: BackendOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Single and batch verification figures (the mult circuit)."""
+    from prover.bench import bench_verify as run
+
+    result = run(curve, batch, repeat, backend)
+    emit_json(result) if as_json else _print_bench(result)
+
+
+def _print_bench(result: dict) -> None:
+    for key, value in result.items():
+        if isinstance(value, dict):
+            typer.echo(f"{key}:")
+            for k, v in value.items():
+                typer.echo(f"  {k:<24} {v}")
+        else:
+            typer.echo(f"{key:<26} {value}")
+
+
+@app.command("demo")
+def demo_command() -> None:
+    """Run the end-to-end demo on embedded defaults."""
+    from prover.demo import run_demo
+
+    raise typer.Exit(run_demo())
+
+
+def main() -> None:
+    """Console entry point: every zkmargin error becomes a one-line message and exit code 2."""
+    try:
+        code = app(standalone_mode=False)
+    except ZkMarginError as err:
+        err_console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_ERROR)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as err:  # click usage errors
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(EXIT_ERROR)
+        raise
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

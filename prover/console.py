@@ -1,0 +1,32 @@
+"""Terminal output shared by the commands: errors on stderr, progress on stderr, data on stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+err_console = Console(stderr=True)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+@contextmanager
+def phase_progress(title: str, enabled: bool = True) -> Iterator[Any]:
+    """A spinner that names the current phase; yields the callback to announce phases."""
+    if not enabled or not err_console.is_terminal:
+        yield lambda phase: None
+        return
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+        console=err_console, transient=True,
+    ) as progress:
+        task = progress.add_task(title, total=None)
+        yield lambda phase: progress.update(task, description=f"{title}: {phase}")

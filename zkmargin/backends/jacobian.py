@@ -1,0 +1,366 @@
+"""Jacobian-coordinate arithmetic on short Weierstrass curves y^2 = x^3 + b (a = 0).
+
+A point (X, Y, Z) stands for the affine point (X/Z^2, Y/Z^3); Z == 0 is the point at
+infinity. ``G1Group`` works over F_p, ``G2Group`` over F_p2 = F_p[u]/(u^2 + 1) with pairs
+(c0, c1) = c0 + c1*u. Affine points are (x, y) tuples and are always finite. Field
+elements are of the number type ``num`` given to the constructor (``int``, or a faster
+drop-in such as ``gmpy2.mpz``) and are kept reduced below p.
+
+The formulas are the standard ones for a = 0 from the Explicit-Formulas Database
+(add-2007-bl, madd-2007-bl, dbl-2009-l), without the factors of 2 that only help
+fixed-width implementations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+Num = Any  # int or a drop-in replacement
+Fp2 = tuple[Num, Num]
+Pt = TypeVar("Pt")  # a Jacobian point of one group
+Aff = TypeVar("Aff")  # a finite affine point of that group
+
+
+class JacobianGroup(Generic[Pt, Aff]):
+    """Operations shared by both groups; subclasses supply the field-specific formulas."""
+
+    identity: Pt
+
+    def add(self, a: Pt, b: Pt) -> Pt:
+        raise NotImplementedError
+
+    def add_affine(self, a: Pt, b: Aff) -> Pt:
+        """a + b for a finite affine b: cheaper than a full addition."""
+        raise NotImplementedError
+
+    def double(self, a: Pt) -> Pt:
+        raise NotImplementedError
+
+    def neg(self, a: Pt) -> Pt:
+        raise NotImplementedError
+
+    def neg_affine(self, a: Aff) -> Aff:
+        raise NotImplementedError
+
+    def is_identity(self, a: Pt) -> bool:
+        raise NotImplementedError
+
+    def from_affine(self, a: Aff) -> Pt:
+        raise NotImplementedError
+
+    def normalize_many(self, points: Sequence[Pt]) -> list[Aff | None]:
+        """Affine forms of many points with a single field inversion (None for infinity)."""
+        raise NotImplementedError
+
+    def to_affine(self, a: Pt) -> Aff | None:
+        return self.normalize_many([a])[0]
+
+    def mul(self, a: Pt, k: int) -> Pt:
+        """k * a for any integer k >= 0, by a width-5 signed window (wNAF)."""
+        odd = self._odd_multiples(a, 8)  # a, 3a, ..., 15a
+        result = self.identity
+        for digit in reversed(wnaf(k, 5)):
+            result = self.double(result)
+            if digit > 0:
+                result = self.add(result, odd[digit >> 1])
+            elif digit < 0:
+                result = self.add(result, self.neg(odd[-digit >> 1]))
+        return result
+
+    def _odd_multiples(self, a: Pt, count: int) -> list[Pt]:
+        twice = self.double(a)
+        odd = [a]
+        for _ in range(count - 1):
+            odd.append(self.add(odd[-1], twice))
+        return odd
+
+
+def wnaf(k: int, width: int) -> list[int]:
+    """Signed digits of k >= 0, least significant first: every nonzero digit is odd and
+    below 2^(width-1) in magnitude, so a table of odd multiples covers them."""
+    full = 1 << width
+    digits = []
+    while k:
+        d = 0
+        if k & 1:
+            d = k & (full - 1)
+            if d >= full >> 1:
+                d -= full
+            k -= d
+        digits.append(d)
+        k >>= 1
+    return digits
+
+
+def batch_inverse(values: Sequence[Any], mul: Callable[[Any, Any], Any], inverse: Callable[[Any], Any]) -> list[Any]:
+    """Inverses of nonzero field elements with one inversion (Montgomery's trick)."""
+    if not values:
+        return []
+    prefix = [values[0]]
+    for v in values[1:]:
+        prefix.append(mul(prefix[-1], v))
+    inv = inverse(prefix[-1])
+    out = [None] * len(values)
+    for i in range(len(values) - 1, 0, -1):
+        out[i] = mul(inv, prefix[i - 1])
+        inv = mul(inv, values[i])
+    out[0] = inv
+    return out
+
+
+G1Point = tuple[Num, Num, Num]
+G1Aff = tuple[Num, Num]
+
+
+class G1Group(JacobianGroup[G1Point, G1Aff]):
+    def __init__(self, p: int, b: int, num: Callable[[int], Num] = int):
+        self.p = num(p)
+        self.b = num(b)
+        self.one = num(1)
+        self.identity = (self.one, self.one, num(0))
+
+    def from_affine(self, a: G1Aff) -> G1Point:
+        return a[0], a[1], self.one
+
+    def is_identity(self, a: G1Point) -> bool:
+        return not a[2]
+
+    def neg(self, a: G1Point) -> G1Point:
+        return a[0], -a[1] % self.p, a[2]
+
+    def neg_affine(self, a: G1Aff) -> G1Aff:
+        return a[0], -a[1] % self.p
+
+    def double(self, a: G1Point) -> G1Point:
+        p = self.p
+        x, y, z = a
+        xx = x * x % p
+        yy = y * y % p
+        yyyy = yy * yy % p
+        d = 2 * ((x + yy) ** 2 - xx - yyyy) % p
+        e = 3 * xx
+        x3 = (e * e - 2 * d) % p
+        return x3, (e * (d - x3) - 8 * yyyy) % p, 2 * y * z % p
+
+    def add_affine(self, a: G1Point, b: G1Aff) -> G1Point:
+        p = self.p
+        x1, y1, z1 = a
+        if not z1:
+            return b[0], b[1], self.one
+        x2, y2 = b
+        z1z1 = z1 * z1 % p
+        h = (x2 * z1z1 - x1) % p
+        r = (y2 * z1 * z1z1 - y1) % p
+        if not h:
+            return self.double(a) if not r else self.identity
+        hh = h * h % p
+        hhh = h * hh % p
+        v = x1 * hh % p
+        x3 = (r * r - hhh - 2 * v) % p
+        return x3, (r * (v - x3) - y1 * hhh) % p, z1 * h % p
+
+    def add(self, a: G1Point, b: G1Point) -> G1Point:
+        p = self.p
+        x1, y1, z1 = a
+        x2, y2, z2 = b
+        if not z1:
+            return b
+        if not z2:
+            return a
+        z1z1 = z1 * z1 % p
+        z2z2 = z2 * z2 % p
+        u1 = x1 * z2z2 % p
+        s1 = y1 * z2 * z2z2 % p
+        h = (x2 * z1z1 - u1) % p
+        r = (y2 * z1 * z1z1 - s1) % p
+        if not h:
+            return self.double(a) if not r else self.identity
+        hh = h * h % p
+        hhh = h * hh % p
+        v = u1 * hh % p
+        x3 = (r * r - hhh - 2 * v) % p
+        return x3, (r * (v - x3) - s1 * hhh) % p, z1 * z2 % p * h % p
+
+    def eq(self, a: G1Point, b: G1Point) -> bool:
+        p = self.p
+        x1, y1, z1 = a
+        x2, y2, z2 = b
+        if not z1 or not z2:
+            return not z1 and not z2
+        z1z1 = z1 * z1
+        z2z2 = z2 * z2
+        return (x1 * z2z2 - x2 * z1z1) % p == 0 and (y1 * z2z2 * z2 - y2 * z1z1 * z1) % p == 0
+
+    def on_curve(self, a: G1Point) -> bool:
+        """Y^2 == X^3 + b Z^6: the curve equation in Jacobian form."""
+        p = self.p
+        x, y, z = a
+        z2 = z * z % p
+        return (y * y - x * x * x - self.b * z2 * z2 * z2) % p == 0
+
+    def normalize_many(self, points: Sequence[G1Point]) -> list[G1Aff | None]:
+        p = self.p
+        one = self.one
+        zs = [pt[2] or one for pt in points]  # identities get a dummy 1: one inversion for the rest
+        out: list[G1Aff | None] = []
+        for (x, y, z), zi in zip(points, batch_inverse(zs, lambda a, b: a * b % p, lambda a: pow(a, -1, p))):
+            if not z:
+                out.append(None)
+            elif z == 1:
+                out.append((x, y))
+            else:
+                zi2 = zi * zi % p
+                out.append((x * zi2 % p, y * zi2 * zi % p))
+        return out
+
+
+G2Point = tuple[Fp2, Fp2, Fp2]
+G2Aff = tuple[Fp2, Fp2]
+
+
+def f2_mul(a: Fp2, b: Fp2, p: Num) -> Fp2:
+    a0, a1 = a
+    b0, b1 = b
+    t0 = a0 * b0
+    t1 = a1 * b1
+    return (t0 - t1) % p, ((a0 + a1) * (b0 + b1) - t0 - t1) % p  # Karatsuba: 3 products
+
+
+def f2_sqr(a: Fp2, p: Num) -> Fp2:
+    a0, a1 = a
+    return (a0 + a1) * (a0 - a1) % p, 2 * a0 * a1 % p
+
+
+def f2_sub(a: Fp2, b: Fp2, p: Num) -> Fp2:
+    return (a[0] - b[0]) % p, (a[1] - b[1]) % p
+
+
+def f2_inv(a: Fp2, p: Num) -> Fp2:
+    # 1/(a0 + a1 u) = (a0 - a1 u) / (a0^2 + a1^2) since u^2 = -1
+    a0, a1 = a
+    n = pow((a0 * a0 + a1 * a1) % p, -1, p)
+    return a0 * n % p, -a1 * n % p
+
+
+class G2Group(JacobianGroup[G2Point, G2Aff]):
+    def __init__(self, p: int, b: tuple[int, int], num: Callable[[int], Num] = int):
+        self.p = num(p)
+        self.b = (num(b[0]), num(b[1]))
+        self.zero = (num(0), num(0))
+        self.one = (num(1), num(0))
+        self.identity = (self.one, self.one, self.zero)
+
+    def from_affine(self, a: G2Aff) -> G2Point:
+        return a[0], a[1], self.one
+
+    def is_identity(self, a: G2Point) -> bool:
+        z = a[2]
+        return not z[0] and not z[1]
+
+    def neg(self, a: G2Point) -> G2Point:
+        y = a[1]
+        return a[0], (-y[0] % self.p, -y[1] % self.p), a[2]
+
+    def neg_affine(self, a: G2Aff) -> G2Aff:
+        y = a[1]
+        return a[0], (-y[0] % self.p, -y[1] % self.p)
+
+    def double(self, a: G2Point) -> G2Point:
+        p = self.p
+        x, y, z = a
+        xx = f2_sqr(x, p)
+        yy = f2_sqr(y, p)
+        yyyy = f2_sqr(yy, p)
+        s = f2_sqr(((x[0] + yy[0]) % p, (x[1] + yy[1]) % p), p)
+        d = (2 * (s[0] - xx[0] - yyyy[0]) % p, 2 * (s[1] - xx[1] - yyyy[1]) % p)
+        e = (3 * xx[0] % p, 3 * xx[1] % p)
+        ee = f2_sqr(e, p)
+        x3 = ((ee[0] - 2 * d[0]) % p, (ee[1] - 2 * d[1]) % p)
+        t = f2_mul(e, f2_sub(d, x3, p), p)
+        y3 = ((t[0] - 8 * yyyy[0]) % p, (t[1] - 8 * yyyy[1]) % p)
+        yz = f2_mul(y, z, p)
+        return x3, y3, (2 * yz[0] % p, 2 * yz[1] % p)
+
+    def add_affine(self, a: G2Point, b: G2Aff) -> G2Point:
+        p = self.p
+        x1, y1, z1 = a
+        if not z1[0] and not z1[1]:
+            return b[0], b[1], self.one
+        x2, y2 = b
+        z1z1 = f2_sqr(z1, p)
+        h = f2_sub(f2_mul(x2, z1z1, p), x1, p)
+        r = f2_sub(f2_mul(y2, f2_mul(z1, z1z1, p), p), y1, p)
+        if not h[0] and not h[1]:
+            return self.double(a) if not r[0] and not r[1] else self.identity
+        return self._finish_add(x1, y1, h, r, f2_mul(z1, h, p))
+
+    def add(self, a: G2Point, b: G2Point) -> G2Point:
+        p = self.p
+        x1, y1, z1 = a
+        x2, y2, z2 = b
+        if not z1[0] and not z1[1]:
+            return b
+        if not z2[0] and not z2[1]:
+            return a
+        z1z1 = f2_sqr(z1, p)
+        z2z2 = f2_sqr(z2, p)
+        u1 = f2_mul(x1, z2z2, p)
+        s1 = f2_mul(y1, f2_mul(z2, z2z2, p), p)
+        h = f2_sub(f2_mul(x2, z1z1, p), u1, p)
+        r = f2_sub(f2_mul(y2, f2_mul(z1, z1z1, p), p), s1, p)
+        if not h[0] and not h[1]:
+            return self.double(a) if not r[0] and not r[1] else self.identity
+        return self._finish_add(u1, s1, h, r, f2_mul(f2_mul(z1, z2, p), h, p))
+
+    def _finish_add(self, u1: Fp2, s1: Fp2, h: Fp2, r: Fp2, z3: Fp2) -> G2Point:
+        # shared tail of both additions: X3 = r^2 - h^3 - 2 u1 h^2, Y3 = r (u1 h^2 - X3) - s1 h^3
+        p = self.p
+        hh = f2_sqr(h, p)
+        hhh = f2_mul(h, hh, p)
+        v = f2_mul(u1, hh, p)
+        rr = f2_sqr(r, p)
+        x3 = ((rr[0] - hhh[0] - 2 * v[0]) % p, (rr[1] - hhh[1] - 2 * v[1]) % p)
+        t = f2_mul(r, f2_sub(v, x3, p), p)
+        sh = f2_mul(s1, hhh, p)
+        return x3, ((t[0] - sh[0]) % p, (t[1] - sh[1]) % p), z3
+
+    def eq(self, a: G2Point, b: G2Point) -> bool:
+        p = self.p
+        a_inf, b_inf = self.is_identity(a), self.is_identity(b)
+        if a_inf or b_inf:
+            return a_inf and b_inf
+        x1, y1, z1 = a
+        x2, y2, z2 = b
+        z1z1 = f2_sqr(z1, p)
+        z2z2 = f2_sqr(z2, p)
+        return f2_mul(x1, z2z2, p) == f2_mul(x2, z1z1, p) and f2_mul(y1, f2_mul(z2, z2z2, p), p) == f2_mul(
+            y2, f2_mul(z1, z1z1, p), p
+        )
+
+    def on_curve(self, a: G2Point) -> bool:
+        """Y^2 == X^3 + b Z^6: the curve equation in Jacobian form."""
+        p = self.p
+        x, y, z = a
+        z2 = f2_sqr(z, p)
+        z6 = f2_mul(f2_sqr(z2, p), z2, p)
+        rhs = f2_mul(f2_sqr(x, p), x, p)
+        bz6 = f2_mul(self.b, z6, p)
+        return f2_sqr(y, p) == ((rhs[0] + bz6[0]) % p, (rhs[1] + bz6[1]) % p)
+
+    def normalize_many(self, points: Sequence[G2Point]) -> list[G2Aff | None]:
+        p = self.p
+        one = self.one
+        zs = [one if self.is_identity(pt) else pt[2] for pt in points]
+        inverses = batch_inverse(zs, lambda a, b: f2_mul(a, b, p), lambda a: f2_inv(a, p))
+        out: list[G2Aff | None] = []
+        for pt, zi in zip(points, inverses):
+            x, y, z = pt
+            if self.is_identity(pt):
+                out.append(None)
+            elif z == one:
+                out.append((x, y))
+            else:
+                zi2 = f2_sqr(zi, p)
+                out.append((f2_mul(x, zi2, p), f2_mul(y, f2_mul(zi2, zi, p), p)))
+        return out

@@ -1,0 +1,43 @@
+"""File formats: Groth16 proofs, verification keys and public inputs as snarkjs writes them."""
+
+from zkmargin.formats.snarkjs import (
+    dump_json,
+    dumps_json,
+    load_json,
+    parse_json,
+    proof_from_json,
+    proof_to_json,
+    public_from_json,
+    public_to_json,
+    read_groth16_files,
+    read_proof,
+    read_public,
+    read_vk,
+    vk_alphabeta_12,
+    vk_from_json,
+    vk_to_json,
+    write_proof,
+    write_public,
+    write_vk,
+)
+
+__all__ = [
+    "dump_json",
+    "dumps_json",
+    "load_json",
+    "parse_json",
+    "proof_from_json",
+    "proof_to_json",
+    "public_from_json",
+    "public_to_json",
+    "read_groth16_files",
+    "read_proof",
+    "read_public",
+    "read_vk",
+    "vk_alphabeta_12",
+    "vk_from_json",
+    "vk_to_json",
+    "write_proof",
+    "write_public",
+    "write_vk",
+]
