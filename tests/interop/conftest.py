@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from snarkjs_runner import SnarkjsRunner, install_snarkjs, missing_tools
+from tests.interop.snarkjs_runner import SnarkjsRunner, install_snarkjs, missing_tools
 
 
 @pytest.fixture(scope="session")

@@ -132,7 +132,8 @@ def install_snarkjs(root: Path | None = None) -> SnarkjsRunner:
         )
         if done.returncode != 0:
             raise SnarkjsError(
-                f"npm ci failed in {staging} (exit {done.returncode}):\n{(done.stdout + done.stderr).strip()}"
+                f"npm ci of {PACKAGE_LOCK} into {root} failed (exit {done.returncode}):\n"
+                f"{(done.stdout + done.stderr).strip()}"
             )
         (staging / ".installed").write_text(SNARKJS_VERSION + "\n")
         try:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from py_arkworks_bls12381 import GT, G1Point, G2Point, Scalar
 
 from zkmargin.backends.base import Backend, G1Affine, G2Affine
+from zkmargin.backends.scalar_windows import cheapest_window, signed_digits, window_count
 from zkmargin.curves import BLS12_381
 
 _N = 48  # bytes of a base-field element
+_R = BLS12_381.r
+# Below this many scalars a fixed-base table costs more than it saves.
+_MIN_TABLE_SCALARS = 8
+
+Point = TypeVar("Point", G1Point, G2Point)
 
 
 def _scalar(k: int) -> Scalar:
@@ -67,6 +74,12 @@ class ArkworksBackend(Backend):
             return G2Point.identity()
         return G2Point.multiexp_unchecked(list(points), [_scalar(k) for k in scalars])
 
+    def g1_batch_mul(self, base: G1Point, scalars: Sequence[int]) -> list[G1Point]:
+        return _fixed_base_mul(base, scalars)
+
+    def g2_batch_mul(self, base: G2Point, scalars: Sequence[int]) -> list[G2Point]:
+        return _fixed_base_mul(base, scalars)
+
     def pairing_check(self, g1s: Sequence[G1Point], g2s: Sequence[G2Point]) -> bool:
         return GT.pairing_check(list(g1s), list(g2s))
 
@@ -108,3 +121,38 @@ class ArkworksBackend(Backend):
 
     def g2_from_bytes_unchecked(self, data: bytes) -> G2Point:
         return G2Point.from_xy_bytes_unchecked_le(data)
+
+
+def _fixed_base_mul(base: Point, scalars: Sequence[int]) -> list[Point]:
+    """[k * base for k in scalars] from a table of d * 2^(c*j) * base: one addition per
+    window (~1 us through the binding for G1, ~3 us for G2) instead of a full scalar
+    multiplication (~250 us for G1, ~700 us for G2) per scalar."""
+    if len(scalars) < _MIN_TABLE_SCALARS:
+        return [base * _scalar(k % _R) for k in scalars]
+    bits = _R.bit_length()
+    c = cheapest_window(len(scalars), bits, lambda c: 1 << (c - 1))
+    rows = _window_table(base, c, window_count(bits, c))
+    identity = type(base).identity()
+    out = []
+    for digits in signed_digits([k % _R for k in scalars], c, bits).T.tolist():
+        acc = identity
+        for row, d in zip(rows, digits):
+            if d:
+                acc = acc + row[d]
+        out.append(acc)
+    return out
+
+
+def _window_table(base: Point, c: int, windows: int) -> list[list[Point]]:
+    """rows[j][d] == d * 2^(c*j) * base for |d| <= 2^(c-1); negative d index from the end
+    of the row, as Python lists do."""
+    identity = type(base).identity()
+    rows = []
+    step = base
+    for _ in range(windows):
+        positive = [step]
+        for _ in range((1 << (c - 1)) - 1):
+            positive.append(positive[-1] + step)
+        rows.append([identity, *positive, *(-q for q in reversed(positive))])
+        step = positive[-1] + positive[-1]  # 2 * 2^(c-1) * step: the next window's step
+    return rows

@@ -13,6 +13,7 @@ fixed-width implementations.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -22,36 +23,49 @@ Pt = TypeVar("Pt")  # a Jacobian point of one group
 Aff = TypeVar("Aff")  # a finite affine point of that group
 
 
-class JacobianGroup(Generic[Pt, Aff]):
+class JacobianGroup(ABC, Generic[Pt, Aff]):
     """Operations shared by both groups; subclasses supply the field-specific formulas."""
 
     identity: Pt
 
-    def add(self, a: Pt, b: Pt) -> Pt:
-        raise NotImplementedError
+    @abstractmethod
+    def add(self, a: Pt, b: Pt) -> Pt: ...
 
+    @abstractmethod
     def add_affine(self, a: Pt, b: Aff) -> Pt:
         """a + b for a finite affine b: cheaper than a full addition."""
-        raise NotImplementedError
 
-    def double(self, a: Pt) -> Pt:
-        raise NotImplementedError
+    @abstractmethod
+    def add_affine_batch(self, lefts: Sequence[Aff], rights: Sequence[Aff]) -> list[Aff | None]:
+        """lefts[i] + rights[i] for finite affine points, in affine form (None for infinity),
+        with one field inversion for the whole batch: the cheapest way to add many
+        independent pairs."""
 
-    def neg(self, a: Pt) -> Pt:
-        raise NotImplementedError
+    @abstractmethod
+    def double(self, a: Pt) -> Pt: ...
 
-    def neg_affine(self, a: Aff) -> Aff:
-        raise NotImplementedError
+    @abstractmethod
+    def neg(self, a: Pt) -> Pt: ...
 
-    def is_identity(self, a: Pt) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def neg_affine(self, a: Aff) -> Aff: ...
 
-    def from_affine(self, a: Aff) -> Pt:
-        raise NotImplementedError
+    @abstractmethod
+    def is_identity(self, a: Pt) -> bool: ...
 
+    @abstractmethod
+    def eq(self, a: Pt, b: Pt) -> bool: ...
+
+    @abstractmethod
+    def on_curve(self, a: Pt) -> bool:
+        """Y^2 == X^3 + b Z^6: the curve equation in Jacobian form."""
+
+    @abstractmethod
+    def from_affine(self, a: Aff) -> Pt: ...
+
+    @abstractmethod
     def normalize_many(self, points: Sequence[Pt]) -> list[Aff | None]:
         """Affine forms of many points with a single field inversion (None for infinity)."""
-        raise NotImplementedError
 
     def to_affine(self, a: Pt) -> Aff | None:
         return self.normalize_many([a])[0]
@@ -93,18 +107,18 @@ def wnaf(k: int, width: int) -> list[int]:
     return digits
 
 
-def batch_inverse(values: Sequence[Any], mul: Callable[[Any, Any], Any], inverse: Callable[[Any], Any]) -> list[Any]:
-    """Inverses of nonzero field elements with one inversion (Montgomery's trick)."""
+def fp_batch_inverse(values: Sequence[Num], p: Num) -> list[Num]:
+    """Inverses of nonzero elements of F_p with one inversion (Montgomery's trick)."""
     if not values:
         return []
     prefix = [values[0]]
     for v in values[1:]:
-        prefix.append(mul(prefix[-1], v))
-    inv = inverse(prefix[-1])
-    out = [None] * len(values)
+        prefix.append(prefix[-1] * v % p)
+    inv = pow(prefix[-1], -1, p)
+    out = [inv] * len(values)
     for i in range(len(values) - 1, 0, -1):
-        out[i] = mul(inv, prefix[i - 1])
-        inv = mul(inv, values[i])
+        out[i] = inv * prefix[i - 1] % p
+        inv = inv * values[i] % p
     out[0] = inv
     return out
 
@@ -160,6 +174,33 @@ class G1Group(JacobianGroup[G1Point, G1Aff]):
         x3 = (r * r - hhh - 2 * v) % p
         return x3, (r * (v - x3) - y1 * hhh) % p, z1 * h % p
 
+    def add_affine_batch(self, lefts: Sequence[G1Aff], rights: Sequence[G1Aff]) -> list[G1Aff | None]:
+        # Montgomery's trick fused with the additions: a forward pass multiplies up the
+        # x-differences, a backward pass peels one inverse off per pair and uses it at once.
+        p = self.p
+        dxs, prefix = [], []
+        acc = self.one
+        for a, b in zip(lefts, rights):
+            d = (b[0] - a[0]) % p
+            dxs.append(d)
+            prefix.append(acc)
+            if d:
+                acc = acc * d % p
+        inv = pow(acc, -1, p)  # 1 / (product of all nonzero differences)
+        out: list[G1Aff | None] = [None] * len(dxs)
+        for i in range(len(dxs) - 1, -1, -1):
+            d, a, b = dxs[i], lefts[i], rights[i]
+            if not d:  # doubling or cancellation: rare, so the Jacobian path will do
+                out[i] = self.to_affine(self.add_affine(self.from_affine(a), b))
+                continue
+            d_inv = inv * prefix[i] % p
+            inv = inv * d % p
+            x1, y1 = a
+            lam = (b[1] - y1) * d_inv % p
+            x3 = (lam * lam - x1 - b[0]) % p
+            out[i] = (x3, (lam * (x1 - x3) - y1) % p)
+        return out
+
     def add(self, a: G1Point, b: G1Point) -> G1Point:
         p = self.p
         x1, y1, z1 = a
@@ -193,7 +234,6 @@ class G1Group(JacobianGroup[G1Point, G1Aff]):
         return (x1 * z2z2 - x2 * z1z1) % p == 0 and (y1 * z2z2 * z2 - y2 * z1z1 * z1) % p == 0
 
     def on_curve(self, a: G1Point) -> bool:
-        """Y^2 == X^3 + b Z^6: the curve equation in Jacobian form."""
         p = self.p
         x, y, z = a
         z2 = z * z % p
@@ -204,7 +244,7 @@ class G1Group(JacobianGroup[G1Point, G1Aff]):
         one = self.one
         zs = [pt[2] or one for pt in points]  # identities get a dummy 1: one inversion for the rest
         out: list[G1Aff | None] = []
-        for (x, y, z), zi in zip(points, batch_inverse(zs, lambda a, b: a * b % p, lambda a: pow(a, -1, p))):
+        for (x, y, z), zi in zip(points, fp_batch_inverse(zs, p)):
             if not z:
                 out.append(None)
             elif z == 1:
@@ -236,11 +276,11 @@ def f2_sub(a: Fp2, b: Fp2, p: Num) -> Fp2:
     return (a[0] - b[0]) % p, (a[1] - b[1]) % p
 
 
-def f2_inv(a: Fp2, p: Num) -> Fp2:
-    # 1/(a0 + a1 u) = (a0 - a1 u) / (a0^2 + a1^2) since u^2 = -1
-    a0, a1 = a
-    n = pow((a0 * a0 + a1 * a1) % p, -1, p)
-    return a0 * n % p, -a1 * n % p
+def f2_batch_inverse(values: Sequence[Fp2], p: Num) -> list[Fp2]:
+    """Inverses of nonzero elements of F_p2: 1/(a0 + a1 u) = (a0 - a1 u) / (a0^2 + a1^2)
+    since u^2 = -1, so one F_p batch inversion of the norms serves them all."""
+    norms = fp_batch_inverse([(a0 * a0 + a1 * a1) % p for a0, a1 in values], p)
+    return [(a0 * n % p, -a1 * n % p) for (a0, a1), n in zip(values, norms)]
 
 
 class G2Group(JacobianGroup[G2Point, G2Aff]):
@@ -295,6 +335,36 @@ class G2Group(JacobianGroup[G2Point, G2Aff]):
             return self.double(a) if not r[0] and not r[1] else self.identity
         return self._finish_add(x1, y1, h, r, f2_mul(z1, h, p))
 
+    def add_affine_batch(self, lefts: Sequence[G2Aff], rights: Sequence[G2Aff]) -> list[G2Aff | None]:
+        # As in G1, over the F_p norms of the x-differences: 1/d = conj(d) / norm(d).
+        p = self.p
+        dxs, prefix = [], []
+        acc = self.one[0]
+        for a, b in zip(lefts, rights):
+            d = f2_sub(b[0], a[0], p)
+            norm = (d[0] * d[0] + d[1] * d[1]) % p
+            dxs.append((d, norm))
+            prefix.append(acc)
+            if norm:
+                acc = acc * norm % p
+        inv = pow(acc, -1, p)
+        out: list[G2Aff | None] = [None] * len(dxs)
+        for i in range(len(dxs) - 1, -1, -1):
+            (d0, d1), norm = dxs[i]
+            a, b = lefts[i], rights[i]
+            if not norm:  # doubling or cancellation: rare, so the Jacobian path will do
+                out[i] = self.to_affine(self.add_affine(self.from_affine(a), b))
+                continue
+            n_inv = inv * prefix[i] % p
+            inv = inv * norm % p
+            x1, y1 = a
+            x2 = b[0]
+            lam = f2_mul(f2_sub(b[1], y1, p), (d0 * n_inv % p, -d1 * n_inv % p), p)
+            ll = f2_sqr(lam, p)
+            x3 = ((ll[0] - x1[0] - x2[0]) % p, (ll[1] - x1[1] - x2[1]) % p)
+            out[i] = (x3, f2_sub(f2_mul(lam, f2_sub(x1, x3, p), p), y1, p))
+        return out
+
     def add(self, a: G2Point, b: G2Point) -> G2Point:
         p = self.p
         x1, y1, z1 = a
@@ -339,7 +409,6 @@ class G2Group(JacobianGroup[G2Point, G2Aff]):
         )
 
     def on_curve(self, a: G2Point) -> bool:
-        """Y^2 == X^3 + b Z^6: the curve equation in Jacobian form."""
         p = self.p
         x, y, z = a
         z2 = f2_sqr(z, p)
@@ -352,9 +421,8 @@ class G2Group(JacobianGroup[G2Point, G2Aff]):
         p = self.p
         one = self.one
         zs = [one if self.is_identity(pt) else pt[2] for pt in points]
-        inverses = batch_inverse(zs, lambda a, b: f2_mul(a, b, p), lambda a: f2_inv(a, p))
         out: list[G2Aff | None] = []
-        for pt, zi in zip(points, inverses):
+        for pt, zi in zip(points, f2_batch_inverse(zs, p)):
             x, y, z = pt
             if self.is_identity(pt):
                 out.append(None)

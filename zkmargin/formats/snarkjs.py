@@ -76,6 +76,11 @@ JsonInput = Mapping[str, Any] | Sequence[Any] | str | bytes | bytearray
 _G1_INFINITY = ["0", "1", "0"]
 _G2_INFINITY = [["0", "0"], ["1", "0"], ["0", "0"]]
 _DECIMAL = re.compile(r"(?:0|[1-9][0-9]*)\Z")
+# snarkjs files nest 4 levels deep. The limit matters: py_ecc raises Python's recursion limit to
+# 100000 on import, and the json module's C parser then overflows the C stack (a segfault, not a
+# RecursionError) on a few ten thousand nested brackets.
+MAX_JSON_DEPTH = 32
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
 # --------------------------------------------------------------------------------------
@@ -110,6 +115,7 @@ def parse_json(text: str | bytes | bytearray, source: str = "JSON input") -> Any
         text = text[1:]
     if not text.strip():
         raise MalformedInputError(f"{source}: empty file, expected JSON")
+    _check_depth(text, source)
     try:
         return json.loads(
             text, object_pairs_hook=_no_duplicate_keys(source), parse_constant=_reject_constant
@@ -117,7 +123,8 @@ def parse_json(text: str | bytes | bytearray, source: str = "JSON input") -> Any
     except MalformedInputError:
         raise
     except json.JSONDecodeError as exc:
-        what = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
+        ends_early = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        what = "truncated JSON" if ends_early else "invalid JSON"
         raise MalformedInputError(
             f"{source}: {what} at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
@@ -125,6 +132,22 @@ def parse_json(text: str | bytes | bytearray, source: str = "JSON input") -> Any
         raise MalformedInputError(f"{source}: JSON nested too deeply") from None
     except ValueError as exc:  # huge integer literals, NaN/Infinity
         raise MalformedInputError(f"{source}: invalid JSON: {_first_line(str(exc))}") from None
+
+
+def _check_depth(text: str, source: str) -> None:
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return
+    depth = 0
+    for token in _JSON_TOKEN.finditer(text):
+        t = token.group()
+        if t in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise MalformedInputError(
+                    f"{source}: JSON nested too deeply (more than {MAX_JSON_DEPTH} levels)"
+                )
+        elif t in "]}":
+            depth -= 1
 
 
 def load_json(path: str | os.PathLike[str], expected: type | None = None) -> Any:
@@ -424,12 +447,14 @@ def proof_from_json(
 # verification_key.json
 # --------------------------------------------------------------------------------------
 
-# ffjavascript's pairing differs from py_ecc's by a fixed exponent (both checked against snarkjs
-# 0.7.6 vector files): on BN254 ffjavascript's final exponentiation uses the hard part of
-# Fuentes-Castaneda, Knapp and Rodriguez-Henriquez, which raises to lambda*(p^4 - p^2 + 1)/r with
-# lambda = 2z(6z^2 + 3z + 1), z = 4965661367192848881; on BLS12-381 it is the cube (the
-# Hayashida-Hayasaka-Teruya chain computes 3*(p^4 - p^2 + 1)/r) of the inverse (conjugate) of
-# py_ecc's value, py_ecc running its Miller loop on |x| without conjugating for the negative x.
+# ffjavascript's pairing (snarkjs) is py_ecc's raised to a fixed exponent, found and checked
+# against the snarkjs 0.7.6 vector files:
+# - BN254: lambda = 2z(6z^2 + 3z + 1), z = 4965661367192848881. py_ecc exponentiates by the plain
+#   (p^12 - 1)/r; wasmcurves uses the hard part of Fuentes-Castaneda, Knapp and
+#   Rodriguez-Henriquez, which computes lambda * (p^4 - p^2 + 1)/r.
+# - BLS12-381: -3. wasmcurves ports zkcrypto's final exponentiation, whose hard part computes
+#   3 * (p^4 - p^2 + 1)/r, and conjugates the Miller loop for the negative curve parameter x,
+#   which py_ecc (looping on |x|) does not: hence the inverse (= conjugate in G_T).
 _BN_Z = 4965661367192848881
 _GT_EXPONENT = {
     BN254.name: 2 * _BN_Z * (6 * _BN_Z * _BN_Z + 3 * _BN_Z + 1),
@@ -471,7 +496,9 @@ def vk_alphabeta_12(
     Purely informational (verifiers pair alpha and beta themselves); computed with py_ecc and
     cached, so writing the same key again is free.
     """
-    nested = _alphabeta_cached(get_curve(curve).name, alpha, beta)
+    a = None if alpha is None else (int(alpha[0]), int(alpha[1]))
+    b = None if beta is None else ((int(beta[0][0]), int(beta[0][1])), (int(beta[1][0]), int(beta[1][1])))
+    nested = _alphabeta_cached(get_curve(curve).name, a, b)
     return [[list(c) for c in half] for half in nested]
 
 

@@ -1,0 +1,111 @@
+"""Benchmarks: medians over repeats, with the prover's phases broken out."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from typing import Any
+
+from circuits import get_circuit
+from circuits.base import Circuit
+from prover.keystore import cached_keys
+from zkmargin.backends import get_backend
+from zkmargin.curves import get_curve
+from zkmargin.groth16 import PhaseTimer, batch_verify, prove, verify
+from zkmargin.groth16.qap import qap_shape
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 6)
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def sample_inputs(circuit: Circuit, seed: int) -> dict[str, int]:
+    if circuit.name == "chain":
+        return {"x": 3 + seed}
+    if circuit.name == "mult":
+        return {"a": 3 + seed, "b": 11 + seed}
+    raise ValueError(f"no sample inputs for {circuit.name}")
+
+
+def bench_prove(circuit: Circuit, curve_name: str, repeat: int, backend_name: str | None = None) -> dict[str, Any]:
+    curve = get_curve(curve_name)
+    backend = get_backend(curve, backend_name)
+    setup_start = time.perf_counter()
+    pk = cached_keys(circuit, curve, backend)
+    key_seconds = time.perf_counter() - setup_start
+    totals: list[float] = []
+    phases: dict[str, list[float]] = {}
+    for i in range(repeat):
+        timer = PhaseTimer()
+        start = time.perf_counter()
+        with timer.phase("witness"):
+            cs = circuit.synthesize(curve, sample_inputs(circuit, i))
+        with timer.phase("constraint synthesis"):
+            shape = qap_shape(cs)
+        proof = prove(pk, cs, backend, timer=timer, shape=shape)
+        totals.append(time.perf_counter() - start)
+        for name, seconds in timer.seconds.items():
+            phases.setdefault(name, []).append(seconds)
+        assert verify(pk.vk, cs.public_values(), proof, backend), "benchmark proof did not verify"
+    phase_medians = {name: _median(values) for name, values in phases.items()}
+    msm_total = sum(v for k, v in phase_medians.items() if k.startswith("msm"))
+    median = _median(totals)
+    return {
+        "circuit": circuit.name,
+        "parameters": circuit.parameters(),
+        "curve": curve.name,
+        "backend": backend.name,
+        "constraints": cs.num_constraints,
+        "domain_size": pk.domain_size,
+        "repeat": repeat,
+        "median_s": median,
+        "min_s": round(min(totals), 6),
+        "max_s": round(max(totals), 6),
+        "phases_median_s": phase_medians,
+        "msm_total_s": round(msm_total, 6),
+        "prover_over_msm": round(median / msm_total, 3) if msm_total else None,
+        "key_load_or_setup_s": round(key_seconds, 3),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def bench_verify(curve_name: str, batch: int, repeat: int, backend_name: str | None = None) -> dict[str, Any]:
+    curve = get_curve(curve_name)
+    backend = get_backend(curve, backend_name)
+    circuit = get_circuit("mult")
+    pk = cached_keys(circuit, curve, backend)
+    statements = []
+    for i in range(batch):
+        cs = circuit.synthesize(curve, sample_inputs(circuit, i))
+        statements.append((cs.public_values(), prove(pk, cs, backend)))
+    singles = []
+    for i in range(max(repeat, 5)):
+        inputs, proof = statements[i % batch]
+        start = time.perf_counter()
+        ok = verify(pk.vk, inputs, proof, backend)
+        singles.append(time.perf_counter() - start)
+        assert ok, "benchmark proof did not verify"
+    batches = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        verdicts = batch_verify(pk.vk, statements, backend)
+        batches.append(time.perf_counter() - start)
+        assert all(verdicts), "benchmark batch did not verify"
+    single_median = statistics.median(singles)
+    batch_median = statistics.median(batches)
+    return {
+        "curve": curve.name,
+        "backend": backend.name,
+        "circuit": "mult",
+        "single_median_ms": round(single_median * 1000, 3),
+        "single_proofs_per_s": round(1 / single_median, 1),
+        "batch_size": batch,
+        "batch_median_ms": round(batch_median * 1000, 3),
+        "batch_proofs_per_s": round(batch / batch_median, 1),
+        "repeat": repeat,
+    }
