@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+
+from tests.backends.group_view import GroupView
 from zkmargin.backends import BACKENDS, Backend, get_backend
 
 PAIRS = [(curve, name) for curve, names in BACKENDS.items() for name in names]
@@ -29,3 +31,14 @@ def is_reference(backend: Backend) -> bool:
 @pytest.fixture
 def rng() -> random.Random:
     return random.Random(20240611)
+
+
+@pytest.fixture(params=["g1", "g2"])
+def group(request: pytest.FixtureRequest, backend: Backend) -> GroupView:
+    """One group of the backend, so that one test covers G1 and G2."""
+    return GroupView(backend, request.param)
+
+
+@pytest.fixture
+def reference_group(group: GroupView, reference: Backend) -> GroupView:
+    return GroupView(reference, group.prefix)

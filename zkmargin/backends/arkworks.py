@@ -26,6 +26,7 @@ def _scalar(k: int) -> Scalar:
 
 class ArkworksBackend(Backend):
     name = "arkworks"
+    releases_gil = True  # the binding drops the GIL inside MSMs and pairings
     curve = BLS12_381
 
     def g1_generator(self) -> G1Point:

@@ -48,6 +48,7 @@ class Backend(ABC):
 
     name: str
     curve: Curve
+    releases_gil: bool = False  # may the prover run this backend's MSMs on several threads?
 
     # --- constants -------------------------------------------------------------------
     @abstractmethod

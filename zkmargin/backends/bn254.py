@@ -14,8 +14,8 @@ from gmpy2 import mpz
 from py_ecc import optimized_bn128 as ref
 
 from zkmargin.backends.base import Backend, G1Affine, G2Affine
-from zkmargin.backends.jacobian import G1Group, G1Point, G2Group, G2Point
 from zkmargin.backends.fixed_base import fixed_base_mul
+from zkmargin.backends.jacobian import G1Group, G1Point, G2Group, G2Point
 from zkmargin.backends.pippenger import msm
 from zkmargin.curves import BN254
 

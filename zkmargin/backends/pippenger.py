@@ -59,7 +59,9 @@ def _pippenger(group: JacobianGroup[Any, Any], points: Sequence[Any], scalars: S
     return result
 
 
-def _window_sum(group: JacobianGroup[Any, Any], digits: list[int], affine: list[Any], negated: list[Any], half: int) -> Any:
+def _window_sum(
+    group: JacobianGroup[Any, Any], digits: list[int], affine: list[Any], negated: list[Any], half: int
+) -> Any:
     """sum_i digits[i] * affine[i] for digits in [-half, half]."""
     # Jacobian buckets with mixed additions: measured faster here than batched affine
     # buckets, whose bookkeeping costs Python more than the inversions it saves.

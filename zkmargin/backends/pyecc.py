@@ -57,9 +57,17 @@ class PyEccBackend(Backend):
         return self._ec.multiply(a, k % self.curve.r)
 
     def g1_eq(self, a: Point, b: Point) -> bool:
-        return self._ec.eq(a, b)
+        return self._eq(a, b)
 
     def g2_eq(self, a: Point, b: Point) -> bool:
+        return self._eq(a, b)
+
+    def _eq(self, a: Point, b: Point) -> bool:
+        # Doubling py_ecc's infinity twice gives (0, 0, 0), which its cross-multiplying eq
+        # calls equal to every point: decide infinity first.
+        a_inf, b_inf = self._ec.is_inf(a), self._ec.is_inf(b)
+        if a_inf or b_inf:
+            return a_inf and b_inf
         return self._ec.eq(a, b)
 
     def g1_msm(self, points: Sequence[Point], scalars: Sequence[int]) -> Point:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -19,21 +20,36 @@ PhaseCallback = Callable[[str], None]
 
 
 class PhaseTimer:
-    """Collects wall-clock seconds per named phase and announces each phase as it starts."""
+    """Collects wall-clock seconds per named phase and announces each phase as it starts.
+
+    Phases may run concurrently (the MSMs do), so their sum can exceed the wall time.
+    """
 
     def __init__(self, on_phase: PhaseCallback | None = None):
         self.seconds: dict[str, float] = {}
         self._on_phase = on_phase
 
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
+    def announce(self, name: str) -> None:
         if self._on_phase:
             self._on_phase(name)
+
+    def record(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        self.announce(name)
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            self.record(name, time.perf_counter() - start)
+
+    def timed(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        start = time.perf_counter()
+        result = fn(*args)
+        self.record(name, time.perf_counter() - start)
+        return result
 
 
 def _msm_skipping_zeros(msm: Callable[[Sequence[Any], Sequence[int]], Any], points: Sequence[Any], scalars: Sequence[int]) -> Any:
@@ -74,24 +90,36 @@ def prove(
         w = cs.witness()
     with timer.phase("constraint evaluation"):
         a_evals, b_evals, c_evals = witness_evaluations(shape, w, r)
-    with timer.phase("ntt"):
-        h = quotient_h(a_evals, b_evals, c_evals, EvaluationDomain(pk.domain_size, pk.curve))
     blind_r = secrets.randbelow(r - 1) + 1
     blind_s = secrets.randbelow(r - 1) + 1
     public_count = pk.num_public + 1
     vk = pk.vk
-    with timer.phase("msm A (G1)"):
-        a = _msm_skipping_zeros(backend.g1_msm, [*pk.a_query_g1, vk.alpha_g1, pk.delta_g1], [*w, 1, blind_r])
-    with timer.phase("msm B (G2)"):
-        b2 = _msm_skipping_zeros(backend.g2_msm, [*pk.b_query_g2, vk.beta_g2, vk.delta_g2], [*w, 1, blind_s])
-    with timer.phase("msm B (G1)"):
-        b1 = _msm_skipping_zeros(backend.g1_msm, [*pk.b_query_g1, pk.beta_g1, pk.delta_g1], [*w, 1, blind_s])
-    with timer.phase("msm C (G1)"):
-        c_priv = _msm_skipping_zeros(backend.g1_msm, pk.l_query_g1, w[public_count:])
-    with timer.phase("msm H (G1)"):
-        c_h = _msm_skipping_zeros(backend.g1_msm, pk.h_query_g1, h[: pk.domain_size - 1])
+    msms = {
+        "msm B (G2)": (backend.g2_msm, [*pk.b_query_g2, vk.beta_g2, vk.delta_g2], [*w, 1, blind_s]),
+        "msm A (G1)": (backend.g1_msm, [*pk.a_query_g1, vk.alpha_g1, pk.delta_g1], [*w, 1, blind_r]),
+        "msm B (G1)": (backend.g1_msm, [*pk.b_query_g1, pk.beta_g1, pk.delta_g1], [*w, 1, blind_s]),
+        "msm C (G1)": (backend.g1_msm, pk.l_query_g1, w[public_count:]),
+    }
+    # A native backend releases the GIL inside an MSM: run the MSMs on a second core while
+    # this thread computes h(X). A pure-Python backend gains nothing from threads.
+    workers = 2 if getattr(backend, "releases_gil", False) else 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        timer.announce("msm (A, B, C) and ntt")
+        pending = {name: pool.submit(timer.timed, name, _msm_skipping_zeros, *job) for name, job in msms.items()} if workers > 1 else {}
+        with timer.phase("ntt"):
+            h = quotient_h(a_evals, b_evals, c_evals, EvaluationDomain(pk.domain_size, pk.curve))
+        h_job = (backend.g1_msm, pk.h_query_g1, h[: pk.domain_size - 1])
+        if workers > 1:
+            pending["msm H (G1)"] = pool.submit(timer.timed, "msm H (G1)", _msm_skipping_zeros, *h_job)
+            results = {name: future.result() for name, future in pending.items()}
+        else:
+            results = {}
+            for name, job in [*msms.items(), ("msm H (G1)", h_job)]:
+                timer.announce(name)
+                results[name] = timer.timed(name, _msm_skipping_zeros, *job)
+    a, b2, b1 = results["msm A (G1)"], results["msm B (G2)"], results["msm B (G1)"]
     with timer.phase("assemble"):
         # C = sum w_i L_i + h(tau)Z(tau)/delta + s*A + r*B1 - r*s*delta
-        c = backend.g1_add(c_priv, c_h)
+        c = backend.g1_add(results["msm C (G1)"], results["msm H (G1)"])
         c = backend.g1_add(c, backend.g1_msm([a, b1, pk.delta_g1], [blind_s, blind_r, (-blind_r * blind_s) % r]))
     return Proof(pk.curve, a, b2, c)
