@@ -236,6 +236,10 @@ def main() -> None:
     except ZkMarginError as err:
         err_console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_ERROR)
+    except OSError as err:  # a file or folder the user named cannot be used
+        where = f" {err.filename}" if err.filename else ""
+        err_console.print(f"[red]error:[/red] {err.strerror or err}{where}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_ERROR)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
-import tempfile
 from pathlib import Path
 
 from zkmargin.backends import Backend, get_backend
 from zkmargin.curves import get_curve
 from zkmargin.errors import KeyFileError
+from zkmargin.formats.files import write_atomically
 from zkmargin.groth16.keys import ProvingKey, VerifyingKey
 
 MAGIC = b"ZKMPK\x01"
@@ -127,24 +126,8 @@ def proving_key_from_bytes(data: bytes, backend: Backend | None = None, *, sourc
     )
 
 
-def write_bytes_atomically(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_proving_key(pk: ProvingKey, path: str | Path, backend: Backend | None = None) -> None:
-    write_bytes_atomically(path, proving_key_to_bytes(pk, backend))
+    write_atomically(path, proving_key_to_bytes(pk, backend))
 
 
 def load_proving_key(path: str | Path, backend: Backend | None = None) -> ProvingKey:

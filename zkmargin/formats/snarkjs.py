@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +43,7 @@ from typing import Any
 
 from zkmargin.backends.base import Backend, G1Affine, G2Affine
 from zkmargin.curves import BLS12_381, BN254, Curve, get_curve
+from zkmargin.formats.files import write_atomically
 from zkmargin.errors import MalformedInputError, UnknownCurveError
 from zkmargin.groth16.keys import Proof, VerifyingKey
 
@@ -173,45 +173,8 @@ def dumps_json(obj: Any) -> str:
 
 
 def dump_json(obj: Any, path: str | os.PathLike[str]) -> None:
-    """Write ``obj`` as snarkjs-style JSON atomically: temp file, fsync, rename, fsync directory.
-
-    Readers see either the old file or the complete new one, never a partial write.
-    """
-    target = Path(path)
-    data = dumps_json(obj).encode("utf-8")
-    directory = target.parent if str(target.parent) else Path(".")
-    try:
-        mode = target.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, target)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # platforms without directory fds (Windows)
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    """Write ``obj`` as snarkjs-style JSON, atomically (see :func:`write_atomically`)."""
+    write_atomically(path, dumps_json(obj).encode("utf-8"))
 
 
 # --------------------------------------------------------------------------------------
