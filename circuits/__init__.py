@@ -7,11 +7,19 @@ from typing import Any
 
 from circuits.base import Circuit, Inputs
 from circuits.examples import Chain, Mult
+from circuits.fill import ApplyFill
+from circuits.margin import Margin
+from circuits.settle import Settle
+from circuits.transfer import Transfer
 from zkmargin.errors import ZkMarginError
 
 CIRCUITS: dict[str, Callable[..., Circuit]] = {
     "mult": Mult,
     "chain": Chain,
+    "margin": Margin,
+    "transfer": Transfer,
+    "fill": ApplyFill,
+    "settle": Settle,
 }
 
 
