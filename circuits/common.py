@@ -14,7 +14,6 @@ from circuits.state import (
     NONCE_BITS,
     RATE_SCALE,
     SIZE_BITS,
-    EPOCH_BITS,
     PRICE_BITS,
     AccountState,
     BoundError,

@@ -42,7 +42,8 @@ from circuits.state import (
     check_range,
     fill_domain,
 )
-from zkmargin.constraints import LC, ConstraintSystem, lc_sum
+from circuits.inputs import field, fill_from_json, integers, state_from_json
+from zkmargin.constraints import ConstraintSystem, lc_sum
 from zkmargin.curves import Curve, get_curve
 from zkmargin.gadgets.bits import range_check
 from zkmargin.gadgets.equality import is_equal
@@ -157,3 +158,12 @@ class ApplyFill(MarketCircuit):
             "fill_commitment": vector[3], "prices": list(prices), "rates": list(initial_rates),
         }
         return new, {"public": public, "state": state, "fill": fill, "new_salt": new.salt}
+
+    def prepare(self, data: dict[str, Any], curve: Curve) -> tuple[dict[str, Any], AccountState]:
+        """Proving inputs and the successor state from ``input.json`` (see circuits.inputs)."""
+        state = state_from_json(field(data, "state", "input"))
+        fill = fill_from_json(field(data, "fill", "input"))
+        prices = integers(field(data, "prices", "input"), "prices")
+        rates = integers(field(data, "rates", "input"), "rates")
+        new, inputs = self.transition(state, fill, prices, rates, curve)
+        return inputs, new

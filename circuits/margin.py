@@ -21,6 +21,7 @@ from circuits.common import (
     open_state,
 )
 from circuits.state import ACCOUNT_BITS, EPOCH_BITS, RATE_SCALE, AccountState, BoundError, check_range
+from circuits.inputs import field, integer, integers, state_from_json
 from zkmargin.constraints import ConstraintSystem
 from zkmargin.curves import Curve, get_curve
 
@@ -73,6 +74,15 @@ class Margin(MarketCircuit):
                 f"the account is below maintenance margin by {-(-shortfall // RATE_SCALE)} collateral units"
             )
         return {"public": _named(public, self.markets), "state": state}
+
+
+    def prepare(self, data: dict[str, Any], curve: Curve) -> tuple[dict[str, Any], AccountState | None]:
+        """Proving inputs from ``input.json`` (see circuits.inputs); no successor state."""
+        state = state_from_json(field(data, "state", "input"))
+        epoch = integer(field(data, "epoch", "input"), "epoch")
+        prices = integers(field(data, "prices", "input"), "prices")
+        rates = integers(field(data, "rates", "input"), "rates")
+        return self.assignment(state, epoch, prices, rates, curve), None
 
 
 def _named(vector: list[int], markets: int) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from circuits.common import (
     open_state,
 )
 from circuits.state import ACCOUNT_BITS, COLLATERAL_BITS, EPOCH_BITS, NONCE_BITS, AccountState, BoundError, check_range
+from circuits.inputs import field, integer, integers, state_from_json
 from zkmargin.constraints import ConstraintSystem, lc_sum
 from zkmargin.curves import Curve, get_curve
 from zkmargin.gadgets.bits import range_check
@@ -94,3 +95,11 @@ class Settle(MarketCircuit):
             "epoch": vector[3], "prices": prices, "pnl": vector[-1],
         }
         return new, pnl, {"public": public, "state": state, "new_salt": new.salt}
+
+    def prepare(self, data: dict[str, Any], curve: Curve) -> tuple[dict[str, Any], AccountState]:
+        """Proving inputs and the successor state from ``input.json`` (see circuits.inputs)."""
+        state = state_from_json(field(data, "state", "input"))
+        epoch = integer(field(data, "epoch", "input"), "epoch")
+        prices = integers(field(data, "prices", "input"), "prices")
+        new, _pnl, inputs = self.transition(state, epoch, prices, curve)
+        return inputs, new

@@ -36,6 +36,7 @@ from circuits.state import (
     BoundError,
     check_range,
 )
+from circuits.inputs import field, integer, integers, state_from_json
 from zkmargin.constraints import ConstraintSystem
 from zkmargin.curves import Curve, get_curve
 from zkmargin.gadgets.bits import range_check
@@ -114,3 +115,12 @@ class Transfer(MarketCircuit):
             "amount": vector[3], "prices": list(prices), "rates": list(initial_rates),
         }
         return new, {"public": public, "state": state, "new_salt": new.salt}
+
+    def prepare(self, data: dict[str, Any], curve: Curve) -> tuple[dict[str, Any], AccountState]:
+        """Proving inputs and the successor state from ``input.json`` (see circuits.inputs)."""
+        state = state_from_json(field(data, "state", "input"))
+        amount = integer(field(data, "amount", "input"), "amount")
+        prices = integers(field(data, "prices", "input"), "prices")
+        rates = integers(field(data, "rates", "input"), "rates")
+        new, inputs = self.transition(state, amount, prices, rates, curve)
+        return inputs, new

@@ -6,6 +6,7 @@ error the user can fix; the message is one line on stderr, never a traceback.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ import typer
 
 from circuits import CIRCUITS, get_circuit
 from prover.console import emit_json, err_console, phase_progress
-from prover.inputs import load_inputs
+from prover.inputs import load_input_json, load_inputs
 from zkmargin.errors import ZkMarginError
 
 EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
@@ -34,6 +35,7 @@ app.add_typer(circuit_app, name="circuit")
 CurveOpt = Annotated[str, typer.Option("--curve", "-c", help="bls12381 (bls12-381) or bn128 (bn254)")]
 BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="curve backend (default: the fastest)")]
 Log2Opt = Annotated[Optional[int], typer.Option("--log2", help="chain: log2 of the domain size")]
+MarketsOpt = Annotated[Optional[int], typer.Option("--markets", "-m", help="margin statements: number of markets M")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")]
 
 
@@ -42,8 +44,8 @@ def fail(message: str, code: int = EXIT_ERROR) -> None:
     raise typer.Exit(code)
 
 
-def _circuit(name: str, log2: int | None):
-    return get_circuit(name, log2=log2) if name == "chain" else get_circuit(name)
+def _circuit(name: str, log2: int | None = None, markets: int | None = None):
+    return get_circuit(name, log2=log2, markets=markets)
 
 
 # --- groth16 ---------------------------------------------------------------------------
@@ -84,13 +86,15 @@ def circuit_list(as_json: JsonOpt = False) -> None:
 
 
 @circuit_app.command("info")
-def circuit_info(name: str, curve: CurveOpt = "bls12381", log2: Log2Opt = None, as_json: JsonOpt = False) -> None:
+def circuit_info(
+    name: str, curve: CurveOpt = "bls12381", log2: Log2Opt = None, markets: MarketsOpt = None, as_json: JsonOpt = False
+) -> None:
     """Constraints, variables, public inputs and the under-constraint audit of a circuit."""
     from zkmargin.curves import get_curve
     from zkmargin.groth16.qap import domain_size_for
 
     the_curve = get_curve(curve)
-    circuit = _circuit(name, log2)
+    circuit = _circuit(name, log2, markets)
     cs = circuit.synthesize(the_curve)
     audit = cs.audit()
     info = {
@@ -123,6 +127,7 @@ def setup_command(
     curve: CurveOpt = "bls12381",
     out: Annotated[Optional[Path], typer.Option("--out", help="key directory")] = None,
     log2: Log2Opt = None,
+    markets: MarketsOpt = None,
     backend: BackendOpt = None,
 ) -> None:
     """Single-party setup (development): writes proving_key.bin and verification_key.json."""
@@ -131,7 +136,7 @@ def setup_command(
     from zkmargin.curves import get_curve
 
     the_curve = get_curve(curve)
-    circuit = _circuit(name, log2)
+    circuit = _circuit(name, log2, markets)
     out = out or default_key_dir(circuit, the_curve)
     start = time.perf_counter()
     with phase_progress(f"setup {circuit.key_name()}") as on_phase:
@@ -148,22 +153,37 @@ def prove_command(
     keys: Annotated[Optional[Path], typer.Option("--keys", help="key directory")] = None,
     proof: Annotated[Path, typer.Option("--proof")] = Path("proof.json"),
     public: Annotated[Path, typer.Option("--public")] = Path("public.json"),
+    new_state: Annotated[Path, typer.Option("--new-state", help="transitions: where the successor state goes")] = Path(
+        "new_state.json"
+    ),
     log2: Log2Opt = None,
+    markets: MarketsOpt = None,
     backend: BackendOpt = None,
 ) -> None:
-    """Prove a statement and write proof.json and public.json (snarkjs formats)."""
+    """Prove a statement and write proof.json and public.json (snarkjs formats).
+
+    Margin statements read an account state from input.json (see circuits/inputs.py) and, for a
+    transition, write the successor state (keep it private: it holds the salt).
+    """
     from prover.keystore import default_key_dir, load_keys
     from zkmargin.backends import get_backend
     from zkmargin.curves import get_curve
+    from circuits.inputs import state_to_json
+    from zkmargin.formats.files import write_atomically
     from zkmargin.formats.snarkjs import dump_json, proof_to_json, public_to_json
     from zkmargin.groth16 import PhaseTimer, prove
 
     the_curve = get_curve(curve)
     be = get_backend(the_curve, backend)
-    circuit = _circuit(name, log2)
-    values = load_inputs(input)
+    circuit = _circuit(name, log2, markets)
+    successor = None
+    if hasattr(circuit, "prepare"):
+        values, successor = circuit.prepare(load_input_json(input), the_curve)
+    else:
+        values = load_inputs(input)
     key_dir = keys or default_key_dir(circuit, the_curve)
     pk = load_keys(key_dir, be)
+    started = time.perf_counter()
     with phase_progress(f"prove {circuit.key_name()}") as on_phase:
         timer = PhaseTimer(on_phase)
         with timer.phase("witness"):
@@ -171,8 +191,11 @@ def prove_command(
         the_proof = prove(pk, cs, be, timer=timer)
     dump_json(proof_to_json(the_proof, be), proof)
     dump_json(public_to_json(cs.public_values()), public)
-    total = sum(timer.seconds.values())
-    err_console.print(f"proof written to {proof}, public inputs to {public} ({total:.2f} s)", highlight=False)
+    if successor is not None:
+        write_atomically(new_state, json.dumps(state_to_json(successor), indent=1).encode(), mode=0o600)
+        err_console.print(f"successor state written to {new_state} (private: it holds the new salt)", highlight=False)
+    err_console.print(f"proof written to {proof}, public inputs to {public} "
+                      f"({time.perf_counter() - started:.2f} s)", highlight=False)
 
 
 # --- bench and demo --------------------------------------------------------------------
@@ -184,6 +207,7 @@ app.add_typer(bench_app, name="bench")
 def bench_prove(
     circuit: Annotated[str, typer.Option("--circuit")] = "chain",
     log2: Log2Opt = None,
+    markets: MarketsOpt = None,
     curve: CurveOpt = "bls12381",
     repeat: Annotated[int, typer.Option("--repeat", min=1)] = 3,
     backend: BackendOpt = None,
@@ -192,7 +216,7 @@ def bench_prove(
     """Median prove time with per-phase breakdown."""
     from prover.bench import bench_prove as run
 
-    result = run(_circuit(circuit, log2), curve, repeat, backend)
+    result = run(_circuit(circuit, log2, markets), curve, repeat, backend)
     emit_json(result) if as_json else _print_bench(result)
 
 

@@ -1,0 +1,72 @@
+"""JSON for the margin statements' proving inputs: an account state plus the statement's data.
+
+``zkmargin prove NAME --input input.json`` reads, per statement (integers as JSON numbers or
+decimal strings; negative sizes, costs and amounts allowed):
+
+- margin:   {"state": STATE, "epoch": e, "prices": [...], "rates": [...]}
+- transfer: {"state": STATE, "amount": a, "prices": [...], "rates": [...]}
+- fill:     {"state": STATE, "fill": FILL, "prices": [...], "rates": [...]}
+- settle:   {"state": STATE, "epoch": e, "prices": [...]}
+
+STATE is {"account_id", "nonce", "salt", "collateral", "sizes": [...], "costs": [...]} and
+FILL is {"account_id", "fill_id", "market", "size_delta", "price", "fee", "salt"}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from circuits.state import AccountState, Fill
+from zkmargin.errors import MalformedInputError
+
+_STATE_FIELDS = ("account_id", "nonce", "salt", "collateral")
+_FILL_FIELDS = ("account_id", "fill_id", "market", "size_delta", "price", "fee", "salt")
+
+
+def integer(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise MalformedInputError(f"{where}: expected an integer or a decimal string, got {value!r}")
+    if isinstance(value, str):
+        digits = value[1:] if value.startswith("-") else value
+        if not (digits.isdigit() and digits.isascii()):
+            raise MalformedInputError(f"{where}: expected a decimal string, got {value!r}")
+        return int(value)
+    return value
+
+
+def integers(values: Any, where: str) -> list[int]:
+    if not isinstance(values, list):
+        raise MalformedInputError(f"{where}: expected a list")
+    return [integer(v, f"{where}[{i}]") for i, v in enumerate(values)]
+
+
+def field(data: Any, key: str, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise MalformedInputError(f"{where}: expected a JSON object")
+    if key not in data:
+        raise MalformedInputError(f"{where}: missing {key!r}")
+    return data[key]
+
+
+def state_from_json(data: Any, where: str = "state") -> AccountState:
+    scalars = {k: integer(field(data, k, where), f"{where}.{k}") for k in _STATE_FIELDS}
+    return AccountState(
+        **scalars,
+        sizes=tuple(integers(field(data, "sizes", where), f"{where}.sizes")),
+        costs=tuple(integers(field(data, "costs", where), f"{where}.costs")),
+    )
+
+
+def state_to_json(state: AccountState) -> dict[str, Any]:
+    return {
+        "account_id": state.account_id,
+        "nonce": state.nonce,
+        "salt": str(state.salt),
+        "collateral": str(state.collateral),
+        "sizes": [str(b) for b in state.sizes],
+        "costs": [str(k) for k in state.costs],
+    }
+
+
+def fill_from_json(data: Any, where: str = "fill") -> Fill:
+    return Fill(**{k: integer(field(data, k, where), f"{where}.{k}") for k in _FILL_FIELDS})
