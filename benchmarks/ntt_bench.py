@@ -2,6 +2,7 @@
 
     python benchmarks/ntt_bench.py                       # all approaches, n = 2^12, 2^14, 2^16
     python benchmarks/ntt_bench.py --sizes 12 14 16 18 --repeat 5 --approach kept-gmpy2
+    python benchmarks/ntt_bench.py --cpu      # process CPU time: steadier on a shared machine
 
 Approaches (the ``kept-*`` ones are zkmargin.polynomials; the others live only here, as the
 record of what was measured):
@@ -127,23 +128,14 @@ def coset_quotient(transform: Callable, a: list[int], b: list[int], c: list[int]
 
 # ----------------------------------------------------------------------------- numba (optional)
 
-_NUMBA = None
-
-
-def _numba_module():
-    """Compile (or load from cache) the numba kernels; None if numba is not installed."""
-    global _NUMBA
-    if _NUMBA is not None:
-        return _NUMBA
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return None
-    from types import SimpleNamespace
-
+# Kernels at module level so that numba's on-disk cache (cache=True) can find them again.
+try:
     import numba as nb
     import numpy as np
+except ImportError:  # pragma: no cover
+    nb = None
 
+if nb is not None:
     NL = 8  # 32-bit limbs in uint64 words: products and carries fit in 64 bits
 
     @nb.njit(cache=True, inline="always")
@@ -293,10 +285,17 @@ def _numba_module():
         fb = int.from_bytes
         return [fb(data[i : i + 32], "little") for i in range(0, len(data), 32)]
 
-    _NUMBA = SimpleNamespace(
+
+
+def _numba_module():
+    """The numba kernels (compiled, or loaded from cache, on first call); None without numba."""
+    if nb is None:
+        return None
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
         np=np, dft=dft, mul_rows=mul_rows, mul_sub_rows=mul_sub_rows, to_limbs=to_limbs, from_limbs=from_limbs
     )
-    return _NUMBA
 
 
 class NumbaPipeline:
@@ -406,12 +405,15 @@ def make_approach(name: str, size: int, curve) -> tuple[Callable, Callable] | No
     raise SystemExit(f"unknown approach {name!r}; choose from {', '.join(APPROACHES)}")
 
 
+CLOCK = time.perf_counter
+
+
 def median_time(fn: Callable[[], object], repeat: int) -> float:
     times = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = CLOCK()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(CLOCK() - start)
     return statistics.median(times)
 
 
@@ -424,11 +426,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-slow-quotient", type=int, default=16, metavar="LOG",
                         help="time the quotient of iterative/numpy-object approaches only up to this size")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--cpu", action="store_true",
+                        help="measure process CPU time instead of wall-clock time (steadier on a busy machine)")
     args = parser.parse_args(argv)
+    global CLOCK
+    CLOCK = time.process_time if args.cpu else time.perf_counter
 
     field = ScalarField(args.curve)
     rng = random.Random(args.seed)
-    print(f"curve {field.curve.name}, median of {args.repeat} runs, seconds; backends: {', '.join(available_backends())}")
+    clock = "CPU" if args.cpu else "wall-clock"
+    print(f"curve {field.curve.name}, median {clock} seconds of {args.repeat} runs; backends: {', '.join(available_backends())}")
     print(f"{'approach':18s} {'log n':>5s} {'first':>8s} {'ntt':>8s} {'quotient':>9s}  check")
     for log_n in args.sizes:
         n = 1 << log_n
@@ -444,9 +451,9 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{name:18s} {log_n:5d}  (unavailable)")
                 continue
             ntt, quotient = made
-            start = time.perf_counter()
+            start = CLOCK()
             first_out = ntt(a)
-            first = time.perf_counter() - start
+            first = CLOCK() - start
             ok = first_out == expected_ntt
             t_ntt = median_time(lambda: ntt(a), args.repeat)
             slow = name.startswith(("iterative", "numpy-object"))

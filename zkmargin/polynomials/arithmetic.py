@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain, repeat
-from operator import add, sub
+from operator import add, index, sub
 from typing import Any
 
 from zkmargin.errors import MalformedInputError
@@ -47,8 +47,10 @@ BACKEND_ENV = "ZKMARGIN_POLY_BACKEND"
 class Backend:
     """How field elements are represented inside the NTT.
 
-    ``lift`` maps Python ints to the working representation, ``modulus`` is ``r`` in that
-    representation; ``lower`` reduces working values to canonical Python ints.
+    ``lift`` maps a Python int to the working representation. Only the tables (twiddles,
+    coset powers) and the modulus are lifted: data may stay plain ints, because ``int * mpz``
+    and ``int % mpz`` already run in GMP and return mpz. ``lower``/``to_ints`` turn working
+    values back into canonical Python ints.
     """
 
     name: str
@@ -59,16 +61,25 @@ class Backend:
         return self.lift(r)
 
     def lift_all(self, values: list[int]) -> list[Any]:
+        """A table in the working representation."""
         if self.name == "python":
             return values
         return list(map(self.lift, values))
 
-    def lower(self, values: Sequence[Any], r: int) -> list[int]:
-        """Canonical Python ints in [0, r)."""
+    def lower(self, values: Sequence[Any], r: int, order: Sequence[int] | None = None) -> list[int]:
+        """Canonical Python ints in [0, r): ``values`` (permuted by ``order``) reduced."""
+        if order is not None:
+            values = [values[i] for i in order]
         if self.name == "python":
             return [v % r for v in values]
         R = self.lift(r)
         return [int(v % R) for v in values]
+
+    def to_ints(self, values: Sequence[Any]) -> list[int]:
+        """Python ints of already reduced working values."""
+        if self.name == "python":
+            return list(values)
+        return list(map(int, values))
 
 
 PYTHON = Backend("python", int, kronecker=False)
@@ -101,24 +112,27 @@ def get_backend(name: str | Backend | None = None) -> Backend:
 # --------------------------------------------------------------------------- inputs
 
 
+def as_int(value: Any, what: str) -> int:
+    """``value`` as a Python int (int subclasses, numpy integers, mpz), else MalformedInputError."""
+    if type(value) is int:
+        return value
+    try:
+        return index(value)
+    except TypeError:
+        raise MalformedInputError(f"{what} must be an integer, got {type(value).__name__}") from None
+
+
 def as_int_list(values: Sequence[int], what: str) -> list[int]:
     """A fresh list of Python ints; rejects anything that is not an integer (floats, str)."""
     try:
         out = list(values)
     except TypeError:
         raise MalformedInputError(f"{what} must be a sequence of integers") from None
-    if all(type(v) is int for v in out):  # fast path: one C-level pass
+    if set(map(type, out)) <= {int}:  # fast path, one C-level pass
         return out
-    from operator import index
-
     for i, v in enumerate(out):
         if type(v) is not int:
-            try:
-                out[i] = index(v)  # int subclasses, numpy integers, gmpy2.mpz
-            except TypeError:
-                raise MalformedInputError(
-                    f"{what}[{i}] must be an integer, got {type(v).__name__}"
-                ) from None
+            out[i] = as_int(v, f"{what}[{i}]")  # int subclasses, numpy integers, gmpy2.mpz
     return out
 
 

@@ -18,6 +18,7 @@ from zkmargin.errors import MalformedInputError
 from zkmargin.field import ScalarField
 from zkmargin.polynomials.arithmetic import (
     Backend,
+    as_int,
     as_int_list,
     bit_reversal,
     dif_bitreversed,
@@ -26,7 +27,7 @@ from zkmargin.polynomials.arithmetic import (
 )
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)
 def _half_tables(backend: Backend, r: int, omega: int, size: int) -> tuple[list[Any], list[Any]]:
     """``([w^j], [w^-j])`` for ``j < size/2`` in the backend's representation (cached)."""
     half = size // 2
@@ -36,16 +37,10 @@ def _half_tables(backend: Backend, r: int, omega: int, size: int) -> tuple[list[
     return backend.lift_all(forward), backend.lift_all(inverse)
 
 
-@lru_cache(maxsize=16)
-def _power_table(
-    backend: Backend, r: int, base: int, scale: int, size: int, bitreversed: bool
-) -> list[Any]:
-    """``scale * base^i`` for ``i < size`` (cached); in bit-reversed order of ``i`` if asked,
-    which is the order of a DIF output."""
-    table = powers(base, size, r, start=scale)
-    if bitreversed:
-        table = [table[i] for i in bit_reversal(size)]
-    return backend.lift_all(table)
+@lru_cache(maxsize=6)
+def _power_table(backend: Backend, r: int, base: int, scale: int, size: int) -> list[Any]:
+    """``scale * base^i`` for ``i < size`` (cached)."""
+    return backend.lift_all(powers(base, size, r, start=scale))
 
 
 class EvaluationDomain:
@@ -101,16 +96,16 @@ class EvaluationDomain:
 
     def _coset_powers(self) -> list[Any]:
         """``g^i`` in natural order: coefficients -> coset-shifted coefficients."""
-        return _power_table(self.backend, self.r, self.coset_shift, 1, self.size, False)
+        return _power_table(self.backend, self.r, self.coset_shift, 1, self.size)
 
-    def _coset_scale_br(self) -> list[Any]:
-        """``g^i / n`` in bit-reversed order: an inverse DIF output -> coset-shifted coefficients."""
-        return _power_table(self.backend, self.r, self.coset_shift, self.size_inv, self.size, True)
+    def _coset_scale(self) -> list[Any]:
+        """``g^i / n``: an inverse DIF output -> coset-shifted coefficients."""
+        return _power_table(self.backend, self.r, self.coset_shift, self.size_inv, self.size)
 
-    def _coset_unscale_br(self, extra: int = 1) -> list[Any]:
-        """``extra * g^-i / n`` in bit-reversed order: finishes a coset inverse NTT."""
+    def _coset_unscale(self, extra: int = 1) -> list[Any]:
+        """``extra * g^-i / n``: finishes a coset inverse NTT."""
         scale = self.size_inv * extra % self.r
-        return _power_table(self.backend, self.r, self.coset_shift_inv, scale, self.size, True)
+        return _power_table(self.backend, self.r, self.coset_shift_inv, scale, self.size)
 
     # ------------------------------------------------------------------ raw transforms
     # Working-representation lists; "_br" = bit-reversed order, entries unreduced.
@@ -125,12 +120,23 @@ class EvaluationDomain:
     def _natural(self, x_br: list[Any]) -> list[Any]:
         return [x_br[i] for i in bit_reversal(self.size)]
 
+    def _natural_times(self, x_br: list[Any], table: list[Any]) -> list[Any]:
+        """``[x_natural[i] * table[i] mod r]`` for a bit-reversed ``x_br``, in one pass."""
+        R = self._modulus
+        return [x_br[j] * t % R for j, t in zip(bit_reversal(self.size), table)]
+
+    def _natural_scaled(self, x_br: list[Any], scalar: int) -> list[Any]:
+        """``[x_natural[i] * scalar mod r]`` for a bit-reversed ``x_br``."""
+        R, s = self._modulus, self.backend.lift(scalar)
+        return [x_br[j] * s % R for j in bit_reversal(self.size)]
+
     def _mul_table(self, x: list[Any], table: list[Any]) -> list[Any]:
         R = self._modulus
         return [a * t % R for a, t in zip(x, table)]
 
-    def _lower(self, x: list[Any]) -> list[int]:
-        return self.backend.lower(x, self.r)
+    def _lower_natural(self, x_br: list[Any]) -> list[int]:
+        """Canonical ints in natural order from an unreduced bit-reversed list."""
+        return self.backend.lower(x_br, self.r, bit_reversal(self.size))
 
     # ------------------------------------------------------------------ inputs
 
@@ -156,29 +162,22 @@ class EvaluationDomain:
 
         ``coeffs`` may be shorter than the domain (zero-padded), not longer.
         """
-        x = self.backend.lift_all(self._coefficients(coeffs))
-        return self._lower(self._natural(self._forward_br(x)))
+        return self._lower_natural(self._forward_br(self._coefficients(coeffs)))
 
     def intt(self, evals: Any) -> list[int]:
         """Coefficients (length n) of the polynomial of degree < n with these evaluations."""
-        x = self.backend.lift_all(self._evaluations(evals))
-        y = self._inverse_br_unscaled(x)
-        if self.size > 1:
-            R = self._modulus
-            s = self.backend.lift(self.size_inv)
-            y = [v * s % R for v in y]
-        return self._lower(self._natural(y))
+        y = self._inverse_br_unscaled(self._evaluations(evals))
+        return self.backend.to_ints(self._natural_scaled(y, self.size_inv))
 
     def coset_ntt(self, coeffs: Any) -> list[int]:
         """Evaluations ``[f(g w^i) for i in range(n)]`` on the coset ``gH``."""
         x = self._mul_table(self._coefficients(coeffs), self._coset_powers())
-        return self._lower(self._natural(self._forward_br(x)))
+        return self._lower_natural(self._forward_br(x))
 
     def coset_intt(self, evals: Any) -> list[int]:
         """Coefficients of the polynomial of degree < n with these values on ``gH``."""
-        x = self.backend.lift_all(self._evaluations(evals))
-        y = self._mul_table(self._inverse_br_unscaled(x), self._coset_unscale_br())
-        return self._lower(self._natural(y))
+        y = self._inverse_br_unscaled(self._evaluations(evals))
+        return self.backend.to_ints(self._natural_times(y, self._coset_unscale()))
 
     # ------------------------------------------------------------------ vanishing polynomial, Lagrange basis
 
@@ -188,7 +187,7 @@ class EvaluationDomain:
 
     def evaluate_vanishing(self, x: int) -> int:
         """``Z(x) = x^n - 1``."""
-        x = self.field.reduce(as_int_list([x], "x")[0])
+        x = as_int(x, "x") % self.r
         return (pow(x, self.size, self.r) - 1) % self.r
 
     def elements(self) -> list[int]:
@@ -210,7 +209,7 @@ class EvaluationDomain:
         ``tau`` is itself a point ``w^k`` of the domain the result is the unit vector ``e_k``.
         """
         r = self.r
-        tau = self.field.reduce(as_int_list([tau], "tau")[0])
+        tau = as_int(tau, "tau") % r
         z = (pow(tau, self.size, r) - 1) % r
         elements = self.elements()
         if z == 0:

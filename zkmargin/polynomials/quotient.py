@@ -120,14 +120,14 @@ def _quotient_coset(
 ) -> list[int]:
     backend = domain.backend
     R = domain._modulus
-    scale_br = domain._coset_scale_br()  # g^i / n in bit-reversed order
+    scale = domain._coset_scale()  # g^i / n
     interpolated = []
     for values in (a, b, c):
-        interpolated.append(domain._inverse_br_unscaled(backend.lift_all(values)))
+        interpolated.append(domain._inverse_br_unscaled(values))
     clock.lap("intt")
     on_coset = []
     for y in interpolated:
-        shifted = domain._natural(domain._mul_table(y, scale_br))  # coefficients * g^i
+        shifted = domain._natural_times(y, scale)  # coefficients * g^i, natural order
         on_coset.append(domain._forward_br(shifted))
     del interpolated
     clock.lap("coset_ntt")
@@ -139,7 +139,7 @@ def _quotient_coset(
     clock.lap("divide")
     z_inv = pow(domain.vanishing_on_coset(), -1, domain.r)
     y = domain._inverse_br_unscaled(domain._natural(numerator))
-    h = domain._lower(domain._natural(domain._mul_table(y, domain._coset_unscale_br(z_inv))))
+    h = backend.to_ints(domain._natural_times(y, domain._coset_unscale(z_inv)))
     clock.lap("coset_intt")
     if check and h[-1] != 0:  # degree <= n-2 whenever Z divides a*b - c
         raise ArithmeticError("internal error: the quotient has degree n - 1")
@@ -147,41 +147,39 @@ def _quotient_coset(
 
 
 def _quotient_kronecker(a: list[int], b: list[int], domain: EvaluationDomain, clock: _Clock) -> list[int]:
-    import gmpy2
-
     backend = domain.backend
     n, r = domain.size, domain.r
-    R = domain._modulus
-    ya = domain._inverse_br_unscaled(backend.lift_all(a))  # n * coefficients, bit-reversed
-    yb = domain._inverse_br_unscaled(backend.lift_all(b))
+    ya = domain._inverse_br_unscaled(a)  # n * coefficients, bit-reversed
+    yb = domain._inverse_br_unscaled(b)
     clock.lap("intt")
     # Product coefficients are sums of at most n products of values below r.
     slot = (2 * r.bit_length() + domain.log_size + 7) // 8
     order = bit_reversal(n)
-    A = _pack(ya, order, R, slot)
+    A = _pack(ya, order, domain._modulus, slot, backend.lift(domain.size_inv * domain.size_inv % r))
     del ya
-    B = _pack(yb, order, R, slot)
+    B = _pack(yb, order, domain._modulus, slot)
     del yb
-    top = (A * B) >> (8 * slot * n)  # coefficients n .. 2n-2 of (n a)(n b)
+    top = (A * B) >> (8 * slot * n)  # coefficients n .. 2n-2 of a*b
     del A, B
     data = _to_bytes(top, slot * (n - 1))
     del top
     clock.lap("multiply")
-    scale = gmpy2.mpz(domain.size_inv * domain.size_inv % r)  # undo the two factors n
     from_bytes = int.from_bytes
-    h = [int(from_bytes(data[i : i + slot], "little") * scale % R) for i in range(0, len(data), slot)]
+    h = [from_bytes(data[i : i + slot], "little") % r for i in range(0, len(data), slot)]
     clock.lap("unpack")
     return h
 
 
-def _pack(values: list[Any], order: Sequence[int], modulus: Any, slot: int) -> Any:
-    """``sum_i (values[order[i]] mod r) * 2^(8*slot*i)`` as a gmpy2 integer."""
+def _pack(values: list[Any], order: Sequence[int], modulus: Any, slot: int, scale: Any = None) -> Any:
+    """``sum_i (scale * values[order[i]] mod r) * 2^(8*slot*i)`` as a gmpy2 integer."""
     import gmpy2
 
-    reduced = [values[i] % modulus for i in order]
-    if hasattr(gmpy2.mpz, "from_bytes"):  # gmpy2 >= 2.2
-        data = b"".join([v.to_bytes(slot, "little") for v in reduced])
-        return gmpy2.mpz.from_bytes(data, "little")
+    if scale is None:
+        reduced = [values[i] % modulus for i in order]
+    else:
+        reduced = [values[i] * scale % modulus for i in order]
+    if hasattr(gmpy2, "pack"):
+        return gmpy2.pack(reduced, 8 * slot)  # C loop, ~7x faster than to_bytes + join
     data = b"".join([int(v).to_bytes(slot, "little") for v in reduced])  # pragma: no cover
     return gmpy2.mpz(int.from_bytes(data, "little"))  # pragma: no cover
 
