@@ -34,7 +34,6 @@ from circuits.state import (
     FEE_BITS,
     NONCE_BITS,
     PRICE_BITS,
-    RATE_SCALE,
     SIZE_BITS,
     AccountState,
     BoundError,
@@ -144,12 +143,7 @@ class ApplyFill(MarketCircuit):
         new.validate(c)
         reduces_risk = abs(new.sizes[m]) + abs(fill.size_delta) == abs(state.sizes[m])
         if not reduces_risk:
-            shortfall = -new.health_difference(list(prices), list(initial_rates))
-            if shortfall > 0:
-                raise BoundError(
-                    f"the fill would leave the account below initial margin by "
-                    f"{-(-shortfall // RATE_SCALE)} collateral units"
-                )
+            new.require_healthy(prices, initial_rates, "the fill would leave the account below initial margin")
         vector = self.public_inputs(
             state.account_id, state.commitment(c), new.commitment(c), fill.commitment(c), prices, initial_rates, c
         )

@@ -20,7 +20,7 @@ from circuits.common import (
     health_difference,
     open_state,
 )
-from circuits.state import ACCOUNT_BITS, EPOCH_BITS, RATE_SCALE, AccountState, BoundError, check_range
+from circuits.state import ACCOUNT_BITS, EPOCH_BITS, AccountState, BoundError, check_range
 from circuits.inputs import field, integer, integers, state_from_json
 from zkmargin.constraints import ConstraintSystem
 from zkmargin.curves import Curve, get_curve
@@ -68,11 +68,7 @@ class Margin(MarketCircuit):
         if state.markets != self.markets:
             raise BoundError(f"the state has {state.markets} markets, the circuit {self.markets}")
         public = self.public_inputs(state.account_id, state.commitment(c), epoch, prices, maintenance_rates, c)
-        shortfall = -state.health_difference(list(prices), list(maintenance_rates))
-        if shortfall > 0:
-            raise BoundError(
-                f"the account is below maintenance margin by {-(-shortfall // RATE_SCALE)} collateral units"
-            )
+        state.require_healthy(prices, maintenance_rates, "the account is below maintenance margin")
         return {"public": _named(public, self.markets), "state": state}
 
 

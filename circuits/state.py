@@ -166,6 +166,13 @@ class AccountState:
         """E * RATE_SCALE - requirement: healthy iff >= 0."""
         return self.equity(prices) * RATE_SCALE - self.requirement(prices, rates)
 
+    def require_healthy(self, prices: list[int], rates: list[int], what: str) -> None:
+        """Refuse, before any proving work, a state a proof could not exist for; say by how much."""
+        shortfall = -self.health_difference(list(prices), list(rates))
+        if shortfall > 0:
+            units = -(-shortfall // RATE_SCALE)  # round the shortfall up to whole collateral units
+            raise BoundError(f"{what} by {units} collateral units")
+
 
 def state_domain(curve: Curve, markets: int) -> str:
     """Commitments are separated by object, version, curve and market count."""

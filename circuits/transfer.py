@@ -30,7 +30,6 @@ from circuits.state import (
     ACCOUNT_BITS,
     COLLATERAL_BITS,
     NONCE_BITS,
-    RATE_SCALE,
     TRANSFER_BITS,
     AccountState,
     BoundError,
@@ -101,12 +100,7 @@ class Transfer(MarketCircuit):
             raise BoundError(f"cannot withdraw {-amount}: collateral is only {state.collateral}")
         new.validate(c)
         if amount < 0:
-            shortfall = -new.health_difference(list(prices), list(initial_rates))
-            if shortfall > 0:
-                raise BoundError(
-                    f"the withdrawal would leave the account below initial margin by "
-                    f"{-(-shortfall // RATE_SCALE)} collateral units"
-                )
+            new.require_healthy(prices, initial_rates, "the withdrawal would leave the account below initial margin")
         vector = self.public_inputs(
             state.account_id, state.commitment(c), new.commitment(c), amount, prices, initial_rates, c
         )
