@@ -1,0 +1,27 @@
+"""The benchmark commands print the figures they promise (tiny sizes: this checks shape, not speed)."""
+
+import json
+
+from tests.prover.test_cli import run
+
+
+def test_bench_prove_prints_median_and_phases(tmp_path):
+    result = run("bench", "prove", "--circuit", "chain", "--log2", "4", "--curve", "bls12381",
+                 "--repeat", "2", "--json", env_home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["domain_size"] == 16 and data["repeat"] == 2
+    assert data["min_s"] <= data["median_s"] <= data["max_s"]
+    phases = data["phases_median_s"]
+    for phase in ("witness", "ntt", "msm A (G1)", "msm B (G2)", "msm B (G1)", "msm C (G1)", "msm H (G1)"):
+        assert phases[phase] >= 0, phase
+    assert data["msm_total_s"] > 0
+
+
+def test_bench_verify_prints_single_and_batch_figures(tmp_path):
+    result = run("bench", "verify", "--curve", "bls12381", "--batch", "4", "--repeat", "2", "--json",
+                 env_home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["batch_size"] == 4
+    assert data["single_proofs_per_s"] > 0 and data["batch_proofs_per_s"] > 0
