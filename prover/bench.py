@@ -12,6 +12,7 @@ from circuits.base import Circuit
 from prover.keystore import cached_keys
 from zkmargin.backends import get_backend
 from zkmargin.curves import get_curve
+from zkmargin.errors import ZkMarginError
 from zkmargin.groth16 import PhaseTimer, batch_verify, prove, verify
 from zkmargin.groth16.qap import qap_shape
 
@@ -32,7 +33,10 @@ def sample_inputs(circuit: Circuit, seed: int) -> dict[str, int]:
     raise ValueError(f"no sample inputs for {circuit.name}")
 
 
-def bench_prove(circuit: Circuit, curve_name: str, repeat: int, backend_name: str | None = None) -> dict[str, Any]:
+def bench_prove(
+    circuit: Circuit, curve_name: str, repeat: int, backend_name: str | None = None,
+    compare_snarkjs: bool = False, say=lambda _message: None,
+) -> dict[str, Any]:
     curve = get_curve(curve_name)
     backend = get_backend(curve, backend_name)
     setup_start = time.perf_counter()
@@ -55,7 +59,7 @@ def bench_prove(circuit: Circuit, curve_name: str, repeat: int, backend_name: st
     phase_medians = {name: _median(values) for name, values in phases.items()}
     msm_total = sum(v for k, v in phase_medians.items() if k.startswith("msm"))
     median = _median(totals)
-    return {
+    result = {
         "circuit": circuit.name,
         "parameters": circuit.parameters(),
         "curve": curve.name,
@@ -72,6 +76,19 @@ def bench_prove(circuit: Circuit, curve_name: str, repeat: int, backend_name: st
         "key_load_or_setup_s": round(key_seconds, 3),
         "peak_rss_mb": _peak_rss_mb(),
     }
+    if compare_snarkjs:
+        result.update(_compare_with_snarkjs(circuit, curve, repeat, median, say))
+    return result
+
+
+def _compare_with_snarkjs(circuit: Circuit, curve, repeat: int, our_median: float, say) -> dict[str, Any]:
+    """snarkjs on the same chain, same curve and domain, in this run: ratios hold across machines."""
+    from prover.snarkjs_bench import bench_snarkjs_chain
+
+    if circuit.name != "chain":
+        raise ZkMarginError("--compare-snarkjs needs --circuit chain (the same circuit exists in circom)")
+    theirs = bench_snarkjs_chain(curve, circuit.parameters()["log2"], repeat, say)
+    return {"snarkjs": theirs, "ratio_to_snarkjs": round(our_median / theirs["median_s"], 3)}
 
 
 def bench_verify(curve_name: str, batch: int, repeat: int, backend_name: str | None = None) -> dict[str, Any]:

@@ -211,12 +211,18 @@ def bench_prove(
     curve: CurveOpt = "bls12381",
     repeat: Annotated[int, typer.Option("--repeat", min=1)] = 3,
     backend: BackendOpt = None,
+    compare_snarkjs: Annotated[
+        bool, typer.Option("--compare-snarkjs", help="also time snarkjs on the same chain (needs Node.js)")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Median prove time with per-phase breakdown."""
+    """Median prove time with per-phase breakdown (and the ratio to snarkjs, if asked)."""
     from prover.bench import bench_prove as run
 
-    result = run(_circuit(circuit, log2, markets), curve, repeat, backend)
+    def say(message: str) -> None:
+        err_console.print(message, highlight=False)
+
+    result = run(_circuit(circuit, log2, markets), curve, repeat, backend, compare_snarkjs, say)
     emit_json(result) if as_json else _print_bench(result)
 
 

@@ -1,11 +1,11 @@
-"""Fixtures for tests that run the real snarkjs (see snarkjs_runner.py)."""
+"""Fixtures for tests that run the real snarkjs (see prover/snarkjs)."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
-from tests.interop.snarkjs_runner import SnarkjsRunner, install_snarkjs, missing_tools
+from prover.snarkjs import SnarkjsRunner, install_snarkjs, missing_tools
 
 
 @pytest.fixture(scope="session")

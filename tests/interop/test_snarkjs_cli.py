@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.formats.snarkjs_vectors import CURVE_NAMES, backend_for, manifest_cases, mult_dir
-from tests.interop.snarkjs_runner import SnarkjsError
+from prover.snarkjs import SnarkjsError
 from zkmargin.errors import MalformedInputError
 from zkmargin.formats.snarkjs import (
     dump_json,

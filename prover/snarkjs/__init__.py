@@ -1,4 +1,7 @@
-"""Run the real snarkjs (pinned in package-lock.json beside this file) from Python tests.
+"""Run the real snarkjs and circom (pinned in package-lock.json beside this file).
+
+Used by the interoperability tests (snarkjs must verify our proofs, we must verify theirs) and by
+``zkmargin bench prove --compare-snarkjs`` (the same chain circuit proved by both, in one run).
 
 snarkjs is installed once with ``npm ci`` into a cache directory keyed by the lock file's hash,
 ``$ZKMARGIN_CACHE_DIR`` or ``~/.cache/zkmargin`` / ``snarkjs-<sha256[:16]>/``, and reused by
@@ -14,6 +17,7 @@ apart by the logged message: a verdict is True/False, anything else raises Snark
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -26,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 PACKAGE_JSON = HERE / "package.json"
 PACKAGE_LOCK = HERE / "package-lock.json"
 SNARKJS_VERSION = "0.7.6"
+CIRCOM_PACKAGE = "circom2 0.2.23 (circom 2.2.3 compiled to WebAssembly)"
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # what snarkjs's groth16 verifier logs for a well-formed "no" (snarkjs/src/groth16_verify.js)
@@ -104,6 +109,45 @@ class SnarkjsRunner:
         proof_path: str | os.PathLike[str],
     ) -> bool:
         return self.groth16_verify(vk_path, public_path, proof_path).valid
+
+    @property
+    def circom(self) -> Path:
+        return self.root / "node_modules" / "circom2" / "cli.js"
+
+    def check(self, *args: str | os.PathLike[str], timeout: float = 7200, what: str = "snarkjs") -> str:
+        """Run a snarkjs command that must succeed; its output on failure."""
+        done = self.run(*args, timeout=timeout)
+        if done.returncode != 0:
+            raise SnarkjsError(f"{what} failed (exit {done.returncode}):\n{_ANSI.sub('', done.stdout + done.stderr)}")
+        return done.stdout
+
+    def compile_circom(self, source: Path, out_dir: Path, prime: str) -> None:
+        done = subprocess.run(
+            ["node", str(self.circom), str(source), "--r1cs", "--wasm", "-p", prime, "-o", str(out_dir)],
+            capture_output=True, text=True, timeout=1800,
+        )
+        if done.returncode != 0:
+            raise SnarkjsError(f"circom failed on {source}:\n{_ANSI.sub('', done.stdout + done.stderr)}")
+
+    def time_prove(self, zkey: Path, witness: Path, repeat: int) -> list[float]:
+        """Seconds per ``groth16.prove`` call, in one Node.js process (no CLI start-up counted)."""
+        script = (
+            f"const snarkjs = require({json.dumps(str(self.root / 'node_modules' / 'snarkjs'))});\n"
+            "(async () => {\n"
+            "  const times = [];\n"
+            f"  for (let i = 0; i < {int(repeat)}; i++) {{\n"
+            "    const start = process.hrtime.bigint();\n"
+            f"    await snarkjs.groth16.prove({json.dumps(str(zkey))}, {json.dumps(str(witness))});\n"
+            "    times.push(Number(process.hrtime.bigint() - start) / 1e9);\n"
+            "  }\n"
+            "  console.log(JSON.stringify(times));\n"
+            "  process.exit(0);\n"
+            "})().catch((e) => { console.error(e); process.exit(1); });\n"
+        )
+        done = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=7200)
+        if done.returncode != 0:
+            raise SnarkjsError(f"snarkjs groth16.prove failed:\n{done.stderr.strip()}")
+        return [float(t) for t in json.loads(done.stdout.strip().splitlines()[-1])]
 
 
 def install_snarkjs(root: Path | None = None) -> SnarkjsRunner:
