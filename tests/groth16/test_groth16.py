@@ -146,3 +146,15 @@ def test_chain_proves_and_verifies(curve):
     proof = prove(pk, cs, backend)
     assert verify(pk.vk, cs.public_values(), proof, backend)
     assert not verify(pk.vk, [(cs.public_values()[0] + 1) % curve.r], proof, backend)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_batch_verdicts_do_not_depend_on_the_number_of_threads(mult, workers):
+    pk, backend, _, _ = mult
+    statements = [_prove_mult(pk, backend, a=i + 2, b=3) for i in range(5)]
+    statements[3] = ([statements[3][0][0] + 1, statements[3][0][1]], statements[3][1])
+    assert batch_verify(pk.vk, statements, backend, workers=workers) == [True, True, True, False, True]
+    bad = list(statements)
+    bad[4] = ([pk.curve.r, 3], statements[4][1])
+    with pytest.raises(MalformedInputError, match="statement 4"):
+        batch_verify(pk.vk, bad, backend, workers=workers)
