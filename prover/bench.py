@@ -9,6 +9,7 @@ from typing import Any
 
 from circuits import get_circuit
 from circuits.base import Circuit
+from circuits.state import AccountState, fresh_salt
 from prover.keystore import cached_keys
 from zkmargin.backends import get_backend
 from zkmargin.curves import get_curve
@@ -25,7 +26,19 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def sample_inputs(circuit: Circuit, seed: int) -> dict[str, int]:
+def sample_margin_inputs(circuit: Circuit, curve, seed: int) -> dict[str, Any]:
+    """A healthy account with a position in every market (long and short alternating)."""
+    markets = circuit.parameters()["markets"]
+    prices = [50_000 + 17 * m for m in range(markets)]
+    sizes = tuple((1 if m % 2 else -1) * (1_000 + m + seed) for m in range(markets))
+    costs = tuple(b * (p - 25) for b, p in zip(sizes, prices))
+    state = AccountState(seed + 1, seed, fresh_salt(curve), 10**12, sizes, costs)
+    return circuit.assignment(state, seed, prices, [50_000] * markets, curve)
+
+
+def sample_inputs(circuit: Circuit, seed: int, curve=None) -> dict[str, Any]:
+    if circuit.name == "margin":
+        return sample_margin_inputs(circuit, curve, seed)
     if circuit.name == "chain":
         return {"x": 3 + seed}
     if circuit.name == "mult":
@@ -48,7 +61,7 @@ def bench_prove(
         timer = PhaseTimer()
         start = time.perf_counter()
         with timer.phase("witness"):
-            cs = circuit.synthesize(curve, sample_inputs(circuit, i))
+            cs = circuit.synthesize(curve, sample_inputs(circuit, i, curve))
         with timer.phase("constraint synthesis"):
             shape = qap_shape(cs)
         proof = prove(pk, cs, backend, timer=timer, shape=shape)

@@ -25,3 +25,11 @@ def test_bench_verify_prints_single_and_batch_figures(tmp_path):
     data = json.loads(result.stdout)
     assert data["batch_size"] == 4
     assert data["single_proofs_per_s"] > 0 and data["batch_proofs_per_s"] > 0
+
+
+def test_bench_prove_margin_statement(tmp_path):
+    result = run("bench", "prove", "--circuit", "margin", "--markets", "1", "--repeat", "1", "--json",
+                 env_home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["parameters"] == {"markets": 1} and data["constraints"] > 0 and data["median_s"] > 0
