@@ -1,0 +1,262 @@
+"""Epoch price snapshots: median of a quorum of fresh, signed, one-per-oracle reports."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from verifier.errors import OracleConfigError, OracleFormatError, QuorumError
+from verifier.oracle import (
+    MAX_PRICE,
+    OracleRegistry,
+    PriceSnapshot,
+    SignedReport,
+    generate_oracle_key,
+    lower_median,
+    public_key_bytes,
+    sign_report,
+    snapshot,
+)
+
+NOW = 1_700_000_000
+STALENESS = 60
+POOL = 9
+KEYS = [Ed25519PrivateKey.from_private_bytes(bytes([i + 1]) * 32) for i in range(POOL)]
+REGISTRY = OracleRegistry({k: f"oracle-{i}" for i, k in enumerate(KEYS)})
+
+
+def take(reports, markets=1, quorum=1, now=NOW, epoch=7, **kw):
+    return snapshot(reports, registry=REGISTRY, markets=markets, epoch=epoch, now=now, quorum=quorum,
+                    staleness=kw.pop("staleness", STALENESS), **kw)
+
+
+def reports_for(prices, market=0, timestamp=NOW):
+    """One report per price, each from a different oracle."""
+    return [sign_report(KEYS[i], market, p, timestamp) for i, p in enumerate(prices)]
+
+
+# --- the median -----------------------------------------------------------------------------
+
+def test_odd_count_takes_the_middle():
+    assert take(reports_for([300, 100, 200]), quorum=3).prices == (200,)
+
+
+def test_even_count_takes_the_lower_median_without_averaging():
+    snap = take(reports_for([400, 100, 300, 200]), quorum=4)
+    assert snap.prices == (200,)  # not 250: no division, a price an oracle signed
+
+
+@given(st.lists(st.integers(1, MAX_PRICE), min_size=1, max_size=50))
+def test_lower_median_is_sorted_at_n_minus_1_over_2(values):
+    assert lower_median(values) == sorted(values)[(len(values) - 1) // 2]
+    assert lower_median(values) in values
+
+
+def test_lower_median_of_nothing_is_an_error():
+    with pytest.raises(ValueError):
+        lower_median([])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, MAX_PRICE), min_size=1, max_size=POOL), st.randoms(use_true_random=False))
+def test_snapshot_price_is_the_lower_median_whatever_the_order(prices, rnd):
+    reports = reports_for(prices)
+    reports += reports[: rnd.randint(0, len(reports))]  # resubmissions never count twice
+    rnd.shuffle(reports)
+    snap = take(reports, quorum=len(prices))
+    assert snap.prices == (sorted(prices)[(len(prices) - 1) // 2],)
+    assert len(snap.report_digests[0]) == len(prices)
+
+
+# --- what counts ----------------------------------------------------------------------------
+
+def test_each_market_is_priced_from_its_own_reports():
+    reports = reports_for([10, 20, 30], market=0) + reports_for([7, 5, 9], market=1)
+    snap = take(reports, markets=2, quorum=3)
+    assert snap.prices == (20, 7) and snap.markets == 2 and snap.epoch == 7 and snap.taken_at == NOW
+
+
+def test_a_duplicate_report_counts_once():
+    one = sign_report(KEYS[0], 0, 100, NOW)
+    with pytest.raises(QuorumError, match="market 0 had 1 valid fresh report from distinct oracles"):
+        take([one, one, dataclasses.replace(one)], quorum=2)
+
+
+def test_an_oracle_counts_once_with_its_newest_report():
+    reports = [sign_report(KEYS[0], 0, 999, NOW - 10), sign_report(KEYS[0], 0, 100, NOW - 1),
+               sign_report(KEYS[0], 0, 999, NOW - 5), sign_report(KEYS[1], 0, 200, NOW)]
+    with pytest.raises(QuorumError, match="had 2 valid"):
+        take(reports, quorum=3)
+    snap = take(reports, quorum=2)
+    assert snap.prices == (100,)  # the lower median of {100 (newest of oracle 0), 200}
+    assert snap.report_digests[0] == tuple(sorted([reports[1].digest(), reports[3].digest()]))
+
+
+def test_an_equivocating_oracle_counts_for_nothing():
+    """Two different prices signed for the same instant: neither is believable."""
+    reports = [sign_report(KEYS[0], 0, 100, NOW), sign_report(KEYS[0], 0, 1, NOW)] + reports_for([1, 200, 300])[1:]
+    with pytest.raises(QuorumError, match=r"had 2 valid .*1 equivocation"):
+        take(reports, quorum=3)
+    assert take(reports, quorum=2).prices == (200,)
+
+
+def test_stale_future_unknown_and_forged_reports_never_count():
+    good = reports_for([100, 200])
+    stranger = generate_oracle_key()
+    forged = dataclasses.replace(sign_report(KEYS[2], 0, 300, NOW), price=5)
+    excluded = [
+        sign_report(KEYS[3], 0, 1, NOW - STALENESS - 1),  # stale
+        sign_report(KEYS[4], 0, 1, NOW + 6),  # from the future (skew 5)
+        sign_report(stranger, 0, 1, NOW),  # unknown oracle
+        forged,  # bad signature
+        {"oracle": "x", "market": 0, "price": 1},  # not a signed report at all
+    ]
+    assert take(good + excluded, quorum=2).prices == (100,)
+    with pytest.raises(QuorumError) as info:
+        take(good + excluded, quorum=3)
+    message = str(info.value)
+    assert "market 0 had 2 valid fresh reports from distinct oracles" in message
+    for reason in ("1 stale", "1 from the future", "1 unknown oracle", "1 bad signature"):
+        assert reason in message
+    assert info.value.shortfalls == {0: 2}
+
+
+def test_freshness_window_boundaries_are_inclusive():
+    edge = [sign_report(KEYS[0], 0, 100, NOW - STALENESS), sign_report(KEYS[1], 0, 200, NOW + 5)]
+    assert take(edge, quorum=2, skew=5).prices == (100,)
+
+
+def test_quorum_error_names_every_short_market():
+    reports = reports_for([10, 20, 30], market=0) + reports_for([5], market=2)
+    with pytest.raises(QuorumError) as info:
+        take(reports, markets=3, quorum=2)
+    message = str(info.value)
+    assert "epoch 7" in message and "2 distinct oracles needed" in message
+    assert "market 1 had 0 valid fresh reports" in message
+    assert "market 2 had 1 valid fresh report from" in message
+    assert "market 0" not in message
+    assert info.value.shortfalls == {1: 0, 2: 1}
+
+
+def test_reports_for_unconfigured_markets_are_mentioned():
+    reports = reports_for([10], market=0) + reports_for([5, 6], market=9)
+    with pytest.raises(QuorumError, match="reports for no configured market: 2 unknown market"):
+        take(reports, markets=2, quorum=1)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"quorum": POOL + 1}, "quorum of 10 oracles is impossible with 9 registered"),
+    ({"quorum": 0}, "quorum = 0 is outside"),
+    ({"staleness": -1}, "staleness = -1"),
+    ({"now": 1.5}, "now must be an integer"),
+    ({"epoch": 2**64}, "epoch = .* is outside"),
+])
+def test_impossible_configuration_is_a_configuration_error(kw, message):
+    with pytest.raises(OracleConfigError, match=message):
+        take(reports_for([1, 2, 3]), **kw)
+
+
+# --- the snapshot object --------------------------------------------------------------------
+
+def test_snapshot_is_immutable():
+    snap = take(reports_for([1, 2, 3]), quorum=3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snap.prices = (5,)  # type: ignore[misc]
+    assert isinstance(snap.prices, tuple) and isinstance(snap.report_digests[0], tuple)
+
+
+def test_snapshot_digest_is_stable_and_order_independent():
+    reports = reports_for([30, 10, 20], market=0) + reports_for([5, 6], market=1)
+    first = take(reports, markets=2, quorum=2)
+    for seed in range(5):
+        shuffled = list(reports)
+        random.Random(seed).shuffle(shuffled)
+        again = take(shuffled, markets=2, quorum=2)
+        assert again == first and again.digest() == first.digest()
+
+
+def test_snapshot_digest_is_pinned():
+    """The canonical encoding must not drift: a stored digest has to keep matching its snapshot."""
+    snap = PriceSnapshot(epoch=3, taken_at=NOW, prices=(100, 2**48 - 1),
+                         report_digests=((b"\x01" * 32, b"\x02" * 32), (b"\x03" * 32,)))
+    assert snap.encoding() == (b"zkmargin/price-snapshot/v1\x00" + (3).to_bytes(8, "big") + NOW.to_bytes(8, "big")
+                               + (2).to_bytes(2, "big")
+                               + (100).to_bytes(8, "big") + (2).to_bytes(2, "big") + b"\x01" * 32 + b"\x02" * 32
+                               + (2**48 - 1).to_bytes(8, "big") + (1).to_bytes(2, "big") + b"\x03" * 32)
+    assert snap.digest() == hashlib.sha256(snap.encoding()).digest()
+    assert snap.digest().hex() == "939a59a71586b0d3dc6a5e260e4f26d16a236a7c5397ebce394bc53550afffc6"
+
+
+def _base() -> PriceSnapshot:
+    return PriceSnapshot(epoch=3, taken_at=NOW, prices=(100, 200, 300),
+                         report_digests=((b"\x01" * 32,), (b"\x02" * 32,), (b"\x03" * 32,)))
+
+
+@pytest.mark.parametrize("market", [0, 1, 2])
+def test_digest_changes_with_any_price(market):
+    base = _base()
+    prices = list(base.prices)
+    prices[market] += 1
+    assert dataclasses.replace(base, prices=tuple(prices)).digest() != base.digest()
+
+
+def test_digest_changes_with_epoch_time_and_reports():
+    base = _base()
+    variants = [
+        dataclasses.replace(base, epoch=4),
+        dataclasses.replace(base, taken_at=NOW + 1),
+        dataclasses.replace(base, report_digests=((b"\x01" * 32,), (b"\x02" * 32,), (b"\x04" * 32,))),
+        dataclasses.replace(base, report_digests=((b"\x01" * 32, b"\x05" * 32), (b"\x02" * 32,), (b"\x03" * 32,))),
+    ]
+    digests = {v.digest() for v in variants} | {base.digest()}
+    assert len(digests) == len(variants) + 1
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"prices": (0, 200, 300)}, "price of market 0 = 0 is outside"),
+    ({"prices": (100, 200, 2**48)}, "price of market 2"),
+    ({"prices": (100, 200)}, "2 prices but report digests for 3 markets"),
+    ({"report_digests": ((), (b"\x02" * 32,), (b"\x03" * 32,))}, "market 0: report digests"),
+    ({"report_digests": ((b"\x02" * 32, b"\x01" * 32), (b"\x02" * 32,), (b"\x03" * 32,))}, "sorted"),
+    ({"report_digests": ((b"\x01" * 31,), (b"\x02" * 32,), (b"\x03" * 32,))}, "32 bytes"),
+])
+def test_snapshot_refuses_inconsistent_content(kw, message):
+    with pytest.raises(OracleFormatError, match=message):
+        dataclasses.replace(_base(), **kw)
+
+
+def test_snapshot_json_round_trip():
+    snap = take(reports_for([30, 10, 20], market=0) + reports_for([5, 6], market=1), markets=2, quorum=2)
+    text = snap.to_json()
+    assert PriceSnapshot.from_json(text) == snap
+    assert json.loads(text)["digest"] == snap.digest().hex()
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["prices"].__setitem__(0, d["prices"][0] + 1), "digest does not match"),
+    (lambda d: d.update(epoch=d["epoch"] + 1), "digest does not match"),
+    (lambda d: d.update(extra=True), "unknown field"),
+    (lambda d: d.pop("digest"), "missing field"),
+    (lambda d: d.update(prices="10"), "'prices' must be a list"),
+    (lambda d: d["prices"].__setitem__(0, 1.0), "must be an integer, got float"),
+])
+def test_snapshot_json_is_strict_and_tamper_evident(mutate, message):
+    data = take(reports_for([1, 2, 3]), quorum=3).to_dict()
+    mutate(data)
+    with pytest.raises(OracleFormatError, match=message):
+        PriceSnapshot.from_dict(data)
+
+
+def test_reports_round_trip_through_json_into_a_snapshot():
+    """What the service stores (JSON) prices the epoch exactly as the signed objects do."""
+    reports = reports_for([3, 1, 2])
+    parsed = [SignedReport.from_json(r.to_json()) for r in reports]
+    assert take(parsed, quorum=3) == take(reports, quorum=3)
+    assert public_key_bytes(KEYS[0]) in REGISTRY

@@ -1,0 +1,180 @@
+"""The verifier's refusals, all in zkmargin's one error family.
+
+Library code (persistence, ledger) raises these; the HTTP layer and the CLI translate them at
+the edge. The intermediate classes say how a caller should react, so the translation is one
+table: ``NotFoundError`` -> 404, ``ConflictError`` -> 409 (retry after re-reading the state),
+``LedgerIntegrityError`` -> an operator alarm, never a client's fault.
+"""
+
+from __future__ import annotations
+
+from zkmargin.errors import MalformedInputError, ZkMarginError
+
+
+class VerifierError(ZkMarginError):
+    """Base class of every error the verifier service and its ledger raise on purpose."""
+
+
+class DatabaseConfigurationError(VerifierError, ValueError):
+    """The database URL names no database we support, or the schema is not the one we expect."""
+
+
+class NotFoundError(VerifierError, LookupError):
+    """A record (account, epoch, pending item, payout) that does not exist."""
+
+
+class ConflictError(VerifierError):
+    """The request is well formed but contradicts the current records."""
+
+
+class StaleCommitmentError(ConflictError):
+    """A transition did not start from the account's current commitment (it lost a race)."""
+
+
+class DuplicateError(ConflictError):
+    """Something that may happen only once already happened: a statement, a reference, a settlement."""
+
+
+class EpochStateError(ConflictError):
+    """The epoch is not in the state the operation needs (open, closed, finalized)."""
+
+
+class EpochNotBalancedError(EpochStateError):
+    """An epoch cannot finalize: the settled pnl does not sum to exactly zero."""
+
+    def __init__(self, epoch_id: int, total: int):
+        super().__init__(
+            f"epoch {epoch_id} cannot finalize: settled pnl sums to {total}, not 0"
+        )
+        self.epoch_id = epoch_id
+        self.total = total
+
+
+class EpochIncompleteError(EpochStateError):
+    """An epoch cannot finalize: some accounts that must settle have neither settled nor defaulted."""
+
+    def __init__(self, epoch_id: int, missing: list[int]):
+        shown = ", ".join(str(a) for a in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        super().__init__(
+            f"epoch {epoch_id} cannot finalize: {len(missing)} account(s) have neither settled "
+            f"nor been marked in default: {shown}"
+        )
+        self.epoch_id = epoch_id
+        self.missing = missing
+
+
+class LedgerError(VerifierError):
+    """A ledger operation was refused."""
+
+
+class UnbalancedEntryError(LedgerError, ValueError):
+    """A journal entry whose postings do not sum to exactly zero (or are malformed)."""
+
+
+class LedgerIntegrityError(LedgerError):
+    """The stored ledger contradicts itself: a broken hash chain or an unbalanced stored entry."""
+
+
+# --- oracle prices (verifier/oracle.py) ------------------------------------------------------
+# Each class has a short ``reason`` label, used to count refusals (for example the reports a
+# price snapshot excluded) without parsing messages.
+
+class OracleError(VerifierError):
+    """A price report or snapshot was refused."""
+
+    reason = "refused"
+
+
+class OracleFormatError(OracleError, MalformedInputError):
+    """A report or snapshot is not well formed (JSON, field types, key or signature lengths)."""
+
+    reason = "malformed"
+
+
+class OracleConfigError(OracleError, ValueError):
+    """The oracle configuration is inconsistent (duplicate key or name, impossible quorum)."""
+
+    reason = "configuration"
+
+
+class UnknownOracleError(OracleError):
+    """The report's public key is not a registered oracle."""
+
+    reason = "unknown oracle"
+
+
+class BadSignatureError(OracleError):
+    """The signature does not verify under the oracle's key for the report's exact content."""
+
+    reason = "bad signature"
+
+
+class UnknownMarketError(OracleError):
+    """The report prices a market the configuration does not have."""
+
+    reason = "unknown market"
+
+
+class PriceRangeError(OracleError):
+    """The signed price is outside [1, 2^48), the range the circuits accept."""
+
+    reason = "price out of range"
+
+
+class StaleReportError(OracleError):
+    """The report is older than the staleness window."""
+
+    reason = "stale"
+
+
+class FutureReportError(OracleError):
+    """The report's timestamp is further in the future than the clock-skew allowance."""
+
+    reason = "from the future"
+
+
+class EquivocationError(OracleError):
+    """One oracle signed different prices for the same market and timestamp."""
+
+    reason = "equivocation"
+
+
+class QuorumError(OracleError):
+    """Some market has fewer valid fresh reports from distinct oracles than the quorum."""
+
+    reason = "no quorum"
+
+    def __init__(self, message: str, shortfalls: dict[int, int] | None = None):
+        super().__init__(message)
+        #: market -> number of distinct oracles with a valid fresh report
+        self.shortfalls = dict(shortfalls or {})
+
+
+# --- fill delivery (verifier/fill_delivery.py) -----------------------------------------------
+
+class FillDeliveryError(VerifierError):
+    """An encrypted fill could not be sealed or opened."""
+
+    reason = "refused"
+
+
+class FillFormatError(FillDeliveryError, MalformedInputError):
+    """A key, ciphertext or decrypted opening is not well formed."""
+
+    reason = "malformed"
+
+
+class FillDecryptionError(FillDeliveryError):
+    """Authenticated decryption failed: wrong key, altered bytes, or another fill's commitment."""
+
+    reason = "cannot decrypt"
+
+
+class FillCommitmentMismatchError(FillDeliveryError):
+    """The decrypted opening does not open the fill commitment it was delivered under."""
+
+    reason = "commitment mismatch"
+
+
+# The name the ledger session's reconstruction of this block used.
+FillError = FillDeliveryError
