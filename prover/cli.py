@@ -241,6 +241,24 @@ def bench_verify(
     emit_json(result) if as_json else _print_bench(result)
 
 
+@bench_app.command("report")
+def bench_report(
+    out: Annotated[Path, typer.Option("--out", help="folder for results.json, table.md and the plots")] = Path(
+        "docs/benchmarks"
+    ),
+    quick: Annotated[bool, typer.Option("--quick", help="tiny sizes: checks the pipeline, not speed")] = False,
+    compare_snarkjs: Annotated[bool, typer.Option("--compare-snarkjs", help="time snarkjs at 2^14")] = False,
+) -> None:
+    """The whole benchmark matrix: JSON, a markdown table and PNG plots."""
+    from prover.bench_report import Plan, run_report
+
+    def say(message: str) -> None:
+        err_console.print(message, highlight=False)
+
+    run_report(Plan.quick() if quick else Plan.full(), out, compare_snarkjs, say)
+    err_console.print(f"benchmark report written to {out}", highlight=False)
+
+
 def _print_bench(result: dict) -> None:
     for key, value in result.items():
         if isinstance(value, dict):

@@ -33,3 +33,16 @@ def test_bench_prove_margin_statement(tmp_path):
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["parameters"] == {"markets": 1} and data["constraints"] > 0 and data["median_s"] > 0
+
+
+def test_bench_report_writes_json_table_and_plots(tmp_path):
+    out = tmp_path / "report"
+    result = run("bench", "report", "--quick", "--out", out, env_home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads((out / "results.json").read_text())
+    assert {row["circuit"] for row in data["prove"]} == {"chain", "margin"}
+    assert data["verify"][0]["batch_size"] == 4
+    table = (out / "table.md").read_text()
+    assert table.count("| chain") == 3 and "batch proofs/s" in table
+    for png in ("prove_time.png", "phases.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
