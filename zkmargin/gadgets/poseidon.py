@@ -23,16 +23,28 @@ from zkmargin.poseidon.sponge import SPONGE_RATE, blocks, initial_capacity
 
 
 def poseidon_permutation_gadget(cs: ConstraintSystem, state: Sequence[LCLike]) -> list[LC]:
-    """The permuted state, as linear combinations; width = len(state), 2..17."""
+    """The permuted state, as linear combinations; width = len(state), 2..17.
+
+    In proving mode the state's values are carried alongside as plain integers, so assigning an
+    S-box never re-evaluates the (up to ~60-term) linear combinations the folded layers build.
+    """
     params = load_params(cs.curve, len(state))
     lcs = [LC.of(x) for x in state]
+    values = [cs.value(x) for x in lcs] if cs.has_witness else None
     with cs.namespace(f"poseidon t={params.t}"):
         for k in range(params.rounds):
             full = params.is_full_round(k)
             with cs.namespace(f"{'full' if full else 'partial'} round {k}"):
                 lcs = [x + c for x, c in zip(lcs, params.round_constants[k])]
-                lcs = [_fifth_power(cs, x, i) if full or i == 0 else x for i, x in enumerate(lcs)]
+                if values is not None:
+                    values = [(v + c) % params.r for v, c in zip(values, params.round_constants[k])]
+                for i in range(params.t) if full else (0,):
+                    lcs[i], value = _fifth_power(cs, lcs[i], i, values[i] if values is not None else None)
+                    if values is not None:
+                        values[i] = value
                 lcs = _mix(params, lcs)
+                if values is not None:
+                    values = [sum(m * v for m, v in zip(row, values)) % params.r for row in params.mds]
     return lcs
 
 
@@ -56,11 +68,21 @@ def poseidon_sponge_gadget(cs: ConstraintSystem, inputs: Sequence[LCLike], domai
         return _bind_digest(cs, state[1], inputs)
 
 
-def _fifth_power(cs: ConstraintSystem, x: LC, index: int) -> LC:
-    """x^5 in three constraints."""
-    x2 = cs.mul(x, x, f"x^2 [{index}]")
-    x4 = cs.mul(x2, x2, f"x^4 [{index}]")
-    return cs.mul(x4, x, f"x^5 [{index}]")
+def _fifth_power(cs: ConstraintSystem, x: LC, index: int, value: int | None) -> tuple[LC, int | None]:
+    """x^5 in three constraints; ``value`` is x's value in proving mode (None during setup)."""
+    r = cs.r
+    v2 = v4 = v5 = None
+    if value is not None:
+        v2 = value * value % r
+        v4 = v2 * v2 % r
+        v5 = v4 * value % r
+    x2 = cs.private(f"x^2 [{index}]", v2)
+    cs.enforce(x, x, x2, f"x^2 [{index}]")
+    x4 = cs.private(f"x^4 [{index}]", v4)
+    cs.enforce(x2, x2, x4, f"x^4 [{index}]")
+    x5 = cs.private(f"x^5 [{index}]", v5)
+    cs.enforce(x4, x, x5, f"x^5 [{index}]")
+    return x5, v5
 
 
 def _mix(params: PoseidonParams, lcs: list[LC]) -> list[LC]:
