@@ -1,0 +1,356 @@
+"""The verifier's records, as typed SQLAlchemy 2 declarative models.
+
+What the operator keeps is deliberately small: commitments, never states. An account is its
+genesis and current commitment plus a ``sequence`` (how many transitions it has accepted),
+which is the version that optimistic concurrency compares. Money columns are ``ExactInteger``
+(never floats); identifiers the protocol bounds below 2^64 are stored as signed 64-bit
+integers, so the service hands out account and epoch ids below 2^63.
+
+The ledger tables (``journal_entries``, ``ledger_postings``, ``ledger_head``) are append-only;
+the database refuses updates and deletes of entries and postings (triggers created by the
+initial migration), and ``verifier.ledger.verify_ledger`` detects anything that bypasses that.
+
+Keep ``verifier/db/migrations/versions`` in step with this file: a test compares the migrated
+schema with these models.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from verifier.db.types import ExactInteger, FieldElementText, IdentityKey, UtcDateTime, utc_now
+
+RATE_SCALE = 1_000_000
+HASH_HEX_LENGTH = 64  # SHA-256 digests, lower-case hex
+LEDGER_ACCOUNT_LENGTH = 64
+REFERENCE_LENGTH = 128
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with deterministic constraint names, so migrations can refer to them."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    """A portable enum: VARCHAR plus a CHECK constraint, the same on SQLite and PostgreSQL."""
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class StatementKind(enum.StrEnum):
+    """What moved an account's commitment: the genesis record or one of the transition circuits."""
+
+    GENESIS = "genesis"
+    TRANSFER = "transfer"
+    FILL = "fill"
+    SETTLE = "settle"
+
+
+class PendingKind(enum.StrEnum):
+    """Items credited by the operator or the venue that a trader's proof must consume once."""
+
+    DEPOSIT = "deposit"
+    FILL = "fill"
+
+
+class PayoutStatus(enum.StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+
+
+class EpochStatus(enum.StrEnum):
+    """open: accepting prices; closed: the snapshot is fixed, settlement runs; finalized: done."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    FINALIZED = "finalized"
+
+
+class EntryKind(enum.StrEnum):
+    """Every kind of journal entry the ledger knows; see ``verifier.ledger`` for their postings."""
+
+    DEPOSIT_CREDITED = "deposit_credited"
+    DEPOSIT_APPLIED = "deposit_applied"
+    WITHDRAWAL = "withdrawal"
+    PAYOUT = "payout"
+    SETTLEMENT = "settlement"
+
+
+class Market(Base):
+    """Operator configuration of one market; ``id`` is the market index m in the circuits."""
+
+    __tablename__ = "markets"
+    __table_args__ = (
+        CheckConstraint("id >= 0 AND id < 64", name="index_range"),
+        CheckConstraint("price_scale > 0", name="price_scale_positive"),
+        CheckConstraint(f"maintenance_rate >= 0 AND maintenance_rate <= initial_rate AND initial_rate <= {RATE_SCALE}",
+                        name="rates_ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    price_scale: Mapped[int] = mapped_column(BigInteger)
+    maintenance_rate: Mapped[int] = mapped_column(Integer)
+    initial_rate: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class Account(Base):
+    """One trader account: only commitments, and the version optimistic concurrency compares."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint("id >= 0", name="id_non_negative"),
+        CheckConstraint("sequence >= 0", name="sequence_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    genesis_commitment: Mapped[int] = mapped_column(FieldElementText, unique=True)
+    current_commitment: Mapped[int] = mapped_column(FieldElementText, unique=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, default=0)
+    encryption_public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class AccountCommitment(Base):
+    """The history of an account's commitments; sequence 0 is the genesis commitment.
+
+    ``(account_id, sequence)`` is unique, so two racing transitions from the same version cannot
+    both be recorded; ``commitment`` is unique, so no state can be entered twice.
+    """
+
+    __tablename__ = "account_commitments"
+    __table_args__ = (
+        UniqueConstraint("account_id", "sequence"),
+        CheckConstraint("sequence >= 0", name="sequence_non_negative"),
+        CheckConstraint("(kind = 'genesis') = (sequence = 0)", name="genesis_first"),
+        CheckConstraint("(kind = 'genesis') = (statement_digest IS NULL)", name="digest_unless_genesis"),
+    )
+
+    id: Mapped[int] = mapped_column(IdentityKey, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    commitment: Mapped[int] = mapped_column(FieldElementText, unique=True)
+    kind: Mapped[StatementKind] = mapped_column(_enum(StatementKind, "statement_kind"))
+    statement_digest: Mapped[str | None] = mapped_column(String(HASH_HEX_LENGTH), unique=True)
+    epoch_id: Mapped[int | None] = mapped_column(ForeignKey("epochs.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class PendingItem(Base):
+    """A credited deposit or a venue fill, waiting for the trader's proof to consume it once.
+
+    ``reference`` is the crediting party's own identifier (a bank reference, the venue's fill
+    id), unique so a retried credit is recognised instead of counted twice.
+    """
+
+    __tablename__ = "pending_items"
+    __table_args__ = (
+        CheckConstraint(
+            "(kind = 'deposit' AND amount IS NOT NULL AND fill_commitment IS NULL)"
+            " OR (kind = 'fill' AND amount IS NULL AND fill_commitment IS NOT NULL)",
+            name="kind_fields",
+        ),
+        CheckConstraint("(consumed_by IS NULL) = (consumed_at IS NULL)", name="consumed_together"),
+        Index(None, "account_id", "consumed_by"),
+    )
+
+    id: Mapped[int] = mapped_column(IdentityKey, primary_key=True)
+    kind: Mapped[PendingKind] = mapped_column(_enum(PendingKind, "pending_kind"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    reference: Mapped[str] = mapped_column(String(REFERENCE_LENGTH), unique=True)
+    amount: Mapped[int | None] = mapped_column(ExactInteger)
+    fill_commitment: Mapped[int | None] = mapped_column(FieldElementText, unique=True)
+    fill_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    deadline: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    consumed_by: Mapped[int | None] = mapped_column(ForeignKey("account_commitments.id"), unique=True)
+    consumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Payout(Base):
+    """A withdrawal the trader proved, to be paid out by the operator."""
+
+    __tablename__ = "payouts"
+    __table_args__ = (
+        CheckConstraint("(status = 'paid') = (paid_at IS NOT NULL)", name="paid_at_when_paid"),
+    )
+
+    id: Mapped[int] = mapped_column(IdentityKey, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    amount: Mapped[int] = mapped_column(ExactInteger)
+    transition_id: Mapped[int] = mapped_column(ForeignKey("account_commitments.id"), unique=True)
+    status: Mapped[PayoutStatus] = mapped_column(_enum(PayoutStatus, "payout_status"))
+    payment_reference: Mapped[str | None] = mapped_column(String(REFERENCE_LENGTH), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Epoch(Base):
+    """A price epoch: its lifecycle, deadlines, and (once finalized) what finalization found."""
+
+    __tablename__ = "epochs"
+    __table_args__ = (
+        CheckConstraint("id >= 0", name="id_non_negative"),
+        CheckConstraint("(status = 'open') = (closed_at IS NULL)", name="closed_at_when_closed"),
+        CheckConstraint("(status = 'finalized') = (finalized_at IS NOT NULL)", name="finalized_at_when_finalized"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    status: Mapped[EpochStatus] = mapped_column(_enum(EpochStatus, "epoch_status"))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    attestation_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    settlement_deadline: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finalized_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    settled_accounts: Mapped[int | None] = mapped_column(Integer)
+    defaulted_accounts: Mapped[int | None] = mapped_column(Integer)
+
+    prices: Mapped[list[EpochPrice]] = relationship(order_by="EpochPrice.market_id", lazy="selectin")
+
+
+class EpochPrice(Base):
+    """One market's price in an epoch's snapshot (the median of the oracle quorum)."""
+
+    __tablename__ = "epoch_prices"
+    __table_args__ = (CheckConstraint("price >= 1", name="price_positive"),)
+
+    epoch_id: Mapped[int] = mapped_column(ForeignKey("epochs.id"), primary_key=True)
+    market_id: Mapped[int] = mapped_column(ForeignKey("markets.id"), primary_key=True)
+    price: Mapped[int] = mapped_column(BigInteger)
+
+
+class Attestation(Base):
+    """An accepted margin attestation; the statement digest is unique (dedup on the statement)."""
+
+    __tablename__ = "attestations"
+    __table_args__ = (Index(None, "account_id", "epoch_id"),)
+
+    id: Mapped[int] = mapped_column(IdentityKey, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    epoch_id: Mapped[int] = mapped_column(ForeignKey("epochs.id"))
+    commitment: Mapped[int] = mapped_column(FieldElementText)
+    statement_digest: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class Settlement(Base):
+    """An account's settled pnl for an epoch: at most one per account and epoch.
+
+    ``journal_entry_id`` is NULL exactly when pnl is zero: a zero pnl moves no money.
+    """
+
+    __tablename__ = "settlements"
+    __table_args__ = (
+        UniqueConstraint("account_id", "epoch_id"),
+        Index(None, "epoch_id"),
+    )
+
+    id: Mapped[int] = mapped_column(IdentityKey, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    epoch_id: Mapped[int] = mapped_column(ForeignKey("epochs.id"))
+    pnl: Mapped[int] = mapped_column(ExactInteger)
+    transition_id: Mapped[int] = mapped_column(ForeignKey("account_commitments.id"), unique=True)
+    journal_entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class AccountDefault(Base):
+    """An account the operator declared in default for an epoch (unapplied fills, no settlement)."""
+
+    __tablename__ = "account_defaults"
+    __table_args__ = (UniqueConstraint("account_id", "epoch_id"),)
+
+    id: Mapped[int] = mapped_column(IdentityKey, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    epoch_id: Mapped[int] = mapped_column(ForeignKey("epochs.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class JournalEntry(Base):
+    """One append-only, hash-chained ledger entry; its postings sum to exactly zero.
+
+    ``sequence`` runs 1, 2, 3, ... without gaps; ``entry_hash`` = SHA-256(previous_hash ||
+    canonical encoding), see ``verifier.ledger``. ``reference`` is an idempotency key.
+    """
+
+    __tablename__ = "journal_entries"
+    __table_args__ = (CheckConstraint("sequence >= 1", name="sequence_positive"),)
+
+    id: Mapped[int] = mapped_column(IdentityKey, primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger, unique=True)
+    kind: Mapped[EntryKind] = mapped_column(_enum(EntryKind, "entry_kind"))
+    reference: Mapped[str] = mapped_column(String(REFERENCE_LENGTH), unique=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    epoch_id: Mapped[int | None] = mapped_column(ForeignKey("epochs.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    previous_hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
+    entry_hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH), unique=True)
+
+    postings: Mapped[list[LedgerPosting]] = relationship(
+        order_by="LedgerPosting.position", lazy="selectin", back_populates="entry"
+    )
+
+
+class LedgerPosting(Base):
+    """One leg of a journal entry: a signed amount on a ledger account (see the chart in ledger.py)."""
+
+    __tablename__ = "ledger_postings"
+    __table_args__ = (
+        UniqueConstraint("entry_id", "position"),
+        CheckConstraint("position >= 0", name="position_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(IdentityKey, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    ledger_account: Mapped[str] = mapped_column(String(LEDGER_ACCOUNT_LENGTH), index=True)
+    amount: Mapped[int] = mapped_column(ExactInteger)
+
+    entry: Mapped[JournalEntry] = relationship(back_populates="postings")
+
+
+class LedgerHead(Base):
+    """The single row every append locks: the last sequence number and hash of the chain."""
+
+    __tablename__ = "ledger_head"
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single_row"),
+        CheckConstraint("sequence >= 0", name="sequence_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    entry_hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
