@@ -3,7 +3,7 @@
 Public inputs, in order: account id, old commitment, new commitment, fill commitment,
 mark price_0..price_{M-1}, initial_rate_0..initial_rate_{M-1}.
 
-The fill's opening (fill id, market, size delta db, price, fee, salt) is private and must open
+The fill's opening (fill id, market, size delta db != 0, price, fee, salt) is private and must open
 the public fill commitment, which also binds the account id, so a fill cannot be applied to
 another account, or with another size, price or fee. Then, for the fill's market only,
 b += db and k += db * price; everywhere c -= fee. The new state must meet initial margin at
@@ -45,7 +45,7 @@ from circuits.inputs import field, fill_from_json, integers, state_from_json
 from zkmargin.constraints import ConstraintSystem, lc_sum
 from zkmargin.curves import Curve, get_curve
 from zkmargin.gadgets.bits import range_check
-from zkmargin.gadgets.equality import is_equal
+from zkmargin.gadgets.equality import assert_nonzero, is_equal
 from zkmargin.gadgets.poseidon import poseidon_sponge_gadget
 from zkmargin.gadgets.signed import decompose_signed, signed_input
 
@@ -72,8 +72,10 @@ class ApplyFill(MarketCircuit):
             range_check(cs, fill_id, 64, "id range")
             market = cs.private("market", lambda: fill.market)
             delta = signed_input(cs, "size delta", lambda: fill.size_delta, SIZE_BITS)
+            # a fill moves size: with db = 0, |b'| + |db| = |b| would exempt a bare fee from margin
+            assert_nonzero(cs, delta.value, "size delta")
             price = cs.private("price", lambda: fill.price)
-            range_check(cs, price - 1, PRICE_BITS, "price range")  # 1 <= price < 2^48 + 1
+            range_check(cs, price - 1, PRICE_BITS, "price range")  # 1 <= price <= 2^48
             fee = cs.private("fee", lambda: fill.fee)
             range_check(cs, fee, FEE_BITS, "fee range")
             salt = cs.private("salt", lambda: fill.salt)

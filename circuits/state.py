@@ -15,7 +15,7 @@ salt               any field element                      blinding only, no arit
 collateral c       [0, 2^96)                              never negative
 size b_m           [-2^40, 2^40)                          signed
 cost basis k_m     [-2^88, 2^88)                          holds b*P with P < 2^48
-price P_m          [1, 2^48)                              public (fill price: private)
+price P_m          [1, 2^48)                              public (fill price: [1, 2^48])
 rate (mm, im)      [0, RATE_SCALE]                        RATE_SCALE = 10^6 < 2^20
 fee                [0, 2^64)                              private, part of a fill
 markets M          1..64
@@ -196,7 +196,9 @@ class Fill:
         check_range("fill id", self.fill_id, 0, 1 << 64)
         check_range("fill market", self.market, 0, markets)
         check_range("fill size delta", self.size_delta, -(1 << SIZE_BITS), 1 << SIZE_BITS)
-        check_range("fill price", self.price, 1, 1 << PRICE_BITS)
+        if self.size_delta == 0:
+            raise BoundError("a fill must move size: size delta 0")
+        check_range("fill price", self.price, 1, (1 << PRICE_BITS) + 1)
         check_range("fill fee", self.fee, 0, 1 << FEE_BITS)
         check_range("fill salt", self.salt, 0, get_curve(curve).r)
         return self

@@ -1,0 +1,1 @@
+"""Soundness tests of the margin statements: valid witnesses pass, cheating ones fail."""

@@ -1,0 +1,164 @@
+"""Statement 4, settle: pnl = sum(b*P - k), c += pnl, k := b*P, exactly."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from circuits.settle import Settle
+from circuits.state import BoundError
+from tests.circuits.helpers import (
+    CURVES,
+    EPOCH,
+    assert_only_fails_at,
+    commit,
+    settle_inputs,
+    settled,
+    state,
+)
+from zkmargin.curves import get_curve
+from zkmargin.groth16 import prove, setup, verify
+
+P2 = [100, 2000]
+PNL = "pnl = sum(b*P - k)"
+NEW_OPENS = "new commitment opens to the settled state"
+OLD_OPENS = "old commitment opens to the state"
+NOT_NEGATIVE = "collateral after settlement is not negative"
+
+
+def synth(old, new, pnl, prices, curve, **public):
+    return Settle(old.markets).synthesize(curve, settle_inputs(old, new, pnl, prices, curve, **public))
+
+
+def honest(old, prices, curve):
+    circuit = Settle(old.markets)
+    new, pnl, inputs = circuit.transition(old, EPOCH, prices, curve)
+    return new, pnl, circuit.synthesize(curve, inputs)
+
+
+VALID = [
+    ("flat", state(collateral=10, sizes=(0, 0), costs=(0, 0))),
+    ("gain and loss", state(collateral=1000, sizes=(10, -3), costs=(900, -6300))),
+    ("loss that takes everything", state(collateral=100, sizes=(10, 0), costs=(1100, 0))),
+    ("extreme sizes and prices", state(collateral=1 << 48, sizes=((1 << 40) - 1, -(1 << 40)), costs=(0, 0))),
+]
+
+
+@pytest.mark.parametrize("curve", CURVES)
+@pytest.mark.parametrize("name,old", VALID, ids=[v[0] for v in VALID])
+def test_valid_settlements_satisfy(curve, name, old):
+    prices = [(1 << 48) - 1] * 2 if name.startswith("extreme") else P2
+    new, pnl, cs = honest(old, prices, curve)
+    assert pnl == old.equity(prices) - old.collateral
+    assert new.collateral == old.collateral + pnl >= 0
+    assert new.costs == tuple(b * p for b, p in zip(old.sizes, prices))
+    assert cs.is_satisfied()
+
+
+# --- Groth16 ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def settle_keys():
+    return {curve: setup(Settle(1).shape(curve), insecure_test_seed=404) for curve in CURVES}
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_settle_proof_verifies_and_is_bound_to_its_statement(settle_keys, curve):
+    pk = settle_keys[curve]
+    r = get_curve(curve).r
+    old = state(collateral=1000, sizes=(10,), costs=(1100,))  # pnl -100
+    new, pnl, cs = honest(old, [100], curve)
+    assert pnl == -100
+    public = cs.public_values()
+    assert public == Settle(1).public_inputs(old.account_id, commit(old, curve), commit(new, curve), EPOCH, [100], pnl, curve)
+    proof = prove(pk, cs)
+    assert verify(pk.vk, public, proof)
+    for what, index, value in [
+        ("another epoch", 3, EPOCH + 1),
+        ("pnl + 1", 5, (pnl + 1) % r),
+        ("pnl - 1", 5, (pnl - 1) % r),
+        ("another account", 0, old.account_id + 1),
+    ]:
+        forged = list(public)
+        forged[index] = value
+        assert not verify(pk.vk, forged, proof), what
+
+
+# --- the pnl and the new state ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("curve", CURVES)
+@pytest.mark.parametrize("off", [1, -1])
+def test_pnl_off_by_one(curve, off):
+    old = state(collateral=1000, sizes=(10, -3), costs=(900, -6300))
+    honest_new, pnl = settled(old, P2)
+    # the cheater's claimed pnl and a new state consistent with it: only the pnl equation objects
+    cheat = replace(honest_new, collateral=old.collateral + pnl + off)
+    assert_only_fails_at(synth(old, cheat, pnl + off, P2, curve), PNL)
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_new_state_must_be_the_settled_state(curve):
+    old = state(collateral=1000, sizes=(10, -3), costs=(900, -6300))
+    right, pnl = settled(old, P2)
+    for wrong in (
+        replace(right, costs=(1001, -6000)),  # k != b*P
+        replace(right, costs=(1000, -5999)),
+        replace(right, costs=old.costs),  # never marked to market
+        replace(right, collateral=right.collateral + 1),  # c + pnl + 1
+        replace(right, collateral=right.collateral - 1),
+        replace(right, sizes=(10, 0), costs=(1000, 0)),  # a position vanishes
+        replace(right, nonce=old.nonce),  # replayable
+    ):
+        assert_only_fails_at(synth(old, wrong, pnl, P2, curve), NEW_OPENS)
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_loss_beyond_the_collateral(curve):
+    old = state(collateral=100, sizes=(10, 0), costs=(1101, 0))  # pnl -101
+    with pytest.raises(BoundError):
+        Settle(2).transition(old, EPOCH, P2, curve)
+    new, pnl = settled(old, P2)
+    assert pnl == -101 and new.collateral == -1
+    assert_only_fails_at(synth(old, new, pnl, P2, curve), NOT_NEGATIVE)
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_settling_at_other_prices_than_the_public_ones(curve):
+    old = state(collateral=1000, sizes=(10, -3), costs=(900, -6300))
+    mine, pnl = settled(old, [110, 1900])  # what the trader would like
+    labels = assert_only_fails_at(synth(old, mine, pnl, P2, curve), PNL, NEW_OPENS)
+    assert PNL in labels and NEW_OPENS in labels
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_old_state_must_be_the_ledgers(curve):
+    ledger = state(nonce=5, collateral=1000, sizes=(10, -3), costs=(900, -6300))
+    for stale in (replace(ledger, nonce=4), replace(ledger, costs=(1000, -6000)), replace(ledger, salt=ledger.salt + 1)):
+        new, pnl = settled(stale, P2)
+        cs = synth(stale, new, pnl, P2, curve, old_commitment=commit(ledger, curve), account=ledger.account_id)
+        labels = assert_only_fails_at(cs, OLD_OPENS, NEW_OPENS)
+        assert OLD_OPENS in labels
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_out_of_range_state_cannot_be_settled(curve):
+    r = get_curve(curve).r
+    old = state(collateral=-1, sizes=(10, 0), costs=(0, 0))  # wrapped collateral, pnl +1000
+    new, pnl = settled(old, P2)
+    assert_only_fails_at(synth(old, new, pnl, P2, curve), "old/collateral range")
+    old = state(collateral=0, sizes=(1 << 40, 0), costs=(0, 0))
+    new, pnl = settled(old, [1, 1])
+    assert_only_fails_at(synth(old, new, pnl, [1, 1], curve), "old/size 0 sign/magnitude range")
+    old = state(collateral=r - 5, sizes=(10, 0), costs=(0, 0))  # the same wrap, spelled r - 5
+    new, pnl = settled(old, P2)
+    assert_only_fails_at(synth(old, new, pnl, P2, curve), "old/collateral range")
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_stale_successor_nonce(curve):
+    old = state(collateral=1000, sizes=(10, 0), costs=(900, 0))
+    new, pnl = settled(old, P2, nonce=old.nonce + 2)
+    assert_only_fails_at(synth(old, new, pnl, P2, curve), NEW_OPENS)
