@@ -17,35 +17,66 @@ from collections.abc import Sequence
 
 from zkmargin.constraints import LC, ConstraintSystem, LCLike
 from zkmargin.errors import MalformedInputError
-from zkmargin.poseidon.params import PoseidonParams, load_params
-from zkmargin.poseidon.permutation import MAX_HASH_INPUTS
+from zkmargin.poseidon.permutation import MAX_HASH_INPUTS, get_permutation
 from zkmargin.poseidon.sponge import SPONGE_RATE, blocks, initial_capacity
 
 
 def poseidon_permutation_gadget(cs: ConstraintSystem, state: Sequence[LCLike]) -> list[LC]:
     """The permuted state, as linear combinations; width = len(state), 2..17.
 
-    In proving mode the state's values are carried alongside as plain integers, so assigning an
-    S-box never re-evaluates the (up to ~60-term) linear combinations the folded layers build.
+    Follows the sparse schedule of :class:`~zkmargin.poseidon.permutation.Permutation`: the same
+    S-box inputs and outputs as the round-by-round definition (so the same 3 constraints per
+    S-box), but a partial round's linear layer touches element 0's combination and adds one term
+    to each other element, instead of multiplying every combination by the full MDS matrix.
+    In proving mode the values are carried alongside as integers, so assigning an S-box never
+    re-evaluates a long linear combination.
     """
-    params = load_params(cs.curve, len(state))
-    lcs = [LC.of(x) for x in state]
+    schedule = get_permutation(cs.curve, len(state)).schedule()
+    r = cs.r
+    lcs = [LC.of(x) + c for x, c in zip(state, schedule.initial)]
     values = [cs.value(x) for x in lcs] if cs.has_witness else None
-    with cs.namespace(f"poseidon t={params.t}"):
-        for k in range(params.rounds):
-            full = params.is_full_round(k)
-            with cs.namespace(f"{'full' if full else 'partial'} round {k}"):
-                lcs = [x + c for x, c in zip(lcs, params.round_constants[k])]
+    with cs.namespace(f"poseidon t={len(state)}"):
+        round_index = 0
+        for constants in schedule.head:
+            with cs.namespace(f"full round {round_index}"):
+                lcs, values = _full_round(cs, lcs, values, schedule.mds, constants)
+            round_index += 1
+        for first_row, column, constant in schedule.partial:
+            with cs.namespace(f"partial round {round_index}"):
+                x0, v0 = _fifth_power(cs, lcs[0], 0, values[0] if values is not None else None)
+                lcs = [_dot(first_row, [x0, *lcs[1:]], r) + constant,
+                       *[x + x0 * u for x, u in zip(lcs[1:], column)]]
                 if values is not None:
-                    values = [(v + c) % params.r for v, c in zip(values, params.round_constants[k])]
-                for i in range(params.t) if full else (0,):
-                    lcs[i], value = _fifth_power(cs, lcs[i], i, values[i] if values is not None else None)
-                    if values is not None:
-                        values[i] = value
-                lcs = _mix(params, lcs)
-                if values is not None:
-                    values = [sum(m * v for m, v in zip(row, values)) % params.r for row in params.mds]
+                    state_values = [v0, *values[1:]]
+                    values = [(sum(m * v for m, v in zip(first_row, state_values)) + constant) % r,
+                              *[(v + u * v0) % r for v, u in zip(values[1:], column)]]
+            round_index += 1
+        head, rest = lcs[0], lcs[1:]
+        lcs = [head + schedule.bridge_constants[0],
+               *[_dot(row, rest, r) + c for row, c in zip(schedule.bridge, schedule.bridge_constants[1:])]]
+        if values is not None:
+            values = [(values[0] + schedule.bridge_constants[0]) % r,
+                      *[(sum(m * v for m, v in zip(row, values[1:])) + c) % r
+                        for row, c in zip(schedule.bridge, schedule.bridge_constants[1:])]]
+        for constants in schedule.tail:
+            with cs.namespace(f"full round {round_index}"):
+                lcs, values = _full_round(cs, lcs, values, schedule.mds, constants)
+            round_index += 1
     return lcs
+
+
+def _full_round(
+    cs: ConstraintSystem, lcs: list[LC], values: list[int] | None, mds: list[list[int]], constants: list[int]
+) -> tuple[list[LC], list[int] | None]:
+    """S-box on every element, then the MDS matrix and the next round's constants."""
+    r = cs.r
+    boxed = [_fifth_power(cs, x, i, values[i] if values is not None else None) for i, x in enumerate(lcs)]
+    outs = [x for x, _ in boxed]
+    new_lcs = [_dot(row, outs, r) + c for row, c in zip(mds, constants)]
+    if values is None:
+        return new_lcs, None
+    new_values = [(sum(m * v for (_, v), m in zip(boxed, row)) + c) % r for row, c in zip(mds, constants)]
+    return new_lcs, new_values
 
 
 def poseidon_hash_gadget(cs: ConstraintSystem, inputs: Sequence[LCLike]) -> LC:
@@ -85,17 +116,13 @@ def _fifth_power(cs: ConstraintSystem, x: LC, index: int, value: int | None) -> 
     return x5, v5
 
 
-def _mix(params: PoseidonParams, lcs: list[LC]) -> list[LC]:
-    """MDS times the state, with coefficients reduced mod r and zero terms dropped."""
-    r = params.r
-    out = []
-    for row in params.mds:
-        terms: dict[int, int] = {}
-        for m, lc in zip(row, lcs):
-            for var, c in lc.terms.items():
-                terms[var] = terms.get(var, 0) + m * c
-        out.append(LC({var: c % r for var, c in terms.items() if c % r}))
-    return out
+def _dot(row: Sequence[int], lcs: Sequence[LC], r: int) -> LC:
+    """sum row[i] * lcs[i], coefficients reduced mod r and zero terms dropped."""
+    terms: dict[int, int] = {}
+    for m, lc in zip(row, lcs):
+        for var, c in lc.terms.items():
+            terms[var] = terms.get(var, 0) + m * c
+    return LC({var: c % r for var, c in terms.items() if c % r})
 
 
 def _bind_digest(cs: ConstraintSystem, out: LC, inputs: Sequence[LCLike]) -> LC:

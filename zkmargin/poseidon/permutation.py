@@ -19,6 +19,7 @@ Sums of products are reduced once, after the next constant is added.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from operator import mul
 
@@ -28,6 +29,19 @@ from zkmargin.poseidon import linalg
 from zkmargin.poseidon.params import PoseidonParams, load_params
 
 MAX_HASH_INPUTS = 16
+
+
+@dataclass(frozen=True)
+class SparseSchedule:
+    """Poseidon in the appendix-B form: what :class:`Permutation` computes, as data."""
+
+    initial: list[int]  # constants added before the first round
+    head: list[list[int]]  # constants after each first-half full round's MDS
+    partial: list[tuple[list[int], list[int], int]]  # (S's first row, S's first column, next constant of element 0)
+    bridge: list[list[int]]  # the last P's block, applied to elements 1..t-1 after the partial rounds
+    bridge_constants: list[int]
+    tail: list[list[int]]  # constants after each second-half full round's MDS
+    mds: list[list[int]]
 
 
 class Permutation:
@@ -65,6 +79,12 @@ class Permutation:
             *[(sum(map(mul, row, rest)) + c) % r for row, c in zip(self._bridge, constants[1:])],
         ]
         return self._full_rounds(s, self._tail)
+
+    def schedule(self) -> SparseSchedule:
+        """The prepared rounds, for the circuit gadget to follow step by step."""
+        return SparseSchedule(
+            self._initial, self._head, self._partial, self._bridge, self._bridge_constants, self._tail, self._mds
+        )
 
     def _full_rounds(self, s: list[int], constant_rows: Sequence[Sequence[int]]) -> list[int]:
         r, mds = self.r, self._mds
