@@ -10,7 +10,8 @@ from typing import Any
 from circuits import get_circuit
 from circuits.base import Circuit
 from circuits.state import AccountState, fresh_salt
-from prover.keystore import cached_keys
+from prover.keystore import PROVING_KEY_FILE, VERIFICATION_KEY_FILE, cached_keys, default_key_dir
+from zkmargin.formats.snarkjs import dumps_json, proof_to_json
 from zkmargin.backends import get_backend
 from zkmargin.curves import get_curve
 from zkmargin.errors import ZkMarginError
@@ -69,6 +70,7 @@ def bench_prove(
         for name, seconds in timer.seconds.items():
             phases.setdefault(name, []).append(seconds)
         assert verify(pk.vk, cs.public_values(), proof, backend), "benchmark proof did not verify"
+    sizes = _artifact_sizes(circuit, curve, proof, backend)
     phase_medians = {name: _median(values) for name, values in phases.items()}
     msm_total = sum(v for k, v in phase_medians.items() if k.startswith("msm"))
     median = _median(totals)
@@ -88,10 +90,23 @@ def bench_prove(
         "prover_over_msm": round(median / msm_total, 3) if msm_total else None,
         "key_load_or_setup_s": round(key_seconds, 3),
         "peak_rss_mb": _peak_rss_mb(),
+        "sizes_bytes": sizes,
     }
     if compare_snarkjs:
         result.update(_compare_with_snarkjs(circuit, curve, repeat, median, say))
     return result
+
+
+def _artifact_sizes(circuit: Circuit, curve, proof, backend) -> dict[str, int]:
+    """Bytes of the proof (snarkjs JSON and raw uncompressed points) and of the key files."""
+    key_dir = default_key_dir(circuit, curve)
+    raw = len(backend.g1_to_bytes(proof.a_g1) + backend.g2_to_bytes(proof.b_g2) + backend.g1_to_bytes(proof.c_g1))
+    return {
+        "proof_json": len(dumps_json(proof_to_json(proof, backend)).encode()),
+        "proof_raw": raw,
+        "proving_key": (key_dir / PROVING_KEY_FILE).stat().st_size,
+        "verification_key_json": (key_dir / VERIFICATION_KEY_FILE).stat().st_size,
+    }
 
 
 def _compare_with_snarkjs(circuit: Circuit, curve, repeat: int, our_median: float, say) -> dict[str, Any]:

@@ -30,6 +30,7 @@ class Plan:
     reference_chain_log2: list[int]  # py_ecc reference, BLS12-381 only (it is slow)
     margin_markets: list[int]
     verify_batch: dict[str, int]
+    bn254_margin_markets: list[int] = field(default_factory=list)
     compare_snarkjs_log2: dict[str, int] = field(default_factory=dict)
     repeat: int = 3
 
@@ -39,6 +40,7 @@ class Plan:
             chain_log2={"bls12381": [10, 12, 14, 16], "bn128": [10, 12, 14]},
             reference_chain_log2=[6],
             margin_markets=[1, 4, 16, 64],
+            bn254_margin_markets=[1, 4],
             verify_batch={"bls12381": 512, "bn128": 32},
             compare_snarkjs_log2={"bls12381": 14, "bn128": 14},
         )
@@ -68,6 +70,9 @@ def run_report(plan: Plan, out: Path, compare_snarkjs: bool, say: Say) -> dict[s
     for markets in plan.margin_markets:
         say(f"prove margin M={markets} on bls12381")
         results["prove"].append(bench_prove(get_circuit("margin", markets=markets), "bls12381", plan.repeat))
+    for markets in plan.bn254_margin_markets:
+        say(f"prove margin M={markets} on bn128")
+        results["prove"].append(bench_prove(get_circuit("margin", markets=markets), "bn128", plan.repeat))
     for curve, batch in plan.verify_batch.items():
         say(f"verify on {curve}: single and a batch of {batch}")
         results["verify"].append(bench_verify(curve, batch, plan.repeat))
@@ -92,8 +97,8 @@ def _machine() -> dict[str, Any]:
 def markdown_tables(results: dict[str, Any]) -> str:
     lines = [
         "| circuit | curve | backend | constraints | domain | median s | spread s | NTT s | MSM sum s "
-        "| wall / MSM sum | snarkjs s | ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| wall / MSM sum | snarkjs s | ratio | proving key MB | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results["prove"]:
         name = row["circuit"] + "".join(f" {k}={v}" for k, v in row["parameters"].items())
@@ -102,7 +107,8 @@ def markdown_tables(results: dict[str, Any]) -> str:
             f"| {name} | {row['curve']} | {row['backend']} | {row['constraints']} | {row['domain_size']} "
             f"| {row['median_s']:.3f} | {row['min_s']:.3f}-{row['max_s']:.3f} "
             f"| {row['phases_median_s'].get('ntt', 0):.3f} | {row['msm_total_s']:.3f} "
-            f"| {row['prover_over_msm']} | {snark.get('median_s', '')} | {row.get('ratio_to_snarkjs', '')} |"
+            f"| {row['prover_over_msm']} | {snark.get('median_s', '')} | {row.get('ratio_to_snarkjs', '')} "
+            f"| {row['sizes_bytes']['proving_key'] / 2**20:.1f} | {row['peak_rss_mb']} |"
         )
     lines += [
         "",

@@ -16,6 +16,9 @@ def test_bench_prove_prints_median_and_phases(tmp_path):
     for phase in ("witness", "ntt", "msm A (G1)", "msm B (G2)", "msm B (G1)", "msm C (G1)", "msm H (G1)"):
         assert phases[phase] >= 0, phase
     assert data["msm_total_s"] > 0
+    sizes = data["sizes_bytes"]
+    assert sizes["proof_raw"] == 4 * 48 + 192  # two uncompressed G1 points and one G2 point
+    assert sizes["proof_json"] > sizes["proof_raw"] and sizes["proving_key"] > 0
 
 
 def test_bench_verify_prints_single_and_batch_figures(tmp_path):
