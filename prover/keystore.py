@@ -10,6 +10,7 @@ from zkmargin.backends import Backend, get_backend
 from zkmargin.curves import Curve
 from zkmargin.formats.provingkey import load_proving_key, save_proving_key
 from zkmargin.formats.snarkjs import dump_json, vk_to_json
+from zkmargin.errors import KeyFileError
 from zkmargin.groth16 import ProvingKey, setup
 from zkmargin.groth16.setup import Progress
 
@@ -44,8 +45,20 @@ def load_keys(key_dir: Path, backend: Backend) -> ProvingKey:
 
 
 def cached_keys(circuit: Circuit, curve: Curve, backend: Backend, progress: Progress | None = None) -> ProvingKey:
-    """Keys from the default directory, made on first use."""
+    """Keys from the default directory, made on first use and remade when the circuit changed.
+
+    Cached keys are a derived artifact: a key whose circuit fingerprint no longer matches (the
+    circuit's code changed since) is replaced, as is a damaged file.
+    """
     key_dir = default_key_dir(circuit, curve)
+    shape = circuit.shape(curve)
     if (key_dir / PROVING_KEY_FILE).exists():
-        return load_keys(key_dir, backend)
-    return run_setup(circuit, curve, key_dir, backend, progress)
+        try:
+            pk = load_keys(key_dir, backend)
+        except KeyFileError:
+            pk = None
+        if pk is not None and pk.circuit_id == shape.digest():
+            return pk
+    pk = setup(shape, backend, progress=progress)
+    write_keys(pk, key_dir, backend)
+    return pk
