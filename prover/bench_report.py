@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import platform
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from circuits import get_circuit
-from prover.bench import bench_prove, bench_verify
 from zkmargin.errors import ZkMarginError
 from zkmargin.formats.files import write_atomically
 
@@ -57,30 +57,41 @@ class Plan:
 
 
 def run_report(plan: Plan, out: Path, compare_snarkjs: bool, say: Say) -> dict[str, Any]:
+    """Each configuration runs in its own process, so its peak memory is its own."""
     results: dict[str, Any] = {"machine": _machine(), "prove": [], "verify": []}
     for curve, sizes in plan.chain_log2.items():
         for log2 in sizes:
             snarkjs = compare_snarkjs and plan.compare_snarkjs_log2.get(curve) == log2
             say(f"prove chain 2^{log2} on {curve}{' (and snarkjs)' if snarkjs else ''}")
-            results["prove"].append(bench_prove(get_circuit("chain", log2=log2), curve, plan.repeat,
-                                                compare_snarkjs=snarkjs, say=say))
+            extra = ["--compare-snarkjs"] if snarkjs else []
+            results["prove"].append(_bench("prove", "--circuit", "chain", "--log2", log2, "--curve", curve,
+                                           "--repeat", plan.repeat, *extra))
     for log2 in plan.reference_chain_log2:
         say(f"prove chain 2^{log2} on bls12381 with the py_ecc reference")
-        results["prove"].append(bench_prove(get_circuit("chain", log2=log2), "bls12381", 1, "py_ecc"))
-    for markets in plan.margin_markets:
-        say(f"prove margin M={markets} on bls12381")
-        results["prove"].append(bench_prove(get_circuit("margin", markets=markets), "bls12381", plan.repeat))
-    for markets in plan.bn254_margin_markets:
-        say(f"prove margin M={markets} on bn128")
-        results["prove"].append(bench_prove(get_circuit("margin", markets=markets), "bn128", plan.repeat))
+        results["prove"].append(_bench("prove", "--circuit", "chain", "--log2", log2, "--curve", "bls12381",
+                                       "--repeat", 1, "--backend", "py_ecc"))
+    margins = [("bls12381", m) for m in plan.margin_markets] + [("bn128", m) for m in plan.bn254_margin_markets]
+    for curve, markets in margins:
+        say(f"prove margin M={markets} on {curve}")
+        results["prove"].append(_bench("prove", "--circuit", "margin", "--markets", markets, "--curve", curve,
+                                       "--repeat", plan.repeat))
     for curve, batch in plan.verify_batch.items():
         say(f"verify on {curve}: single and a batch of {batch}")
-        results["verify"].append(bench_verify(curve, batch, plan.repeat))
+        results["verify"].append(_bench("verify", "--curve", curve, "--batch", batch, "--repeat", plan.repeat))
     out.mkdir(parents=True, exist_ok=True)
     write_atomically(out / "results.json", json.dumps(results, indent=1).encode())
     write_atomically(out / "table.md", markdown_tables(results).encode())
     plot(results, out)
     return results
+
+
+def _bench(*args: object) -> dict[str, Any]:
+    """One ``zkmargin bench`` command in a fresh process; its JSON result."""
+    command = [sys.executable, "-m", "prover", "bench", *map(str, args), "--json"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ZkMarginError(f"{' '.join(command[2:])} failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout)
 
 
 def _machine() -> dict[str, Any]:
