@@ -17,6 +17,7 @@ import typer
 from circuits import CIRCUITS, get_circuit
 from prover.console import emit_json, err_console, phase_progress
 from prover.inputs import load_input_json, load_inputs
+from verifier.cli import register as register_verifier_commands
 from zkmargin.errors import ZkMarginError
 
 EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
@@ -31,6 +32,7 @@ groth16_app = typer.Typer(help="Groth16 proofs in snarkjs's file formats.", no_a
 circuit_app = typer.Typer(help="The statements zkmargin can prove.", no_args_is_help=True)
 app.add_typer(groth16_app, name="groth16")
 app.add_typer(circuit_app, name="circuit")
+register_verifier_commands(app)  # serve, ledger verify
 
 CurveOpt = Annotated[str, typer.Option("--curve", "-c", help="bls12381 (bls12-381) or bn128 (bn254)")]
 BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="curve backend (default: the fastest)")]

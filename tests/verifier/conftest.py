@@ -203,3 +203,376 @@ def ledger_guards_disabled(database: Database) -> Iterator[None]:
 def guards_disabled(database: Database):
     """``with guards_disabled(): ...`` tampers with the ledger the way the database forbids."""
     return lambda: ledger_guards_disabled(database)
+
+
+# --- the HTTP service (tests/verifier/test_api_*.py) -----------------------------------------
+# Real keys (a reproducible test setup for M = 2 on BLS12-381, made once per session) and real
+# proofs: nothing about verification is mocked.
+
+import time as _time  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+API_MARKETS = 2
+API_CURVE = "bls12381"
+STATEMENTS = ("margin", "transfer", "fill", "settle")
+
+
+@pytest.fixture(scope="session")
+def api_keys(tmp_path_factory: pytest.TempPathFactory):
+    """(keys dir, {statement: proving key}) in the key store layout the service loads."""
+    from circuits import get_circuit
+    from prover.keystore import write_keys
+    from zkmargin.backends import get_backend
+    from zkmargin.groth16 import setup
+
+    keys_dir = tmp_path_factory.mktemp("api-keys")
+    backend = get_backend(API_CURVE)
+    proving_keys = {}
+    for seed, name in enumerate(STATEMENTS, start=11):
+        circuit = get_circuit(name, markets=API_MARKETS)
+        pk = setup(circuit.shape(API_CURVE), backend, insecure_test_seed=seed)
+        write_keys(pk, keys_dir / f"{circuit.key_name()}-{API_CURVE}", backend)
+        proving_keys[name] = pk
+    return keys_dir, proving_keys
+
+
+@pytest.fixture(scope="session")
+def oracle_private_keys():
+    from verifier.oracle import generate_oracle_key
+
+    return [generate_oracle_key() for _ in range(3)]
+
+
+@pytest.fixture
+def api_settings(api_keys, oracle_private_keys, database_url, tmp_path):
+    from verifier.core.config import Settings
+    from verifier.oracle import public_key_bytes
+
+    return Settings(
+        home=tmp_path / "home", keys_dir=api_keys[0], database_url=database_url, curve=API_CURVE,
+        operator_token="operator-secret-token", venue_token="venue-secret-token",
+        oracle_keys={public_key_bytes(k).hex(): f"oracle-{i}" for i, k in enumerate(oracle_private_keys)},
+        oracle_quorum=2, generate_keys=False, log_level="WARNING",
+    )
+
+
+@pytest.fixture
+def api(api_settings, api_keys, oracle_private_keys):
+    from fastapi.testclient import TestClient
+
+    from verifier.main import create_app
+
+    app = create_app(api_settings)
+    with TestClient(app) as client:
+        yield ServiceHarness(client, api_settings, api_keys[1], oracle_private_keys)
+
+
+class ServiceHarness:
+    """The operator, the venue and the oracles around one service (an httpx-style client)."""
+
+    def __init__(self, client, settings, proving_keys, oracle_keys):
+        self.client = client
+        self.settings = settings
+        self.proving_keys = proving_keys
+        self.oracle_keys = oracle_keys
+        self.operator = {"Authorization": f"Bearer {settings.operator_token.get_secret_value()}"}
+        self.venue = {"Authorization": f"Bearer {settings.venue_token.get_secret_value()}"}
+        self._last_timestamp = 0
+        self._fill_ids = 0
+
+    def expect(self, response, status: int):
+        assert response.status_code == status, (response.status_code, response.text)
+        return response.json()
+
+    def timestamp(self) -> int:
+        """Now, but strictly after the previous round (an oracle never signs two prices at one instant)."""
+        self._last_timestamp = max(int(_time.time()), self._last_timestamp + 1)
+        return self._last_timestamp
+
+    def post_prices(self, prices: list[int], oracles: int | None = None) -> None:
+        from verifier.oracle import sign_report
+
+        stamp = self.timestamp()
+        for key in self.oracle_keys[: oracles or len(self.oracle_keys)]:
+            for market, price in enumerate(prices):
+                self.expect(self.client.post("/oracle-reports", json=sign_report(key, market, price, stamp).to_dict()),
+                            201)
+
+    def open_epoch(self, prices: list[int]) -> dict:
+        self.post_prices(prices)
+        return self.expect(self.client.post("/epochs", headers=self.operator), 201)
+
+    def close_epoch(self, epoch_id: int, prices: list[int]) -> dict:
+        self.post_prices(prices)
+        return self.expect(self.client.post(f"/epochs/{epoch_id}/close", headers=self.operator), 200)
+
+    def credit(self, account_id: int, amount: int, reference: str) -> dict:
+        return self.expect(self.client.post(f"/accounts/{account_id}/deposits", headers=self.operator,
+                                            json={"amount": amount, "reference": reference}), 201)
+
+    def post_fill(self, trader: Trader, market: int, size_delta: int, price: int, fee: int) -> dict:
+        from circuits.state import Fill, fresh_salt
+        from verifier.fill_delivery import seal_fill
+
+        self._fill_ids += 1
+        fill = Fill(trader.account_id, self._fill_ids, market, size_delta, price, fee, fresh_salt(API_CURVE))
+        ciphertext = seal_fill(fill, trader.keypair.public_key, API_CURVE, markets=API_MARKETS)
+        return self.expect(self.client.post("/fills", headers=self.venue, json={
+            "account_id": trader.account_id, "fill_commitment": str(fill.commitment(API_CURVE)),
+            "ciphertext": ciphertext.hex(), "reference": f"venue-fill-{self._fill_ids}-{trader.account_id}"}), 201)
+
+    def trader(self) -> Trader:
+        return Trader(self)
+
+
+@dataclass
+class Submission:
+    """A proof request ready to send, and the state the trader moves to if it is accepted."""
+
+    path: str
+    body: dict
+    new_state: object | None = None
+
+
+@dataclass
+class Trader:
+    """A trader's machine: the private state, the delivery key, the prover."""
+
+    api: ServiceHarness
+    account_id: int | None = None
+    token: str | None = None
+    state: object | None = None
+    keypair: object | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from verifier.fill_delivery import generate_key_pair
+
+        self.keypair = generate_key_pair()
+
+    @property
+    def auth(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def open(self) -> Trader:
+        from circuits.state import AccountState, fresh_salt
+
+        salt = fresh_salt(API_CURVE)
+        opened = self.api.expect(self.api.client.post("/accounts", json={
+            "genesis_salt": str(salt), "encryption_public_key": self.keypair.public_hex}), 201)
+        self.account_id, self.token = opened["account_id"], opened["account_token"]
+        self.state = AccountState.genesis(self.account_id, API_MARKETS, salt=salt)
+        assert int(opened["genesis_commitment"]) == self.state.commitment(API_CURVE)
+        return self
+
+    def prove(self, name: str, inputs: dict) -> dict:
+        from circuits import get_circuit
+        from zkmargin.formats.snarkjs import proof_to_json
+        from zkmargin.groth16 import prove
+
+        circuit = get_circuit(name, markets=API_MARKETS)
+        return proof_to_json(prove(self.api.proving_keys[name], circuit.synthesize(API_CURVE, inputs)))
+
+    def epoch(self, epoch_id: int) -> dict:
+        return self.api.expect(self.api.client.get(f"/epochs/{epoch_id}"), 200)
+
+    def rates(self, kind: str) -> list[int]:
+        markets = self.api.expect(self.api.client.get("/markets"), 200)
+        return [m[f"{kind}_rate"] for m in markets]
+
+    # --- building submissions (the trader's side; nothing is sent) ---
+
+    def deposit_request(self, deposit_id: int, amount: int, epoch_id: int) -> Submission:
+        from circuits import get_circuit
+
+        prices = self.epoch(epoch_id)["mark_prices"]
+        new, inputs = get_circuit("transfer", markets=API_MARKETS).transition(
+            self.state, amount, prices, self.rates("initial"), API_CURVE)
+        return Submission(f"/accounts/{self.account_id}/deposits/{deposit_id}/apply", {
+            "epoch_id": epoch_id, "new_commitment": str(new.commitment(API_CURVE)),
+            "proof": self.prove("transfer", inputs)}, new)
+
+    def withdrawal_request(self, amount: int, epoch_id: int) -> Submission:
+        from circuits import get_circuit
+
+        prices = self.epoch(epoch_id)["mark_prices"]
+        new, inputs = get_circuit("transfer", markets=API_MARKETS).transition(
+            self.state, -amount, prices, self.rates("initial"), API_CURVE)
+        return Submission(f"/accounts/{self.account_id}/withdrawals", {
+            "epoch_id": epoch_id, "amount": amount, "new_commitment": str(new.commitment(API_CURVE)),
+            "proof": self.prove("transfer", inputs)}, new)
+
+    def fill_request(self, fill_id: int, epoch_id: int) -> Submission:
+        from circuits import get_circuit
+        from verifier.fill_delivery import open_fill
+
+        fills = self.api.expect(self.api.client.get(f"/accounts/{self.account_id}/fills", headers=self.auth), 200)
+        record = next(f for f in fills if f["fill_id"] == fill_id)
+        fill = open_fill(bytes.fromhex(record["ciphertext"]), self.keypair.private_key,
+                         int(record["fill_commitment"]), API_CURVE, markets=API_MARKETS)
+        prices = self.epoch(epoch_id)["mark_prices"]
+        new, inputs = get_circuit("fill", markets=API_MARKETS).transition(
+            self.state, fill, prices, self.rates("initial"), API_CURVE)
+        return Submission(f"/accounts/{self.account_id}/fills/{fill_id}/apply", {
+            "epoch_id": epoch_id, "new_commitment": str(new.commitment(API_CURVE)),
+            "proof": self.prove("fill", inputs)}, new)
+
+    def attestation_request(self, epoch_id: int) -> Submission:
+        from circuits import get_circuit
+
+        prices = self.epoch(epoch_id)["mark_prices"]
+        inputs = get_circuit("margin", markets=API_MARKETS).assignment(
+            self.state, epoch_id, prices, self.rates("maintenance"), API_CURVE)
+        return Submission(f"/accounts/{self.account_id}/attestations", {
+            "epoch_id": epoch_id, "proof": self.prove("margin", inputs)})
+
+    def settlement_request(self, epoch_id: int) -> Submission:
+        from circuits import get_circuit
+
+        prices = self.epoch(epoch_id)["settlement_prices"]
+        new, pnl, inputs = get_circuit("settle", markets=API_MARKETS).transition(self.state, epoch_id, prices, API_CURVE)
+        return Submission(f"/accounts/{self.account_id}/settlements", {
+            "epoch_id": epoch_id, "pnl": str(pnl), "new_commitment": str(new.commitment(API_CURVE)),
+            "proof": self.prove("settle", inputs)}, new)
+
+    # --- sending ---
+
+    def send(self, submission: Submission, status: int = 201) -> dict:
+        result = self.api.expect(self.api.client.post(submission.path, headers=self.auth, json=submission.body), status)
+        if status == 201 and submission.new_state is not None:
+            self.state = submission.new_state
+        return result
+
+    def deposit(self, deposit_id: int, amount: int, epoch_id: int) -> dict:
+        return self.send(self.deposit_request(deposit_id, amount, epoch_id))
+
+    def apply_fill(self, fill_id: int, epoch_id: int) -> dict:
+        return self.send(self.fill_request(fill_id, epoch_id))
+
+    def attest(self, epoch_id: int) -> dict:
+        return self.send(self.attestation_request(epoch_id))
+
+    def settle(self, epoch_id: int) -> dict:
+        return self.send(self.settlement_request(epoch_id))
+
+
+# --- the service as a separate process (crash and multi-worker tests) -------------------------
+
+import json as _json  # noqa: E402
+import os as _os  # noqa: E402
+import socket as _socket  # noqa: E402
+import subprocess as _subprocess  # noqa: E402
+import sys as _sys  # noqa: E402
+
+# Run in the server process when ZKMARGIN_TEST_CRASH="<before_commit|after_commit>:<statement kind>":
+# the process SIGKILLs itself in the middle of that kind of transition — after every write of its
+# unit of work, just before COMMIT; or just after COMMIT, before the response is sent.
+CRASH_HOOK = r'''
+import os, signal, sys
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+from verifier.services import transitions
+
+when, kind = os.environ["ZKMARGIN_TEST_CRASH"].split(":")
+original = transitions.commit_transition
+
+def crashing_commit(session, plan):
+    result = original(session, plan)
+    if plan.kind.value == kind:
+        session.flush()
+        if when == "before_commit":
+            os.kill(os.getpid(), signal.SIGKILL)
+        session.info["crash_after_commit"] = True
+    return result
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session):
+    if session.info.get("crash_after_commit"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+transitions.commit_transition = crashing_commit
+'''
+
+SERVE = "from verifier.cli import main; import sys; sys.argv = ['zkmargin', 'serve'] + sys.argv[1:]; main()"
+
+
+def free_port() -> int:
+    with _socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """``zkmargin serve`` in a child process (started and stopped by pid, never by name)."""
+
+    def __init__(self, settings, log_path: Path, *, workers: int = 1, crash: str | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(_os.environ)
+        env.update({
+            "ZKMARGIN_HOME": str(settings.home), "ZKMARGIN_KEYS_DIR": str(settings.keys_dir),
+            "ZKMARGIN_DATABASE_URL": settings.database_url, "ZKMARGIN_CURVE": settings.curve,
+            "ZKMARGIN_OPERATOR_TOKEN": settings.operator_token.get_secret_value(),
+            "ZKMARGIN_VENUE_TOKEN": settings.venue_token.get_secret_value(),
+            "ZKMARGIN_ORACLE_KEYS": _json.dumps(settings.oracle_keys),
+            "ZKMARGIN_ORACLE_QUORUM": str(settings.oracle_quorum), "ZKMARGIN_GENERATE_KEYS": "false",
+            "ZKMARGIN_LOG_LEVEL": "WARNING",
+        })
+        code = SERVE
+        if crash:
+            env["ZKMARGIN_TEST_CRASH"] = crash
+            code = CRASH_HOOK + "\n" + SERVE
+        self.log = open(log_path, "ab")
+        self.process = _subprocess.Popen(
+            [_sys.executable, "-c", code, "--port", str(self.port), "--workers", str(workers)],
+            env=env, stdout=self.log, stderr=_subprocess.STDOUT, cwd=str(Path(__file__).resolve().parents[2]))
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        import httpx
+
+        deadline = _time.monotonic() + timeout
+        while _time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the server exited with {self.process.returncode}: see {self.log.name}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            _time.sleep(0.2)
+        raise AssertionError(f"the server did not become ready in {timeout} s: see {self.log.name}")
+
+    def client(self):
+        import httpx
+
+        return httpx.Client(base_url=self.url, timeout=60)
+
+    def wait_killed(self, timeout: float = 30) -> int:
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()  # uvicorn shuts its workers down on SIGTERM
+            try:
+                self.process.wait(20)
+            except _subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.log.close()
+
+
+@pytest.fixture
+def start_server(api_settings, api_keys, oracle_private_keys, tmp_path):
+    """``start_server(crash=..., workers=...)`` -> (ServerProcess, ServiceHarness); stopped at the end."""
+    servers: list[ServerProcess] = []
+    api_settings.home.mkdir(parents=True, exist_ok=True)
+
+    def start(*, crash: str | None = None, workers: int = 1):
+        server = ServerProcess(api_settings, tmp_path / "server.log", workers=workers, crash=crash)
+        servers.append(server)
+        return server, ServiceHarness(server.client(), api_settings, api_keys[1], oracle_private_keys)
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -29,6 +29,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -354,3 +355,71 @@ class LedgerHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     sequence: Mapped[int] = mapped_column(BigInteger)
     entry_hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
+
+
+# --- the service's own records (migration 0002) ----------------------------------------------
+
+
+class AccountCredential(Base):
+    """The hash of the bearer token an account's owner received when opening it.
+
+    The genesis state is public (its salt is revealed so the service can compute the genesis
+    commitment itself), so anyone could prove a transition from it; the token is what makes
+    only the owner able to submit proofs for the account. Only SHA-256(token) is stored.
+    """
+
+    __tablename__ = "account_credentials"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True, autoincrement=False)
+    token_hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class OracleKey(Base):
+    """A registered oracle: its raw Ed25519 public key (hex) and a unique human name."""
+
+    __tablename__ = "oracle_keys"
+
+    public_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class OracleReport(Base):
+    """A signed price report that passed ``verifier.oracle.verify_report`` when it arrived.
+
+    ``digest`` (SHA-256 of the signed bytes, hex) is unique: a resubmitted report is the same one.
+    Snapshots re-verify every report they use, so a row is evidence, never trusted as such.
+    """
+
+    __tablename__ = "oracle_reports"
+    __table_args__ = (Index(None, "market", "timestamp"),)
+
+    id: Mapped[int] = mapped_column(IdentityKey, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH), unique=True)
+    oracle: Mapped[str] = mapped_column(ForeignKey("oracle_keys.public_key"))
+    market: Mapped[int] = mapped_column(Integer)
+    price: Mapped[int] = mapped_column(BigInteger)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class SnapshotPhase(enum.StrEnum):
+    """``mark``: taken when an epoch opens (margin and initial-margin checks during the epoch);
+    ``settlement``: taken when it closes (the settlement prices, also in ``epoch_prices``)."""
+
+    MARK = "mark"
+    SETTLEMENT = "settlement"
+
+
+class PriceSnapshotRecord(Base):
+    """An epoch's price snapshot as ``verifier.oracle.PriceSnapshot.to_json`` wrote it; never changes."""
+
+    __tablename__ = "price_snapshots"
+
+    epoch_id: Mapped[int] = mapped_column(ForeignKey("epochs.id"), primary_key=True)
+    phase: Mapped[SnapshotPhase] = mapped_column(_enum(SnapshotPhase, "snapshot_phase"), primary_key=True)
+    taken_at: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
+    document: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,1 @@
+"""The HTTP layer: request schemas, dependencies, error translation, middleware, routers."""

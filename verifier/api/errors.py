@@ -1,0 +1,154 @@
+"""One translation of every refusal into an HTTP status and a JSON body.
+
+Body: ``{"detail": "<one clear sentence>", "code": "<machine-readable>"}`` (plus ``errors`` for
+schema violations and ``accepted`` for an already accepted statement). Bad input is always 4xx;
+5xx means the operator must look (a broken ledger, a missing key), never the client's fault.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from verifier.errors import (
+    BadSignatureError,
+    ConflictError,
+    DatabaseConfigurationError,
+    EquivocationError,
+    FillCommitmentMismatchError,
+    FillDecryptionError,
+    FutureReportError,
+    LedgerIntegrityError,
+    NotFoundError,
+    OracleConfigError,
+    PriceRangeError,
+    QuorumError,
+    StaleReportError,
+    UnknownMarketError,
+    UnknownOracleError,
+)
+from verifier.services.errors import (
+    AlreadyAcceptedError,
+    AuthenticationError,
+    ForbiddenError,
+    NoOpenEpochError,
+    ProofRejectedError,
+)
+from verifier.errors import DuplicateError, EpochStateError, StaleCommitmentError
+from zkmargin.errors import KeyFileError, MalformedInputError, ZkMarginError
+
+log = logging.getLogger("zkmargin.verifier")
+
+# First match wins: specific classes before their bases.
+ERROR_TABLE: list[tuple[type[BaseException], int, str]] = [
+    (AlreadyAcceptedError, 409, "already_accepted"),
+    (StaleCommitmentError, 409, "stale_commitment"),
+    (NoOpenEpochError, 409, "no_open_epoch"),
+    (EpochStateError, 409, "epoch_state"),
+    (DuplicateError, 409, "duplicate"),
+    (QuorumError, 409, "no_price_quorum"),
+    (EquivocationError, 409, "oracle_equivocation"),
+    (OracleConfigError, 409, "oracle_configuration"),
+    (ConflictError, 409, "conflict"),
+    (NotFoundError, 404, "not_found"),
+    (AuthenticationError, 401, "unauthenticated"),
+    (UnknownOracleError, 401, "unknown_oracle"),
+    (BadSignatureError, 401, "bad_signature"),
+    (ForbiddenError, 403, "forbidden"),
+    (StaleReportError, 422, "stale_report"),
+    (FutureReportError, 422, "report_from_the_future"),
+    (PriceRangeError, 422, "price_out_of_range"),
+    (UnknownMarketError, 422, "unknown_market"),
+    (ProofRejectedError, 422, "invalid_proof"),
+    (FillDecryptionError, 400, "fill_decryption"),
+    (FillCommitmentMismatchError, 400, "fill_commitment_mismatch"),
+    (LedgerIntegrityError, 500, "ledger_integrity"),
+    (DatabaseConfigurationError, 500, "database_configuration"),
+    (KeyFileError, 500, "key_file"),
+    (MalformedInputError, 400, "malformed_input"),
+    (ZkMarginError, 400, "bad_request"),
+]
+
+
+def classify(exc: BaseException) -> tuple[int, str]:
+    for cls, status, code in ERROR_TABLE:
+        if isinstance(exc, cls):
+            return status, code
+    return 500, "internal_error"
+
+
+def error_response(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"detail": detail, "code": code, **extra}, status_code=status, headers=headers)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+async def zkmargin_error(request: Request, exc: ZkMarginError) -> JSONResponse:
+    status, code = classify(exc)
+    if status >= 500:
+        log.error("operator attention: %s", exc, extra={"event": "server_error", "code": code,
+                                                        "path": request.url.path})
+    extra = {"accepted": exc.accepted} if isinstance(exc, AlreadyAcceptedError) else {}
+    return error_response(status, code, _one_line(exc), **_jsonable(extra))
+
+
+def _jsonable(value: Any) -> Any:
+    from pydantic_core import to_jsonable_python  # the same encoding FastAPI gives responses
+
+    return to_jsonable_python(value)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "body"
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for error in exc.errors():
+        message = error.get("msg", "invalid value")
+        if error.get("type") == "extra_forbidden":
+            message = "unknown field (not part of this request: private state is never sent to the service)"
+        elif error.get("type") == "json_invalid":
+            message = "the body is not valid JSON"
+        errors.append({"field": _location(tuple(error.get("loc", ()))), "message": message})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]) or "invalid request"
+    return error_response(422, "invalid_request", detail, errors=errors[:50])
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large", 400: "bad_request"}
+    return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+
+
+async def database_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+    if isinstance(exc, IntegrityError):
+        return error_response(409, "conflict", "the request conflicts with a concurrent change; re-read and retry")
+    if isinstance(exc, DataError):
+        return error_response(400, "bad_request", "a value does not fit the database column it belongs in")
+    if isinstance(exc, OperationalError) and getattr(getattr(exc, "orig", None), "sqlstate", None) in ("40001", "40P01"):
+        return error_response(409, "conflict", "the request lost a race with a concurrent change; retry")
+    log.error("database error: %s", _one_line(exc), extra={"event": "database_error", "path": request.url.path})
+    return error_response(503, "database_unavailable", "the database is unavailable; retry later")
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error", extra={"event": "internal_error", "path": request.url.path})
+    return error_response(500, "internal_error", "internal error (logged for the operator)")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ZkMarginError, zkmargin_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(SQLAlchemyError, database_error)
+    app.add_exception_handler(Exception, unexpected_error)

@@ -1,0 +1,38 @@
+"""Accounts: opening (anyone; returns the owner's token), reading, health."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy.exc import IntegrityError
+
+from verifier.api.deps import ContextDep, IsOperatorDep, TokenDep
+from verifier.api.routes.common import AccountId
+from verifier.api.schemas import OpenAccountRequest
+from verifier.services import accounts, health
+
+router = APIRouter(tags=["accounts"])
+
+
+@router.post("/accounts", status_code=201,
+             summary="Open an account at the genesis state (salt revealed); returns the account token once")
+async def open_account(ctx: ContextDep, body: OpenAccountRequest) -> dict[str, Any]:
+    for attempt in range(5):  # replicas racing for the next id: one wins, the others take the next
+        try:
+            return await ctx.write(accounts.open_account, ctx, body.genesis_salt, body.encryption_public_key)
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+@router.get("/accounts/{account_id}", summary="The account's commitments, pending items and ledger balances")
+async def get_account(ctx: ContextDep, account_id: AccountId, token: TokenDep, operator: IsOperatorDep) -> dict[str, Any]:
+    return await ctx.read(accounts.get_account_view, account_id, token, operator)
+
+
+@router.get("/accounts/{account_id}/health", summary="The account's health in an epoch")
+async def account_health(ctx: ContextDep, account_id: AccountId, token: TokenDep, operator: IsOperatorDep,
+                         epoch_id: Annotated[int, Query(ge=0, lt=1 << 63)]) -> dict[str, Any]:
+    return await ctx.read(health.account_health, account_id, epoch_id, token, operator)

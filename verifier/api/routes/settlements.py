@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from verifier.api.deps import ContextDep, TokenDep
+from verifier.api.routes.common import AccountId
+from verifier.api.schemas import SettlementRequest
+from verifier.services import transitions
+
+router = APIRouter(tags=["settlements"])
+
+
+@router.post("/accounts/{account_id}/settlements", status_code=201,
+             summary="Settle a closed epoch at its settlement prices; the pnl posts against clearing")
+async def settle(ctx: ContextDep, account_id: AccountId, body: SettlementRequest, token: TokenDep) -> dict[str, Any]:
+    return await transitions.submit(ctx, transitions.plan_settlement, body.proof.as_json(), account_id, token,
+                                    body.epoch_id, body.pnl, body.new_commitment)

@@ -1,0 +1,81 @@
+"""``zkmargin serve`` and ``zkmargin ledger verify``: typer commands for the project's CLI.
+
+Mount them on the main CLI with ``register(app)`` (or run ``python -m verifier.cli``). Library
+errors are caught here and reported as one line, exit code 2; no tracebacks for users.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from zkmargin.errors import ZkMarginError
+
+EXIT_ERROR = 2
+
+ledger_app = typer.Typer(help="The settlement ledger.", no_args_is_help=True)
+
+
+def serve_command(
+    host: Annotated[str, typer.Option("--host", envvar="ZKMARGIN_HOST", help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", envvar="ZKMARGIN_PORT", help="port to bind")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, envvar="ZKMARGIN_WORKERS",
+                                         help="worker processes (each verifies in batches on its own)")] = 1,
+) -> None:
+    """Run the verifier HTTP service (settings from ZKMARGIN_* variables; embedded defaults otherwise)."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from verifier.core.bootstrap import prepare_runtime
+    from verifier.core.config import Settings
+    from verifier.core.logging import configure_logging
+
+    try:
+        settings = Settings()
+        configure_logging(settings.log_level, settings.log_json)
+        # once, before any worker starts: migrations, development credentials and keys
+        prepare_runtime(settings)
+    except ValidationError as exc:
+        typer.echo(f"error: invalid configuration: {_first_error(exc)}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
+    except (ZkMarginError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
+    uvicorn.run("verifier.main:app_factory", factory=True, host=host, port=port, workers=workers,
+                log_config=None, access_log=False, timeout_graceful_shutdown=5)
+
+
+def _first_error(exc) -> str:
+    error = exc.errors()[0]
+    return f"ZKMARGIN_{'_'.join(map(str, error['loc'])).upper()}: {error['msg']}"
+
+
+@ledger_app.command("verify")
+def ledger_verify(
+    database_url: Annotated[Optional[str], typer.Option("--database-url", envvar="ZKMARGIN_DATABASE_URL",
+                                                        help="default: the SQLite file under ZKMARGIN_HOME")] = None,
+) -> None:
+    """Recompute the ledger's hash chain and balances: exit 0 intact, 1 broken, 2 error."""
+    from verifier.ledger import ledger_verify_command
+
+    raise typer.Exit(ledger_verify_command(database_url))
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``serve`` and ``ledger verify`` on the project's CLI."""
+    app.command("serve")(serve_command)
+    app.add_typer(ledger_app, name="ledger")
+
+
+app = typer.Typer(help="zkmargin verifier service.", no_args_is_help=True)
+register(app)
+
+
+def main() -> None:
+    app(prog_name="zkmargin")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

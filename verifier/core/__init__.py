@@ -1,0 +1,1 @@
+"""Configuration and start-up of the verifier service: settings, embedded defaults, keys, logs."""

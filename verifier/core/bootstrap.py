@@ -1,0 +1,183 @@
+"""Start-up: resolve the settings into a runtime configuration, on embedded defaults if need be.
+
+``prepare_runtime`` is what ``create_app`` (each worker) and ``zkmargin serve`` (once, before
+starting workers) call. It runs under a file lock in ``ZKMARGIN_HOME``, so several workers
+starting together neither generate two sets of development credentials nor two sets of keys.
+It migrates the database, loads (or generates) the verification keys, and writes the
+configured markets and oracle keys to the database.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+
+from circuits.state import RATE_SCALE
+from verifier.core.config import DEFAULT_MARKETS, DEV_ORACLE_COUNT, MarketConfig, Settings
+from verifier.core.keys import StatementKey, load_statement_keys
+from verifier.db.engine import Database, resolve_database_url
+from verifier.db.migrate import upgrade_database
+from verifier.db.models import Market, OracleKey
+from verifier.db.types import utc_now
+from verifier.errors import DatabaseConfigurationError, OracleConfigError
+from verifier.oracle import OracleRegistry, generate_oracle_key, private_key_to_hex, public_key_bytes
+from zkmargin.formats.files import write_atomically
+
+log = logging.getLogger("zkmargin.verifier")
+
+
+@dataclass
+class Runtime:
+    """The settings resolved: what the running service actually uses."""
+
+    settings: Settings
+    database_url: str
+    curve: str
+    markets: tuple[MarketConfig, ...]
+    operator_token: str
+    venue_token: str
+    oracles: dict[str, str]  # public key hex -> name (configured or development keys)
+    oracle_quorum: int
+    keys: dict[str, StatementKey] = field(default_factory=dict)
+    embedded_defaults: list[str] = field(default_factory=list)
+
+    @property
+    def market_count(self) -> int:
+        return len(self.markets)
+
+    @property
+    def maintenance_rates(self) -> list[int]:
+        return [m.maintenance_rate for m in self.markets]
+
+    @property
+    def initial_rates(self) -> list[int]:
+        return [m.initial_rate for m in self.markets]
+
+
+@contextmanager
+def home_lock(home: Path) -> Iterator[None]:
+    """An exclusive lock on ``$ZKMARGIN_HOME/.bootstrap.lock`` (processes queue on it)."""
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".bootstrap.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _development_credentials(settings: Settings, need_oracles: bool) -> dict:
+    """Read the development credentials file, creating (or completing) it if needed (mode 0600)."""
+    path = settings.credentials_file
+    data: dict = {}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise OracleConfigError(f"cannot read the development credentials in {path}: {exc}") from None
+    changed = False
+    for name in ("operator_token", "venue_token"):
+        if not isinstance(data.get(name), str):
+            data[name] = secrets.token_urlsafe(32)
+            changed = True
+    if need_oracles and not data.get("oracles"):
+        keys = [generate_oracle_key() for _ in range(DEV_ORACLE_COUNT)]
+        data["oracles"] = [{"name": f"dev-oracle-{i}", "public_key": public_key_bytes(k).hex(),
+                            "private_key": private_key_to_hex(k)} for i, k in enumerate(keys)]
+        changed = True
+    if changed:
+        write_atomically(path, json.dumps(data, indent=1).encode(), mode=0o600)
+    return data
+
+
+def resolve_runtime(settings: Settings) -> Runtime:
+    """Settings -> Runtime, creating development credentials where nothing is configured."""
+    defaults: list[str] = []
+    database_url = resolve_database_url(settings.database_url or f"sqlite:///{settings.home / 'verifier.sqlite3'}")
+    if not settings.database_url:
+        defaults.append(f"database: SQLite file {settings.home / 'verifier.sqlite3'}")
+    markets = settings.markets
+    if markets is None:
+        markets = tuple(MarketConfig(**m) for m in DEFAULT_MARKETS)
+        defaults.append("markets: " + ", ".join(
+            f"{m.name} (maintenance {m.maintenance_rate / RATE_SCALE:.0%}, initial {m.initial_rate / RATE_SCALE:.0%})"
+            for m in markets))
+    need_tokens = settings.operator_token is None or settings.venue_token is None
+    need_oracles = settings.oracle_keys is None
+    credentials: dict = {}
+    if need_tokens or need_oracles:
+        credentials = _development_credentials(settings, need_oracles)
+    operator = settings.operator_token.get_secret_value() if settings.operator_token else credentials["operator_token"]
+    venue = settings.venue_token.get_secret_value() if settings.venue_token else credentials["venue_token"]
+    if not operator or not venue or operator == venue:
+        raise OracleConfigError("the operator and venue tokens must be set, and differ")
+    if need_tokens:
+        defaults.append(f"development operator/venue tokens in {settings.credentials_file}")
+    if need_oracles:
+        oracles = {o["public_key"]: o["name"] for o in credentials["oracles"]}
+        defaults.append(f"{len(oracles)} development oracle keys (private halves in {settings.credentials_file})")
+    else:
+        oracles = dict(settings.oracle_keys or {})
+    registry = OracleRegistry(oracles)  # checks keys and unique names
+    quorum = settings.oracle_quorum or len(registry) // 2 + 1
+    if quorum > len(registry):
+        raise OracleConfigError(f"a quorum of {quorum} oracles is impossible with {len(registry)} registered")
+    return Runtime(settings, database_url, settings.curve, markets, operator, venue, oracles, quorum,
+                   embedded_defaults=defaults)
+
+
+def sync_configuration(database: Database, runtime: Runtime) -> None:
+    """Write the configured markets and oracle keys; refuse a market set the database contradicts."""
+    with database.unit_of_work() as session:
+        stored = {m.id: m for m in session.scalars(select(Market))}
+        if stored and len(stored) != runtime.market_count:
+            raise DatabaseConfigurationError(
+                f"the database has {len(stored)} markets, the configuration {runtime.market_count}: "
+                "the market count is part of every commitment and cannot change")
+        for index, config in enumerate(runtime.markets):
+            market = stored.get(index)
+            if market is None:
+                session.add(Market(id=index, name=config.name, price_scale=config.price_scale,
+                                   maintenance_rate=config.maintenance_rate, initial_rate=config.initial_rate,
+                                   created_at=utc_now()))
+            elif market.name != config.name:
+                raise DatabaseConfigurationError(
+                    f"market {index} is {market.name!r} in the database but {config.name!r} in the configuration")
+            elif (market.price_scale, market.maintenance_rate, market.initial_rate) != (
+                    config.price_scale, config.maintenance_rate, config.initial_rate):
+                log.info("market %s: rates updated from the configuration", config.name,
+                         extra={"event": "market_updated", "market": config.name})
+                market.price_scale, market.maintenance_rate = config.price_scale, config.maintenance_rate
+                market.initial_rate = config.initial_rate
+        session.flush()
+        known = {k.public_key: k for k in session.scalars(select(OracleKey))}
+        names = {k.name: k.public_key for k in known.values()}
+        for public_key, name in runtime.oracles.items():
+            if public_key in known:
+                continue
+            if name in names:
+                raise OracleConfigError(f"oracle name {name!r} is already used by {names[name]}")
+            session.add(OracleKey(public_key=public_key, name=name, created_at=utc_now()))
+
+
+def prepare_runtime(settings: Settings) -> Runtime:
+    """Everything start-up needs, under the home lock: credentials, migrations, keys, configuration."""
+    with home_lock(settings.home):
+        runtime = resolve_runtime(settings)
+        upgrade_database(runtime.database_url)
+        runtime.keys = load_statement_keys(settings.resolved_keys_dir, runtime.market_count, runtime.curve,
+                                           generate=settings.generate_keys)
+        database = Database.connect(runtime.database_url)
+        try:
+            sync_configuration(database, runtime)
+        finally:
+            database.dispose()
+    return runtime

@@ -1,0 +1,117 @@
+"""The service's settings: environment variables with the prefix ``ZKMARGIN_``.
+
+Nothing is required. Whatever is not configured falls back to an embedded default under
+``ZKMARGIN_HOME`` (``~/.zkmargin``), and the log says which defaults are in use:
+
+================================  ==========================================================
+``ZKMARGIN_DATABASE_URL``         ``sqlite:///$ZKMARGIN_HOME/verifier.sqlite3``
+``ZKMARGIN_OPERATOR_TOKEN``       generated, written to ``$ZKMARGIN_HOME/dev-credentials.json``
+``ZKMARGIN_VENUE_TOKEN``          generated, same file
+``ZKMARGIN_ORACLE_KEYS``          3 generated oracle keys (private halves in the same file)
+``ZKMARGIN_MARKETS``              BTC-USD and ETH-USD, maintenance 5 %, initial 10 %
+``ZKMARGIN_CURVE``                bls12381
+``ZKMARGIN_KEYS_DIR``             ``$ZKMARGIN_HOME/keys`` (the prover's key store layout)
+================================  ==========================================================
+
+Lists and mappings are JSON: ``ZKMARGIN_MARKETS='[{"name": "BTC-USD", "maintenance_rate":
+50000, "initial_rate": 100000}]'``, ``ZKMARGIN_ORACLE_KEYS='{"<64 hex>": "oracle-a", ...}'``.
+Rates are in millionths (``RATE_SCALE``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from circuits.state import MAX_MARKETS, RATE_SCALE
+
+ENV_PREFIX = "ZKMARGIN_"
+DEFAULT_MARKETS = (
+    {"name": "BTC-USD", "maintenance_rate": 50_000, "initial_rate": 100_000},
+    {"name": "ETH-USD", "maintenance_rate": 50_000, "initial_rate": 100_000},
+)
+DEV_ORACLE_COUNT = 3
+
+
+def default_home() -> Path:
+    return Path.home() / ".zkmargin"
+
+
+class MarketConfig(BaseModel):
+    """One market; its position in the list is its index m in the circuits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    maintenance_rate: int = Field(ge=0, le=RATE_SCALE, strict=True)
+    initial_rate: int = Field(ge=0, le=RATE_SCALE, strict=True)
+    price_scale: int = Field(default=1, ge=1, lt=1 << 63, strict=True)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MarketConfig:
+        if self.maintenance_rate > self.initial_rate:
+            raise ValueError(f"market {self.name}: the maintenance rate exceeds the initial rate")
+        return self
+
+
+class Settings(BaseSettings):
+    """Everything the operator can configure; see the module docstring for the defaults."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    home: Path = Field(default_factory=default_home)
+    database_url: str | None = None
+    keys_dir: Path | None = None
+    curve: str = "bls12381"
+    markets: tuple[MarketConfig, ...] | None = None
+
+    operator_token: SecretStr | None = None
+    venue_token: SecretStr | None = None
+
+    oracle_keys: dict[str, str] | None = None  # public key (64 lower-case hex) -> name
+    oracle_quorum: int | None = Field(default=None, ge=1)  # default: a majority of the oracles
+    oracle_staleness_seconds: int = Field(default=300, ge=1)
+    oracle_skew_seconds: int = Field(default=5, ge=0)
+
+    attestation_window_seconds: int = Field(default=3600, ge=0)  # epoch opening -> attestation deadline
+    settlement_window_seconds: int = Field(default=3600, ge=0)  # epoch closing -> settlement deadline
+    fill_window_seconds: int = Field(default=3600, ge=0)  # fill posted -> apply deadline (default)
+
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_batch: int = Field(default=64, ge=1)
+    generate_keys: bool = True  # run a (single-party, development) setup for missing keys
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("curve")
+    @classmethod
+    def _known_curve(cls, value: str) -> str:
+        from zkmargin.curves import get_curve
+        from zkmargin.errors import UnknownCurveError
+
+        try:
+            return get_curve(value).name
+        except UnknownCurveError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("markets")
+    @classmethod
+    def _market_list(cls, value: tuple[MarketConfig, ...] | None) -> tuple[MarketConfig, ...] | None:
+        if value is None:
+            return None
+        if not 1 <= len(value) <= MAX_MARKETS:
+            raise ValueError(f"configure 1..{MAX_MARKETS} markets, got {len(value)}")
+        names = [m.name for m in value]
+        if len(set(names)) != len(names):
+            raise ValueError("market names must be unique")
+        return value
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        return self.keys_dir or self.home / "keys"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.home / "dev-credentials.json"

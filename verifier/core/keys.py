@@ -1,0 +1,87 @@
+"""Verification keys per statement, from the prover's key store, checked against the circuits.
+
+A key directory is ``<keys dir>/<circuit key name>-<curve>/`` holding ``proving_key.bin`` (whose
+header names the circuit id: the digest of the constraint system it was made for) and
+``verification_key.json`` — the layout ``prover.keystore`` and ``zkmargin setup`` use. The
+service refuses to start when a key was made for another circuit than the one the configuration
+builds (another market count, curve or circuit version): every proof would fail, or worse, mean
+something else.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from circuits import get_circuit
+from circuits.common import MarketCircuit
+from prover.keystore import PROVING_KEY_FILE, load_keys, run_setup
+from zkmargin.backends import get_backend
+from zkmargin.curves import Curve, get_curve
+from zkmargin.errors import KeyFileError
+from zkmargin.groth16 import VerifyingKey
+
+STATEMENTS = ("margin", "transfer", "fill", "settle")
+log = logging.getLogger("zkmargin.verifier")
+
+
+@dataclass(frozen=True)
+class StatementKey:
+    """One statement's circuit (at the configured market count) and its verification key."""
+
+    statement: str
+    circuit: MarketCircuit
+    curve: Curve
+    circuit_id: str
+    vk: VerifyingKey
+    key_dir: Path
+    insecure: bool  # made with a reproducible test seed: anyone can forge proofs
+
+
+@lru_cache(maxsize=32)
+def circuit_id(statement: str, markets: int, curve_name: str) -> str:
+    """The digest of the constraint system built from the configuration (cached per process)."""
+    return get_circuit(statement, markets=markets).shape(curve_name).digest()
+
+
+def key_dir_for(keys_dir: Path, statement: str, markets: int, curve: Curve) -> Path:
+    return keys_dir / f"{get_circuit(statement, markets=markets).key_name()}-{curve.name}"
+
+
+def load_statement_keys(keys_dir: Path, markets: int, curve_name: str, *, generate: bool) -> dict[str, StatementKey]:
+    """Every statement's key, generated first if missing and ``generate`` is set.
+
+    Raises KeyFileError (the service does not start) for a missing key without ``generate``, a
+    damaged file, or a key whose circuit id differs from the configured circuit's.
+    """
+    curve = get_curve(curve_name)
+    backend = get_backend(curve)
+    keys = {}
+    for statement in STATEMENTS:
+        circuit = get_circuit(statement, markets=markets)
+        directory = key_dir_for(keys_dir, statement, markets, curve)
+        expected = circuit_id(statement, markets, curve.name)
+        if not (directory / PROVING_KEY_FILE).exists():
+            if not generate:
+                raise KeyFileError(
+                    f"no key for the {statement} statement at {directory}: run `zkmargin setup {statement} "
+                    f"--markets {markets} --curve {curve.name} --out {directory}` (or set ZKMARGIN_GENERATE_KEYS=true)")
+            log.warning("generating development keys for %s (single-party setup: whoever runs it could forge "
+                        "proofs) in %s", circuit.key_name(), directory,
+                        extra={"event": "keys_generated", "statement": statement, "key_dir": str(directory)})
+            pk = run_setup(circuit, curve, directory, backend)
+        else:
+            pk = load_keys(directory, backend)
+        if pk.circuit_id != expected:
+            raise KeyFileError(
+                f"the key in {directory} was made for circuit {pk.circuit_id[:16]}..., but the configuration "
+                f"({markets} markets on {curve.name}) builds the {statement} circuit {expected[:16]}...: "
+                "regenerate the keys for this configuration")
+        insecure = bool(pk.metadata.get("insecure_test_seed"))
+        if insecure:
+            log.warning("the %s key was made with an insecure test seed: proofs under it can be forged", statement,
+                        extra={"event": "insecure_key", "statement": statement})
+        keys[statement] = StatementKey(statement, circuit, curve, pk.circuit_id, pk.vk, directory, insecure)
+    return keys

@@ -1,0 +1,53 @@
+"""Venue fills: the venue posts a fill commitment and the opening sealed to the trader's X25519
+key (``verifier.fill_delivery``); the service stores and serves the ciphertext only."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from verifier.db import records
+from verifier.db.models import PendingItem, PendingKind
+from verifier.db.types import utc_now
+from verifier.errors import ConflictError, FillFormatError
+from verifier.fill_delivery import CIPHERTEXT_BYTES, VERSION
+from verifier.services import accounts
+from verifier.services.context import ServiceContext
+from zkmargin.curves import get_curve
+
+
+def fill_view(item: PendingItem, with_ciphertext: bool) -> dict[str, Any]:
+    view = {"fill_id": item.id, "account_id": item.account_id, "reference": item.reference,
+            "fill_commitment": str(item.fill_commitment), "deadline": item.deadline, "posted_at": item.created_at,
+            "applied": item.consumed_by is not None, "applied_at": item.consumed_at}
+    if with_ciphertext:
+        view["ciphertext"] = item.fill_ciphertext.hex() if item.fill_ciphertext else None
+    return view
+
+
+def post_fill(session: Session, ctx: ServiceContext, account_id: int, fill_commitment: int, ciphertext: bytes,
+              reference: str, deadline: datetime | None) -> tuple[dict[str, Any], bool]:
+    if not 0 <= fill_commitment < get_curve(ctx.curve).r:
+        raise FillFormatError(f"fill_commitment must be an integer in [0, r) for {ctx.curve}")
+    if len(ciphertext) != CIPHERTEXT_BYTES or ciphertext[0] != VERSION:
+        raise FillFormatError(f"a sealed fill is {CIPHERTEXT_BYTES} bytes starting with version byte {VERSION}; "
+                              f"got {len(ciphertext)} bytes")
+    account = records.get_account(session, account_id)
+    if account.encryption_public_key is None:
+        raise ConflictError(f"account {account_id} has no encryption key to deliver fills to")
+    existing = session.scalar(select(PendingItem).where(PendingItem.reference == reference))
+    deadline = deadline or utc_now() + timedelta(seconds=ctx.runtime.settings.fill_window_seconds)
+    item = records.record_fill(session, account_id=account_id, fill_commitment=fill_commitment, reference=reference,
+                               ciphertext=ciphertext, deadline=deadline)
+    return fill_view(item, False), existing is None
+
+
+def list_fills(session: Session, account_id: int, token: str | None, pending_only: bool) -> list[dict[str, Any]]:
+    accounts.authenticate(session, account_id, token)
+    query = select(PendingItem).where(PendingItem.account_id == account_id, PendingItem.kind == PendingKind.FILL)
+    if pending_only:
+        query = query.where(PendingItem.consumed_by.is_(None))
+    return [fill_view(item, True) for item in session.scalars(query.order_by(PendingItem.id))]

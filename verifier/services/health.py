@@ -1,0 +1,77 @@
+"""Account health per epoch.
+
+- **default**: the operator marked the account in default for the epoch; or it holds a fill not
+  applied by its deadline; or the epoch is closed, its settlement deadline has passed, and the
+  account (one that may hold a position) has not settled.
+- **margin_call**: the account may hold a position and has no accepted margin attestation for
+  the epoch, and the attestation deadline has passed.
+- **healthy**: otherwise (an account that never applied a fill holds no position at all).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from verifier import ledger
+from verifier.db import records
+from verifier.db.models import Account, AccountDefault, Attestation, Epoch, EpochStatus, PendingItem, PendingKind, Settlement
+from verifier.db.types import utc_now
+from verifier.services import accounts
+
+
+def _health(account_id: int, epoch: Epoch, *, may_hold_position: bool, attested: bool, settled: bool,
+            defaulted: str | None, overdue_fills: list[int], now) -> dict[str, Any]:
+    reasons = []
+    if defaulted:
+        reasons.append(f"marked in default: {defaulted}")
+    if overdue_fills:
+        reasons.append(f"fills not applied by their deadline: {', '.join(map(str, overdue_fills))}")
+    settlement_overdue = (may_hold_position and not settled and epoch.status is EpochStatus.CLOSED
+                          and epoch.settlement_deadline is not None and now > epoch.settlement_deadline)
+    if settlement_overdue:
+        reasons.append("no settlement by the settlement deadline")
+    if reasons:
+        status = "default"
+    elif (may_hold_position and not attested and epoch.attestation_deadline is not None
+          and now > epoch.attestation_deadline):
+        status = "margin_call"
+        reasons.append("no margin attestation by the attestation deadline")
+    else:
+        status = "healthy"
+    return {"account_id": account_id, "epoch_id": epoch.id, "status": status, "attested": attested,
+            "settled": settled, "may_hold_position": may_hold_position, "overdue_fills": overdue_fills,
+            "reasons": reasons}
+
+
+def epoch_health(session: Session, epoch_id: int, status: str | None = None) -> list[dict[str, Any]]:
+    """Every account's health in the epoch (the operator's listing), optionally one status only."""
+    epoch = records.get_epoch(session, epoch_id)
+    now = utc_now()
+    positions = ledger.accounts_required_to_settle(session)
+    attested = set(session.scalars(select(Attestation.account_id).where(Attestation.epoch_id == epoch_id)))
+    settled = set(session.scalars(select(Settlement.account_id).where(Settlement.epoch_id == epoch_id)))
+    defaults = dict(session.execute(select(AccountDefault.account_id, AccountDefault.reason)
+                                    .where(AccountDefault.epoch_id == epoch_id)).all())
+    overdue: dict[int, list[int]] = {}
+    for item in session.scalars(select(PendingItem).where(
+            PendingItem.kind == PendingKind.FILL, PendingItem.consumed_by.is_(None),
+            PendingItem.deadline.is_not(None), PendingItem.deadline < now)):
+        overdue.setdefault(item.account_id, []).append(item.id)
+    result = []
+    for account_id in session.scalars(select(Account.id).order_by(Account.id)):
+        row = _health(account_id, epoch, may_hold_position=account_id in positions, attested=account_id in attested,
+                      settled=account_id in settled, defaulted=defaults.get(account_id),
+                      overdue_fills=overdue.get(account_id, []), now=now)
+        if status is None or row["status"] == status:
+            result.append(row)
+    return result
+
+
+def account_health(session: Session, account_id: int, epoch_id: int, token: str | None, operator: bool) -> dict[str, Any]:
+    if not operator:
+        accounts.authenticate(session, account_id, token)
+    records.get_account(session, account_id)
+    return next(row for row in epoch_health(session, epoch_id) if row["account_id"] == account_id)
