@@ -23,6 +23,8 @@ log = logging.getLogger("zkmargin.verifier.access")
 
 def json_depth_exceeds(body: bytes, limit: int) -> bool:
     """Whether brackets outside strings nest deeper than ``limit`` (a linear scan)."""
+    if body.count(b"[") + body.count(b"{") <= limit:  # cannot nest deeper than it has brackets
+        return False
     depth, in_string, escaped = 0, False, False
     for byte in body:
         if in_string:

@@ -36,7 +36,7 @@ def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.set_name("zkmargin")
-    for name in ("zkmargin", "uvicorn", "uvicorn.error"):
+    for name in ("zkmargin.verifier", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers = [h for h in logger.handlers if h.get_name() != "zkmargin"] + [handler]
         logger.setLevel(level.upper())
