@@ -463,18 +463,6 @@ def _bits_of_known(con: Constraint, pending: set[int], booleans: set[int], r: in
     return len(exponents) == len(coeffs)
 
 
-def synthesize(
-    define: Callable[[ConstraintSystem], None],
-    curve: Curve | str | None = None,
-    *,
-    has_witness: bool,
-) -> ConstraintSystem:
-    """Run a circuit-building function on a fresh constraint system."""
-    cs = ConstraintSystem(curve, has_witness=has_witness)
-    define(cs)
-    return cs
-
-
 def lc_sum(items: Sequence[LCLike]) -> LC:
     """Sum of linear combinations without quadratic copying."""
     terms: dict[int, int] = {}
