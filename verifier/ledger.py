@@ -10,6 +10,7 @@ the sum of its postings: what it holds. The chart of accounts:
 ``trader/<id>/collateral``  what the trader's proofs moved into (or out of) the private state
 ``trader/<id>/payouts``     withdrawals proven, not yet paid out
 ``clearing``                the counterparty of all variation margin; per epoch it nets to 0
+``default-fund``            absorbs what defaulted accounts did not settle (see below)
 ==========================  ===============================================================
 
 The entries: deposit credited (external -> deposits), deposit applied (deposits -> collateral,
@@ -17,6 +18,14 @@ when the trader's transfer proof consumes it), withdrawal (collateral -> payouts
 (payouts -> external) and settlement (clearing -> collateral, by the public pnl). Fees of
 fills are private to the state, so ``trader/<id>/collateral`` is an upper bound of the
 committed collateral, not the collateral itself.
+
+**Defaults.** A defaulted account's pnl is private: nobody but its owner can compute it. What
+the operator does know is that an epoch's variation margin is zero-sum, so the defaulted
+accounts' pnl together is exactly minus what the settled accounts' pnl sums to. Finalization
+posts that residual between ``clearing`` and ``default-fund`` (a settlement entry referenced
+``default-allocation/<epoch>``), so winners are paid in full: a negative ``default-fund`` is a
+loss the operator's default resources cover and pursue from the defaulters (whose collateral
+stays frozen behind their last commitment). With no default, the settled pnl must sum to zero.
 
 **Hash chain.** Entries carry sequence numbers 1, 2, 3, ... and
 ``entry_hash = SHA-256(previous_hash || canonical encoding of the entry and its postings)``
@@ -89,6 +98,7 @@ GENESIS_HASH = hashlib.sha256(f"{LEDGER_DOMAIN}/genesis".encode()).hexdigest()
 MAX_POSTING = 1 << COLLATERAL_BITS  # |amount| < 2^96: every public amount of the protocol fits
 EXTERNAL = "external"
 CLEARING = "clearing"
+DEFAULT_FUND = "default-fund"
 _LEDGER_ACCOUNT_PATTERN = re.compile(r"[a-z][a-z0-9_/-]{0,63}")
 
 
@@ -503,23 +513,39 @@ class FinalizationResult:
     defaulted_accounts: int
     total_pnl: int
     finalized_at: datetime
+    default_allocation: int = 0  # the settled pnl's sum, moved from default-fund to clearing
 
 
-def _result_of(epoch: Epoch) -> FinalizationResult:
+def default_allocation_reference(epoch_id: int) -> str:
+    return f"default-allocation/{epoch_id}"
+
+
+def _allocated_to_default_fund(session: Session, epoch_id: int) -> int:
+    """What finalization moved from ``default-fund`` to ``clearing`` for the epoch (0 if nothing)."""
+    amount = session.scalar(
+        select(LedgerPosting.amount).join(JournalEntry, LedgerPosting.entry_id == JournalEntry.id)
+        .where(JournalEntry.reference == default_allocation_reference(epoch_id),
+               LedgerPosting.ledger_account == CLEARING))
+    return int(amount or 0)
+
+
+def _result_of(session: Session, epoch: Epoch) -> FinalizationResult:
     assert epoch.finalized_at is not None and epoch.settled_accounts is not None
-    return FinalizationResult(epoch.id, epoch.settled_accounts, epoch.defaulted_accounts or 0, 0, epoch.finalized_at)
+    return FinalizationResult(epoch.id, epoch.settled_accounts, epoch.defaulted_accounts or 0, 0, epoch.finalized_at,
+                              _allocated_to_default_fund(session, epoch.id))
 
 
 def finalize_epoch(session: Session, epoch_id: int) -> FinalizationResult:
     """Finalize a closed epoch: every account that must settle has settled or defaulted, and the
-    settled pnl sums to exactly zero (so does the clearing account's balance for the epoch).
+    settled pnl sums to exactly zero (so does the clearing account's balance for the epoch) or,
+    with defaults, its sum is allocated to the default fund (see the module docstring).
 
     Idempotent: a finalized epoch returns its recorded result. Refusals change nothing:
     ``EpochIncompleteError`` names missing accounts, ``EpochNotBalancedError`` the non-zero sum.
     """
     epoch = lock_epoch(session, epoch_id)
     if epoch.status is EpochStatus.FINALIZED:
-        return _result_of(epoch)
+        return _result_of(session, epoch)
     if epoch.status is EpochStatus.OPEN:
         raise EpochStateError(f"epoch {epoch_id} is still open: close it (fix its prices) first")
     pnl_by_account = {account_id: pnl for account_id, pnl in session.execute(
@@ -529,15 +555,18 @@ def finalize_epoch(session: Session, epoch_id: int) -> FinalizationResult:
     if missing:
         raise EpochIncompleteError(epoch_id, missing)
     total = sum(pnl_by_account.values(), 0)
-    if total != 0:
+    if total != 0 and not defaulted:
         raise EpochNotBalancedError(epoch_id, total)
+    if total != 0:
+        append_entry(session, EntryKind.SETTLEMENT, [Posting(CLEARING, total), Posting(DEFAULT_FUND, -total)],
+                     reference=default_allocation_reference(epoch_id), epoch_id=epoch_id)
     clearing = balance(session, CLEARING, epoch_id=epoch_id)
     if clearing != 0:
         raise LedgerIntegrityError(f"epoch {epoch_id}: settlements sum to 0 but the clearing account holds {clearing}")
     epoch.status, epoch.finalized_at = EpochStatus.FINALIZED, utc_now()
     epoch.settled_accounts, epoch.defaulted_accounts = len(pnl_by_account), len(defaulted)
     session.flush()
-    return _result_of(epoch)
+    return _result_of(session, epoch)
 
 
 # --- the CLI hook -------------------------------------------------------------------------

@@ -8,8 +8,21 @@ import hashlib
 import pytest
 from sqlalchemy import func, select
 
-from verifier.db.models import Epoch, EpochStatus, JournalEntry, Market, Settlement, StatementKind
-from verifier.db.records import advance_commitment, close_epoch, get_account, open_account, open_epoch
+from verifier.db.models import (
+    Epoch,
+    EpochStatus,
+    JournalEntry,
+    Market,
+    Settlement,
+    StatementKind,
+)
+from verifier.db.records import (
+    advance_commitment,
+    close_epoch,
+    get_account,
+    open_account,
+    open_epoch,
+)
 from verifier.errors import (
     ConflictError,
     DuplicateError,
@@ -19,6 +32,7 @@ from verifier.errors import (
 )
 from verifier.ledger import (
     CLEARING,
+    DEFAULT_FUND,
     EXTERNAL,
     apply_deposit,
     balance,
@@ -190,6 +204,37 @@ def test_an_account_that_must_settle_blocks_finalization_until_it_does_or_defaul
         mark_default(session, account_id=2, epoch_id=EPOCH, reason="no settlement by the deadline")
         result = finalize_epoch(session, EPOCH)
     assert (result.settled_accounts, result.defaulted_accounts) == (1, 1)
+
+
+def test_a_defaulter_s_unsettled_pnl_is_allocated_to_the_default_fund(two_traders):
+    database, (a, b) = two_traders
+    with database.unit_of_work() as session:
+        a.settle(session, 250)  # the winner settled; the loser (b) never does
+    with pytest.raises(EpochIncompleteError), database.unit_of_work() as session:
+        finalize_epoch(session, EPOCH)
+    with database.unit_of_work() as session:
+        mark_default(session, account_id=b.id, epoch_id=EPOCH, reason="no settlement by the deadline")
+        result = finalize_epoch(session, EPOCH)
+    assert (result.settled_accounts, result.defaulted_accounts, result.default_allocation) == (1, 1, 250)
+    with database.reader() as session:
+        assert balance(session, trader_collateral(a.id)) == 250  # the winner is paid in full
+        assert balance(session, CLEARING, epoch_id=EPOCH) == 0
+        assert balance(session, DEFAULT_FUND) == -250  # the loss the default resources cover
+        assert verify_ledger(session).ok
+    with database.unit_of_work() as session:
+        again = finalize_epoch(session, EPOCH)
+    assert again == result  # idempotent, and nothing is allocated twice
+    with database.reader() as session:
+        assert balance(session, DEFAULT_FUND) == -250
+
+
+def test_without_a_default_an_unbalanced_epoch_still_refuses_to_finalize(two_traders):
+    database, (a, b) = two_traders
+    with database.unit_of_work() as session:
+        a.settle(session, 250)
+        b.settle(session, -249)
+    with pytest.raises(EpochNotBalancedError), database.unit_of_work() as session:
+        finalize_epoch(session, EPOCH)
 
 
 def test_a_zero_pnl_settles_without_moving_money(two_traders):

@@ -94,7 +94,7 @@ def finalize_epoch(session: Session, epoch_id: int) -> dict[str, Any]:
     result = ledger.finalize_epoch(session, epoch_id)
     return {"epoch_id": result.epoch_id, "status": "finalized", "settled_accounts": result.settled_accounts,
             "defaulted_accounts": result.defaulted_accounts, "total_pnl": result.total_pnl,
-            "finalized_at": result.finalized_at}
+            "default_allocation": str(result.default_allocation), "finalized_at": result.finalized_at}
 
 
 def epoch_status(session: Session, epoch_id: int) -> EpochStatus:
