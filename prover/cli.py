@@ -17,6 +17,7 @@ import typer
 from circuits import CIRCUITS, get_circuit
 from prover.console import emit_json, err_console, phase_progress
 from prover.inputs import load_input_json, load_inputs
+from prover.trader.cli import register as register_trader_commands
 from verifier.cli import register as register_verifier_commands
 from zkmargin.errors import ZkMarginError
 
@@ -33,6 +34,7 @@ circuit_app = typer.Typer(help="The statements zkmargin can prove.", no_args_is_
 app.add_typer(groth16_app, name="groth16")
 app.add_typer(circuit_app, name="circuit")
 register_verifier_commands(app)  # serve, ledger verify
+register_trader_commands(app)  # account, deposit, withdraw, fills, attest, settle, status
 
 CurveOpt = Annotated[str, typer.Option("--curve", "-c", help="bls12381 (bls12-381) or bn128 (bn254)")]
 BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="curve backend (default: the fastest)")]
@@ -60,7 +62,12 @@ def groth16_verify(
 ) -> None:
     """Verify a proof. Exit 0 valid, 1 invalid, 2 malformed input."""
     from zkmargin.backends import get_backend
-    from zkmargin.formats.snarkjs import load_json, proof_from_json, public_from_json, vk_from_json
+    from zkmargin.formats.snarkjs import (
+        load_json,
+        proof_from_json,
+        public_from_json,
+        vk_from_json,
+    )
     from zkmargin.groth16 import verify
 
     vk_data = load_json(verification_key)
@@ -167,10 +174,10 @@ def prove_command(
     Margin statements read an account state from input.json (see circuits/inputs.py) and, for a
     transition, write the successor state (keep it private: it holds the salt).
     """
+    from circuits.inputs import state_to_json
     from prover.keystore import default_key_dir, load_keys
     from zkmargin.backends import get_backend
     from zkmargin.curves import get_curve
-    from circuits.inputs import state_to_json
     from zkmargin.formats.files import write_atomically
     from zkmargin.formats.snarkjs import dump_json, proof_to_json, public_to_json
     from zkmargin.groth16 import PhaseTimer, prove

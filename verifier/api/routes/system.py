@@ -6,10 +6,11 @@ import os
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from prover.keystore import PROVING_KEY_FILE
 from verifier.api.deps import ContextDep
 from zkmargin.formats.snarkjs import vk_to_json
 
@@ -48,3 +49,14 @@ async def verification_key(
     ctx: ContextDep, statement: Annotated[Literal["margin", "transfer", "fill", "settle"], Path()],
 ) -> dict[str, Any]:
     return vk_to_json(ctx.runtime.keys[statement].vk)
+
+
+@router.get("/keys/{statement}/proving-key", response_class=FileResponse,
+            summary="A statement's proving key (public: traders prove with it), in zkmargin's binary format")
+async def proving_key(
+    ctx: ContextDep, statement: Annotated[Literal["margin", "transfer", "fill", "settle"], Path()],
+) -> FileResponse:
+    key = ctx.runtime.keys[statement]
+    return FileResponse(key.key_dir / PROVING_KEY_FILE, media_type="application/octet-stream",
+                        filename=f"{key.circuit.key_name()}-{key.curve.name}.bin",
+                        headers={"X-Zkmargin-Circuit-Id": key.circuit_id})

@@ -1,0 +1,1 @@
+"""The trader's side: the private state, the service client, and the commands that prove."""

@@ -1,0 +1,413 @@
+"""A trader's account: every operation of the trader CLI, as a library.
+
+``TraderAccount.open(...)`` creates the private state and registers its genesis commitment;
+``TraderAccount.load(...)`` reopens it. Each proving operation builds the witness from the
+private state and the service's public records (prices, rates, the item it consumes), refuses
+locally what no proof could exist for (saying by how much), proves, saves the submission as
+pending, sends it, and only then makes the new state current (see ``prover.trader.wallet``).
+
+Only commitments, proofs and public amounts leave the machine; the state's salt, sizes, cost
+bases and collateral never do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from circuits import get_circuit
+from circuits.state import RATE_SCALE, AccountState, BoundError, fresh_salt
+from prover import statefile
+from prover.trader.client import ServiceClient, ServiceRefusedError
+from prover.trader.keys import TraderKeys
+from prover.trader.wallet import Submission, Wallet
+from verifier.fill_delivery import TraderKeyPair, open_fill
+from zkmargin.backends import get_backend
+from zkmargin.errors import ZkMarginError
+from zkmargin.formats.snarkjs import proof_to_json
+from zkmargin.groth16 import prove
+from zkmargin.groth16.prover import PhaseTimer
+
+# Every step a proving command reports, in order (the MSMs finish in any order).
+PROOF_STEPS = ("witness", "check witness", "constraint evaluation", "ntt",
+               "msm A (G1)", "msm B (G1)", "msm B (G2)", "msm C (G1)", "msm H (G1)", "submit")
+Progress = Callable[[str, bool], None]  # (step, finished)
+
+
+class TraderError(ZkMarginError):
+    """A failure the trader can act on, explained in one line."""
+
+
+class UnhealthyError(TraderError):
+    """No proof can exist: the account would be (or is) below its margin requirement."""
+
+
+class StateDivergedError(TraderError):
+    """The service's commitment is neither the state file's nor its pending one."""
+
+
+@dataclass
+class Outcome:
+    """What one operation did: a one-line summary, and the data ``--json`` prints."""
+
+    summary: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _ignore(step: str, finished: bool) -> None:
+    pass
+
+
+class _ReportingTimer(PhaseTimer):
+    """A PhaseTimer that reports each phase's start and end (the MSMs end on their own threads)."""
+
+    def __init__(self, progress: Progress):
+        super().__init__(on_phase=lambda name: progress(name, False))
+        self._progress = progress
+
+    def record(self, name: str, seconds: float) -> None:
+        super().record(name, seconds)
+        self._progress(name, True)
+
+
+def ratio_text(numerator: int, denominator: int) -> str:
+    """numerator/denominator with two decimals, by integer arithmetic (no floats near money)."""
+    if denominator == 0:
+        return "n/a"
+    hundredths = numerator * 100 // denominator
+    sign = "-" if hundredths < 0 else ""
+    return f"{sign}{abs(hundredths) // 100}.{abs(hundredths) % 100:02d}"
+
+
+class TraderAccount:
+    """One account's state file, its service, and its proving keys."""
+
+    def __init__(self, path: Path, wallet: Wallet, passphrase: str | None, client: ServiceClient,
+                 progress: Progress = _ignore):
+        self.path = path
+        self.wallet = wallet
+        self.passphrase = passphrase
+        self.client = client
+        self.progress = progress
+        self.backend = get_backend(wallet.curve)
+        self.keys = TraderKeys(path.parent / "keys", client, wallet.curve, wallet.markets, self.backend)
+        self._markets: list[dict[str, Any]] | None = None
+
+    # --- opening and loading ---------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, service: str, passphrase: str | None = None, *, progress: Progress = _ignore,
+             transport=None) -> TraderAccount:
+        """Register a new account at ``service`` and create its state file at ``path``.
+
+        The genesis salt is revealed (the empty state hides nothing); every later state has a
+        fresh private one. The state file is created only once the service answered: a crash
+        in between leaves at most an empty, unused account at the service.
+        """
+        if path.exists():
+            raise statefile.StateFileExistsError(f"a state file already exists at {path}: choose another --state")
+        client = ServiceClient(service, transport=transport)
+        config = client.config()
+        curve, markets = config["curve"], len(config["markets"])
+        delivery = TraderKeyPair.generate()
+        salt = fresh_salt(curve)
+        opened = client.open_account(salt, delivery.public_hex)
+        genesis = AccountState.genesis(int(opened["account_id"]), markets, salt=salt)
+        if int(opened["genesis_commitment"]) != genesis.commitment(curve):
+            raise StateDivergedError("the service computed another genesis commitment than ours: "
+                                     "it runs another circuit version")
+        wallet = Wallet(service=client.url, curve=curve, markets=markets, account_id=genesis.account_id,
+                        account_token=opened["account_token"], delivery_key=delivery.private_hex, state=genesis)
+        statefile.create(path, wallet.to_document(), passphrase)
+        client.close()
+        return cls(path, wallet, passphrase, ServiceClient(service, opened["account_token"], transport=transport),
+                   progress)
+
+    @classmethod
+    def load(cls, path: Path, passphrase: str | None = None, *, service: str | None = None,
+             progress: Progress = _ignore, transport=None) -> TraderAccount:
+        wallet = Wallet.from_document(statefile.load(path, passphrase))
+        client = ServiceClient(service or wallet.service, wallet.account_token, transport=transport)
+        return cls(path, wallet, passphrase, client, progress)
+
+    @staticmethod
+    @contextmanager
+    def locked(path: Path) -> Iterator[None]:
+        """One command at a time per state file."""
+        with statefile.locked(path):
+            yield
+
+    def save(self) -> None:
+        statefile.save(self.path, self.wallet.to_document(), self.passphrase)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- the service's public records -----------------------------------------------------
+
+    def markets(self) -> list[dict[str, Any]]:
+        if self._markets is None:
+            self._markets = self.client.markets()
+        return self._markets
+
+    def rates(self, kind: str) -> list[int]:
+        return [int(m[f"{kind}_rate"]) for m in self.markets()]
+
+    def open_epoch(self) -> dict[str, Any]:
+        try:
+            return self.client.current_epoch()
+        except ServiceRefusedError as exc:
+            if exc.code == "no_open_epoch":
+                raise TraderError("no epoch is open at the service: wait until the operator opens one") from None
+            raise
+
+    # --- reconciliation -------------------------------------------------------------------
+
+    def reconcile(self) -> Outcome | None:
+        """Bring the state file in line with the service before anything else.
+
+        A pending submission the service accepted (the answer was lost) is promoted; one it
+        never received is sent again, byte for byte; one it refuses now is dropped (the old
+        state stays current). Returns what happened, or None when there was nothing to do.
+        """
+        wallet = self.wallet
+        service_commitment = int(self.client.account(wallet.account_id)["current_commitment"])
+        pending = wallet.pending
+        if pending is not None and pending.new_commitment == service_commitment:
+            wallet.promote(pending)
+            self.save()
+            return Outcome(f"recovered: the service had accepted the interrupted {pending.kind}; "
+                           "the state file is up to date now", {"recovered": pending.kind})
+        if service_commitment != wallet.commitment():
+            raise StateDivergedError(
+                f"the service's current commitment for account {wallet.account_id} is neither this state file's "
+                "nor its pending one: this file is out of date (restore the newest backup with "
+                "`zkmargin account restore`) or belongs to another service")
+        if pending is None:
+            return None
+        try:
+            answer = self._send(pending)
+        except ServiceRefusedError as exc:
+            wallet.pending = None
+            self.save()
+            return Outcome(f"dropped the interrupted {pending.kind}: the service refuses it now ({exc.detail}); "
+                           "the previous state is still current", {"dropped": pending.kind, "reason": exc.detail})
+        return Outcome(f"resent the interrupted {pending.kind}: accepted", {"resent": pending.kind, "answer": answer})
+
+    # --- proving and submitting -----------------------------------------------------------
+
+    def _prove(self, statement: str, inputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+        pk = self.keys.proving_key(statement, on_download=lambda s: self.progress(f"downloading the {s} key", False))
+        circuit = get_circuit(statement, markets=self.wallet.markets)
+        timer = _ReportingTimer(self.progress)
+        with timer.phase("witness"):
+            cs = circuit.synthesize(self.wallet.curve, inputs)
+        start = time.perf_counter()
+        proof = prove(pk, cs, self.backend, timer=timer)
+        timer.seconds["prove"] = time.perf_counter() - start
+        return proof_to_json(proof, self.backend), timer.seconds
+
+    def _send(self, submission: Submission) -> dict[str, Any]:
+        """Send a saved submission; promote it on acceptance (an already accepted one counts)."""
+        self.progress("submit", False)
+        try:
+            answer = self.client.post(submission.path, submission.body)
+        except ServiceRefusedError as exc:
+            if exc.code != "already_accepted":
+                raise
+            answer = exc.body.get("accepted") or {}
+        self.progress("submit", True)
+        self.wallet.promote(submission, answer)
+        self.save()
+        return answer
+
+    def _submit(self, submission: Submission) -> dict[str, Any]:
+        """Save the submission as pending (durably), then send it. A refusal drops it."""
+        self.wallet.pending = submission
+        self.save()
+        try:
+            return self._send(submission)
+        except ServiceRefusedError:
+            self.wallet.pending = None
+            self.save()
+            raise
+
+    def _transition(self, kind: str, statement: str, path: str, epoch_id: int, new_state: AccountState,
+                    inputs: dict[str, Any], extra_body: dict[str, Any], summary: dict[str, Any]) -> Outcome:
+        proof, seconds = self._prove(statement, inputs)
+        new_commitment = new_state.commitment(self.wallet.curve)
+        submission = Submission(kind=kind, path=path, epoch_id=epoch_id, old_commitment=self.wallet.commitment(),
+                                new_state=new_state, new_commitment=new_commitment, summary=summary,
+                                body={"epoch_id": epoch_id, **extra_body, "new_commitment": str(new_commitment),
+                                      "proof": proof})
+        start = time.perf_counter()
+        answer = self._submit(submission)
+        round_trip = time.perf_counter() - start
+        sequence = (answer.get("transition") or {}).get("sequence")
+        return Outcome(f"{kind} accepted (sequence {sequence}): proved in {seconds['prove']:.2f} s, "
+                       f"verified and recorded by the service in {round_trip * 1000:.0f} ms",
+                       {"kind": kind, **summary, "epoch_id": epoch_id, "sequence": sequence,
+                        "prove_seconds": round(seconds["prove"], 4), "round_trip_seconds": round(round_trip, 4),
+                        "phases": {k: round(v, 4) for k, v in seconds.items()}})
+
+    def _refuse_unhealthy(self, exc: BoundError, what: str) -> UnhealthyError:
+        return UnhealthyError(f"{what}: {exc}")
+
+    # --- the operations -------------------------------------------------------------------
+
+    def deposit(self, amount: int | None = None, deposit_id: int | None = None) -> list[Outcome]:
+        """Prove credited deposits into the state: the one given, or every one pending."""
+        view = self.client.account(self.wallet.account_id)
+        pending = view["pending_deposits"]
+        if deposit_id is not None:
+            chosen = [d for d in pending if d["deposit_id"] == deposit_id]
+        elif amount is not None:
+            chosen = [d for d in pending if int(d["amount"]) == amount][:1]
+        else:
+            chosen = pending
+        if not chosen:
+            listing = ", ".join(f"#{d['deposit_id']}: {d['amount']}" for d in pending) or "none"
+            wanted = f"of {amount}" if amount is not None else f"#{deposit_id}" if deposit_id is not None else ""
+            raise TraderError(f"no credited deposit {wanted} is waiting to be applied (pending: {listing}); "
+                              "the operator credits a deposit once the funds arrive".replace("  ", " "))
+        outcomes = []
+        for item in chosen:
+            epoch = self.open_epoch()
+            value = int(item["amount"])
+            try:
+                new, inputs = get_circuit("transfer", markets=self.wallet.markets).transition(
+                    self.wallet.state, value, epoch["mark_prices"], self.rates("initial"), self.wallet.curve)
+            except BoundError as exc:
+                raise self._refuse_unhealthy(exc, f"deposit #{item['deposit_id']}") from None
+            outcomes.append(self._transition(
+                "deposit", "transfer", f"/accounts/{self.wallet.account_id}/deposits/{item['deposit_id']}/apply",
+                epoch["epoch_id"], new, inputs, {}, {"deposit_id": item["deposit_id"], "amount": str(value)}))
+        return outcomes
+
+    def withdraw(self, amount: int) -> Outcome:
+        if amount <= 0:
+            raise TraderError("the amount to withdraw must be positive")
+        if amount > self.wallet.state.collateral:
+            raise UnhealthyError(f"cannot withdraw {amount}: the collateral is {self.wallet.state.collateral}")
+        epoch = self.open_epoch()
+        try:
+            new, inputs = get_circuit("transfer", markets=self.wallet.markets).transition(
+                self.wallet.state, -amount, epoch["mark_prices"], self.rates("initial"), self.wallet.curve)
+        except BoundError as exc:
+            raise self._refuse_unhealthy(exc, f"cannot withdraw {amount}") from None
+        return self._transition("withdrawal", "transfer", f"/accounts/{self.wallet.account_id}/withdrawals",
+                                epoch["epoch_id"], new, inputs, {"amount": str(amount)}, {"amount": str(amount)})
+
+    def apply_fills(self) -> list[Outcome]:
+        """Fetch the pending fills, open each sealed opening, and apply them one proof each."""
+        outcomes = []
+        for record in sorted(self.client.fills(self.wallet.account_id, pending=True), key=lambda f: f["fill_id"]):
+            fill = open_fill(bytes.fromhex(record["ciphertext"]), self.wallet.delivery_key,
+                             int(record["fill_commitment"]), self.wallet.curve, markets=self.wallet.markets)
+            epoch = self.open_epoch()
+            try:
+                new, inputs = get_circuit("fill", markets=self.wallet.markets).transition(
+                    self.wallet.state, fill, epoch["mark_prices"], self.rates("initial"), self.wallet.curve)
+            except BoundError as exc:
+                raise self._refuse_unhealthy(exc, f"fill #{record['fill_id']} cannot be applied") from None
+            side = "buy" if fill.size_delta > 0 else "sell"
+            outcomes.append(self._transition(
+                "fill", "fill", f"/accounts/{self.wallet.account_id}/fills/{record['fill_id']}/apply",
+                epoch["epoch_id"], new, inputs, {},
+                {"fill_id": record["fill_id"], "market": self.market_name(fill.market), "side": side}))
+        return outcomes
+
+    def attest(self, epoch_id: int | None = None) -> Outcome:
+        """Prove maintenance margin at the (open) epoch's mark prices."""
+        epoch = self.open_epoch() if epoch_id is None else self.client.epoch(epoch_id)
+        if epoch["status"] != "open":
+            raise TraderError(f"epoch {epoch['epoch_id']} is {epoch['status']}: attestations are for the open epoch")
+        state = self.wallet.state
+        try:
+            inputs = get_circuit("margin", markets=self.wallet.markets).assignment(
+                state, epoch["epoch_id"], epoch["mark_prices"], self.rates("maintenance"), self.wallet.curve)
+        except BoundError as exc:
+            raise self._refuse_unhealthy(exc, f"no margin attestation can exist for epoch {epoch['epoch_id']}") from None
+        proof, seconds = self._prove("margin", inputs)
+        submission = Submission(kind="attestation", path=f"/accounts/{self.wallet.account_id}/attestations",
+                                epoch_id=epoch["epoch_id"], old_commitment=self.wallet.commitment(),
+                                body={"epoch_id": epoch["epoch_id"], "proof": proof})
+        start = time.perf_counter()
+        self._send(submission)
+        round_trip = time.perf_counter() - start
+        return Outcome(f"margin attested for epoch {epoch['epoch_id']}: proved in {seconds['prove']:.2f} s, "
+                       f"verified by the service in {round_trip * 1000:.0f} ms",
+                       {"kind": "attestation", "epoch_id": epoch["epoch_id"],
+                        "prove_seconds": round(seconds["prove"], 4), "round_trip_seconds": round(round_trip, 4),
+                        "phases": {k: round(v, 4) for k, v in seconds.items()}})
+
+    def epochs_to_settle(self) -> list[int]:
+        """Closed epochs this account has not settled, oldest first, where the service expects it."""
+        closed = sorted(e["epoch_id"] for e in self.client.epochs() if e["status"] == "closed")
+        due = []
+        for epoch_id in closed:
+            if epoch_id in self.wallet.settled_epochs:
+                continue
+            health = self.client.health(self.wallet.account_id, epoch_id)
+            if not health["settled"] and health["may_hold_position"]:
+                due.append(epoch_id)
+        return due
+
+    def settle(self, epoch_id: int | None = None) -> list[Outcome]:
+        """Settle a closed epoch (or every one due) at its settlement prices; the pnl is public."""
+        epoch_ids = [epoch_id] if epoch_id is not None else self.epochs_to_settle()
+        outcomes = []
+        for eid in epoch_ids:
+            epoch = self.client.epoch(eid)
+            if epoch["status"] != "closed":
+                raise TraderError(f"epoch {eid} is {epoch['status']}: only a closed epoch (settlement prices fixed) "
+                                  "can be settled")
+            new, pnl, inputs = get_circuit("settle", markets=self.wallet.markets).transition(
+                self.wallet.state, eid, epoch["settlement_prices"], self.wallet.curve)
+            outcomes.append(self._transition("settlement", "settle", f"/accounts/{self.wallet.account_id}/settlements",
+                                             eid, new, inputs, {"pnl": str(pnl)}, {"pnl": str(pnl)}))
+        return outcomes
+
+    # --- status -------------------------------------------------------------------------
+
+    def market_name(self, index: int) -> str:
+        markets = self.markets()
+        return markets[index]["name"] if index < len(markets) else f"market {index}"
+
+    def status(self) -> dict[str, Any]:
+        """Positions, equity and margin ratio at the open epoch's prices (computed here), and the
+        service's view of the account."""
+        state = self.wallet.state
+        view = self.client.account(self.wallet.account_id)
+        try:
+            epoch = self.client.current_epoch()
+        except ServiceRefusedError:
+            epoch = None
+        result: dict[str, Any] = {
+            "account_id": state.account_id, "service": self.wallet.service, "collateral": str(state.collateral),
+            "positions": [{"market": self.market_name(m), "size": str(b), "cost_basis": str(k)}
+                          for m, (b, k) in enumerate(zip(state.sizes, state.costs)) if b or k],
+            "nonce": state.nonce, "in_sync": int(view["current_commitment"]) == self.wallet.commitment(),
+            "pending_submission": None if self.wallet.pending is None else self.wallet.pending.kind,
+            "service_view": {"sequence": view["sequence"], "pending_deposits": view["pending_deposits"],
+                             "pending_fills": [f["fill_id"] for f in view["pending_fills"]],
+                             "ledger_balances": view["balances"]},
+        }
+        if epoch is not None and epoch.get("mark_prices"):
+            prices = epoch["mark_prices"]
+            equity = state.equity(prices)
+            maintenance = state.requirement(prices, self.rates("maintenance"))
+            initial = state.requirement(prices, self.rates("initial"))
+            result["epoch"] = {"epoch_id": epoch["epoch_id"], "mark_prices": prices}
+            result["equity"] = str(equity)
+            # requirements carry RATE_SCALE; round up to whole collateral units
+            result["maintenance_requirement"] = str(-(-maintenance // RATE_SCALE))
+            result["initial_requirement"] = str(-(-initial // RATE_SCALE))
+            result["margin_ratio"] = ratio_text(equity * RATE_SCALE, maintenance) if maintenance else None
+            result["excess_over_maintenance"] = str((equity * RATE_SCALE - maintenance) // RATE_SCALE)
+            result["health"] = self.client.health(state.account_id, epoch["epoch_id"])
+        return result

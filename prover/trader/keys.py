@@ -1,0 +1,93 @@
+"""The trader's proving keys: downloaded from the service once, checked, cached.
+
+Proving keys are public. The service publishes the key each statement's verification key was
+made with; a trader's zkmargin checks three things before proving with one:
+
+1. the circuit this zkmargin builds has the circuit id the service announces (otherwise the two
+   run different versions, and no proof could verify: say so instead of proving);
+2. the key file was made for that circuit id (its header) and is intact (its SHA-256 trailer);
+3. the key's verification key equals the one the service verifies with.
+
+A cached key that fails 2 or 3 (the operator ran a new setup) is downloaded again.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from circuits import get_circuit
+from prover.keystore import PROVING_KEY_FILE, load_keys
+from prover.trader.client import ServiceClient
+from zkmargin.backends import Backend
+from zkmargin.errors import KeyFileError
+from zkmargin.formats.snarkjs import vk_to_json
+from zkmargin.groth16 import ProvingKey
+
+
+class KeysMismatchError(KeyFileError):
+    """This zkmargin and the service do not agree on a statement's circuit or key."""
+
+
+@lru_cache(maxsize=16)
+def local_circuit_id(statement: str, markets: int, curve: str) -> str:
+    return get_circuit(statement, markets=markets).shape(curve).digest()
+
+
+class TraderKeys:
+    """Proving keys for one service's configuration, cached under ``directory``."""
+
+    def __init__(self, directory: Path, client: ServiceClient, curve: str, markets: int, backend: Backend):
+        self.directory = directory
+        self.client = client
+        self.curve = curve
+        self.markets = markets
+        self.backend = backend
+        self._service_config: dict | None = None
+        self._loaded: dict[str, ProvingKey] = {}
+
+    def _announced_circuit_id(self, statement: str) -> str:
+        if self._service_config is None:
+            self._service_config = self.client.config()
+        try:
+            return self._service_config["statements"][statement]["circuit_id"]
+        except (KeyError, TypeError):
+            raise KeysMismatchError(f"the service announces no {statement} statement") from None
+
+    def path(self, statement: str) -> Path:
+        circuit = get_circuit(statement, markets=self.markets)
+        return self.directory / f"{circuit.key_name()}-{self.curve}" / PROVING_KEY_FILE
+
+    def _acceptable(self, pk: ProvingKey, statement: str, circuit_id: str) -> bool:
+        return (pk.circuit_id == circuit_id
+                and vk_to_json(pk.vk, self.backend) == self.client.verification_key(statement))
+
+    def _load(self, path: Path) -> ProvingKey | None:
+        try:
+            return load_keys(path.parent, self.backend)
+        except KeyFileError:
+            return None  # damaged: fetch a fresh copy
+
+    def proving_key(self, statement: str, on_download=None) -> ProvingKey:
+        """The checked proving key for ``statement`` (downloaded first if need be)."""
+        if statement in self._loaded:
+            return self._loaded[statement]
+        announced = self._announced_circuit_id(statement)
+        ours = local_circuit_id(statement, self.markets, self.curve)
+        if announced != ours:
+            raise KeysMismatchError(
+                f"the service's {statement} circuit ({announced[:16]}...) is not the one this zkmargin builds "
+                f"({ours[:16]}...): install the zkmargin version the service runs")
+        path = self.path(statement)
+        pk = self._load(path) if path.exists() else None
+        if pk is None or not self._acceptable(pk, statement, announced):
+            if on_download:
+                on_download(statement)
+            self.client.download_proving_key(statement, path)
+            pk = self._load(path)
+            if pk is None or not self._acceptable(pk, statement, announced):
+                raise KeysMismatchError(
+                    f"the service's {statement} proving key does not match its own verification key or circuit: "
+                    "tell the operator")
+        self._loaded[statement] = pk
+        return pk
