@@ -34,7 +34,7 @@ from zkmargin.groth16.prover import PhaseTimer
 
 # Every step a proving command reports, in order (the MSMs finish in any order).
 PROOF_STEPS = ("witness", "check witness", "constraint evaluation", "ntt",
-               "msm A (G1)", "msm B (G1)", "msm B (G2)", "msm C (G1)", "msm H (G1)", "submit")
+               "msm A (G1)", "msm B (G1)", "msm B (G2)", "msm C (G1)", "msm H (G1)", "assemble", "submit")
 Progress = Callable[[str, bool], None]  # (step, finished)
 
 

@@ -112,7 +112,7 @@ def _proof_progress(enabled: bool) -> Iterator[Callable[[str, bool], None]]:
             if finished:
                 progress.advance(task)
             else:
-                progress.update(task, description=step)
+                progress.update(task, description=step, refresh=True)
         yield report
 
 

@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from prover import statefile
-from prover.trader.account import TraderAccount
+from prover.trader.account import PROOF_STEPS, TraderAccount
+from prover.trader.keys import KeysMismatchError
 from verifier.fill_delivery import TraderKeyPair
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
@@ -348,9 +349,12 @@ def test_proving_keys_are_downloaded_and_a_stale_copy_replaced(service, tmp_path
     backend = get_backend("bls12381")
     other = setup(get_circuit("transfer", markets=2).shape("bls12381"), backend, insecure_test_seed=999)
     write_keys(other, key_file.parent, backend)
-    fresh = TraderAccount.load(tmp_path / "t.json")
+    steps: list[tuple[str, bool]] = []
+    fresh = TraderAccount.load(tmp_path / "t.json", progress=lambda step, done: steps.append((step, done)))
     fresh.deposit(1_000)
     assert key_file.read_bytes() == server_copy
+    assert ("downloading the transfer key", False) in steps  # the stale key was noticed and replaced
+    assert {step for step, done in steps if done} == set(PROOF_STEPS)  # every phase and each MSM reported
 
     key_file.write_bytes(key_file.read_bytes()[:-10])  # damaged: downloaded again
     again = TraderAccount.load(tmp_path / "t.json")
@@ -358,3 +362,17 @@ def test_proving_keys_are_downloaded_and_a_stale_copy_replaced(service, tmp_path
     assert key_file.read_bytes() == server_copy
     for account in (trader, fresh, again):
         account.close()
+
+
+def test_a_service_running_another_circuit_version_is_refused_before_proving(service, tmp_path, monkeypatch):
+    api, _, url = service
+    api.open_epoch([100, 200])
+    trader = TraderAccount.open(tmp_path / "t.json", url)
+    api.credit(trader.wallet.account_id, 1_000, "wire")
+    # this zkmargin builds another margin circuit than the service announces (another release)
+    monkeypatch.setattr("prover.trader.keys.local_circuit_id", lambda *args: "0" * 64)
+    with pytest.raises(KeysMismatchError, match="install the zkmargin version the service runs"):
+        trader.deposit()
+    assert service_account(api, trader.wallet.account_id)["sequence"] == 0
+    trader.close()
+
