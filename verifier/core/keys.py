@@ -50,11 +50,21 @@ def key_dir_for(keys_dir: Path, statement: str, markets: int, curve: Curve) -> P
     return keys_dir / f"{get_circuit(statement, markets=markets).key_name()}-{curve.name}"
 
 
+def _move_aside(directory: Path, old_circuit_id: str) -> Path:
+    for attempt in range(1000):
+        aside = directory.with_name(f"{directory.name}.outdated-{old_circuit_id[:12]}{f'-{attempt}' if attempt else ''}")
+        if not aside.exists():
+            directory.rename(aside)
+            return aside
+    raise KeyFileError(f"cannot move the outdated keys in {directory} aside: too many outdated copies")
+
+
 def load_statement_keys(keys_dir: Path, markets: int, curve_name: str, *, generate: bool) -> dict[str, StatementKey]:
     """Every statement's key, generated first if missing and ``generate`` is set.
 
     Raises KeyFileError (the service does not start) for a missing key without ``generate``, a
-    damaged file, or a key whose circuit id differs from the configured circuit's.
+    damaged file, or a key whose circuit id differs from the configured circuit's. With
+    ``generate`` (development), a key made for another circuit version is replaced instead.
     """
     curve = get_curve(curve_name)
     backend = get_backend(curve)
@@ -63,22 +73,30 @@ def load_statement_keys(keys_dir: Path, markets: int, curve_name: str, *, genera
         circuit = get_circuit(statement, markets=markets)
         directory = key_dir_for(keys_dir, statement, markets, curve)
         expected = circuit_id(statement, markets, curve.name)
-        if not (directory / PROVING_KEY_FILE).exists():
-            if not generate:
+        pk = None
+        if (directory / PROVING_KEY_FILE).exists():
+            pk = load_keys(directory, backend)
+            if pk.circuit_id != expected and not generate:
                 raise KeyFileError(
-                    f"no key for the {statement} statement at {directory}: run `zkmargin setup {statement} "
-                    f"--markets {markets} --curve {curve.name} --out {directory}` (or set ZKMARGIN_GENERATE_KEYS=true)")
+                    f"the key in {directory} was made for circuit {pk.circuit_id[:16]}..., but the configuration "
+                    f"({markets} markets on {curve.name}) builds the {statement} circuit {expected[:16]}...: "
+                    "regenerate the keys for this configuration")
+            if pk.circuit_id != expected:
+                # A new circuit version needs new keys (traders' zkmargin downloads them again). The old
+                # ones are moved aside, never deleted. Production runs with ZKMARGIN_GENERATE_KEYS=false.
+                aside = _move_aside(directory, pk.circuit_id)
+                log.warning("the %s key was made for another circuit version: moved to %s, making new development keys",
+                            statement, aside, extra={"event": "keys_outdated", "statement": statement})
+                pk = None
+        elif not generate:
+            raise KeyFileError(
+                f"no key for the {statement} statement at {directory}: run `zkmargin setup {statement} "
+                f"--markets {markets} --curve {curve.name} --out {directory}` (or set ZKMARGIN_GENERATE_KEYS=true)")
+        if pk is None:
             log.warning("generating development keys for %s (single-party setup: whoever runs it could forge "
                         "proofs) in %s", circuit.key_name(), directory,
                         extra={"event": "keys_generated", "statement": statement, "key_dir": str(directory)})
             pk = run_setup(circuit, curve, directory, backend)
-        else:
-            pk = load_keys(directory, backend)
-        if pk.circuit_id != expected:
-            raise KeyFileError(
-                f"the key in {directory} was made for circuit {pk.circuit_id[:16]}..., but the configuration "
-                f"({markets} markets on {curve.name}) builds the {statement} circuit {expected[:16]}...: "
-                "regenerate the keys for this configuration")
         insecure = bool(pk.metadata.get("insecure_test_seed"))
         if insecure:
             log.warning("the %s key was made with an insecure test seed: proofs under it can be forged", statement,
