@@ -22,6 +22,7 @@ from verifier.cli import register as register_verifier_commands
 from zkmargin.errors import ZkMarginError
 
 EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
+CORE_PANEL = "Proofs, keys and benchmarks"
 
 app = typer.Typer(
     help="Zero-knowledge private margin verification: prove, verify and benchmark Groth16 statements.",
@@ -31,8 +32,8 @@ app = typer.Typer(
 )
 groth16_app = typer.Typer(help="Groth16 proofs in snarkjs's file formats.", no_args_is_help=True)
 circuit_app = typer.Typer(help="The statements zkmargin can prove.", no_args_is_help=True)
-app.add_typer(groth16_app, name="groth16")
-app.add_typer(circuit_app, name="circuit")
+app.add_typer(groth16_app, name="groth16", rich_help_panel=CORE_PANEL)
+app.add_typer(circuit_app, name="circuit", rich_help_panel=CORE_PANEL)
 register_verifier_commands(app)  # serve, ledger verify
 register_trader_commands(app)  # account, deposit, withdraw, fills, attest, settle, status
 
@@ -130,7 +131,7 @@ def circuit_info(
 
 
 # --- setup and prove -------------------------------------------------------------------
-@app.command("setup")
+@app.command("setup", rich_help_panel=CORE_PANEL)
 def setup_command(
     name: str,
     curve: CurveOpt = "bls12381",
@@ -154,7 +155,7 @@ def setup_command(
                       f"({time.perf_counter() - start:.1f} s)", highlight=False)
 
 
-@app.command("prove")
+@app.command("prove", rich_help_panel=CORE_PANEL)
 def prove_command(
     name: str,
     input: Annotated[Path, typer.Option("--input", "-i", help="input.json: signal name -> value")],
@@ -209,7 +210,7 @@ def prove_command(
 
 # --- bench and demo --------------------------------------------------------------------
 bench_app = typer.Typer(help="Proof generation and verification benchmarks.", no_args_is_help=True)
-app.add_typer(bench_app, name="bench")
+app.add_typer(bench_app, name="bench", rich_help_panel=CORE_PANEL)
 
 
 @bench_app.command("prove")
@@ -278,9 +279,9 @@ def _print_bench(result: dict) -> None:
             typer.echo(f"{key:<26} {value}")
 
 
-@app.command("demo")
+@app.command("demo", rich_help_panel="Start here")
 def demo_command() -> None:
-    """Run the end-to-end demo on embedded defaults."""
+    """Two traders through one epoch on a local service: deposits, fills, margin proofs, settlement."""
     from prover.demo import run_demo
 
     raise typer.Exit(run_demo())

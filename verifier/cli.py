@@ -65,8 +65,8 @@ def ledger_verify(
 
 def register(app: typer.Typer) -> None:
     """Mount ``serve`` and ``ledger verify`` on the project's CLI."""
-    app.command("serve")(serve_command)
-    app.add_typer(ledger_app, name="ledger")
+    app.command("serve", rich_help_panel="Operator")(serve_command)
+    app.add_typer(ledger_app, name="ledger", rich_help_panel="Operator")
 
 
 app = typer.Typer(help="zkmargin verifier service.", no_args_is_help=True)

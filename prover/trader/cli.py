@@ -251,8 +251,7 @@ def settle(
 
 def status(state: StateOpt = None, passphrase_file: PassphraseFileOpt = None, service: ServiceOpt = None,
            as_json: JsonOpt = False) -> None:
-    """Positions, equity and margin ratio at the open epoch's prices (computed locally), and the
-    service's view of the account."""
+    """Positions, equity and margin ratio at the open epoch's prices (computed locally), and the service's view."""
     path = state or default_state_path()
     with _explained_errors(), TraderAccount.locked(path):
         account = TraderAccount.load(path, _passphrase_for(path, passphrase_file), service=service)
@@ -300,6 +299,6 @@ def _print_status(report: dict[str, Any]) -> None:
 
 def register(app: typer.Typer) -> None:
     """Mount the trader's commands on the project's CLI."""
-    app.add_typer(account_app, name="account")
+    app.add_typer(account_app, name="account", rich_help_panel="Trader")
     for command in (deposit, withdraw, fills, attest, settle, status):
-        app.command(command.__name__)(command)
+        app.command(command.__name__, rich_help_panel="Trader")(command)
