@@ -29,7 +29,7 @@ from verifier.fill_delivery import TraderKeyPair, open_fill
 from zkmargin.backends import get_backend
 from zkmargin.errors import ZkMarginError
 from zkmargin.formats.snarkjs import proof_to_json
-from zkmargin.groth16 import prove
+from zkmargin.groth16 import prove, verify
 from zkmargin.groth16.prover import PhaseTimer
 
 # Every step a proving command reports, in order (the MSMs finish in any order).
@@ -185,8 +185,7 @@ class TraderAccount:
         if service_commitment != wallet.commitment():
             raise StateDivergedError(
                 f"the service's current commitment for account {wallet.account_id} is neither this state file's "
-                "nor its pending one: this file is out of date (restore the newest backup with "
-                "`zkmargin account restore`) or belongs to another service")
+                f"nor its pending one: {self._matching_backup_advice(service_commitment)}")
         if pending is None:
             return None
         try:
@@ -197,6 +196,23 @@ class TraderAccount:
             return Outcome(f"dropped the interrupted {pending.kind}: the service refuses it now ({exc.detail}); "
                            "the previous state is still current", {"dropped": pending.kind, "reason": exc.detail})
         return Outcome(f"resent the interrupted {pending.kind}: accepted", {"resent": pending.kind, "answer": answer})
+
+    def _matching_backup_advice(self, service_commitment: int) -> str:
+        """Which kept version the service's commitment belongs to, if any (newest first)."""
+        for backup in statefile.list_backups(self.path, self.passphrase):
+            if not backup.loads:
+                continue
+            try:
+                older = Wallet.from_document(statefile.load(backup.path, self.passphrase))
+            except ZkMarginError:
+                continue
+            if older.account_id != self.wallet.account_id:
+                continue
+            pending = older.pending.new_commitment if older.pending else None
+            if service_commitment in (older.commitment(), pending):
+                return (f"backup #{backup.number} matches the service: run `zkmargin account restore "
+                        f"--backup {backup.number}`")
+        return "no kept version matches either; this file belongs to another service or account"
 
     # --- proving and submitting -----------------------------------------------------------
 
@@ -209,6 +225,10 @@ class TraderAccount:
         start = time.perf_counter()
         proof = prove(pk, cs, self.backend, timer=timer)
         timer.seconds["prove"] = time.perf_counter() - start
+        # a few milliseconds: a key that does not match its verification key fails here, not at the service
+        if not verify(pk.vk, cs.public_values(), proof, self.backend):
+            raise TraderError(f"the {statement} proof does not verify under the service's verification key: "
+                              "the proving key is inconsistent (tell the operator)")
         return proof_to_json(proof, self.backend), timer.seconds
 
     def _send(self, submission: Submission) -> dict[str, Any]:

@@ -6,9 +6,13 @@ made with; a trader's zkmargin checks three things before proving with one:
 1. the circuit this zkmargin builds has the circuit id the service announces (otherwise the two
    run different versions, and no proof could verify: say so instead of proving);
 2. the key file was made for that circuit id (its header) and is intact (its SHA-256 trailer);
+   on download, every point of it is on the curve and in the prime-order subgroup (a point
+   outside could leak witness data through the proof);
 3. the key's verification key equals the one the service verifies with.
 
-A cached key that fails 2 or 3 (the operator ran a new setup) is downloaded again.
+A cached key that fails 2 or 3 (the operator ran a new setup) is downloaded again. The prover
+also verifies each proof before sending it (``TraderAccount``), so an inconsistent key is
+caught at the first proof, not by the service.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from circuits import get_circuit
-from prover.keystore import PROVING_KEY_FILE, load_keys
+from prover.keystore import PROVING_KEY_FILE
 from prover.trader.client import ServiceClient
 from zkmargin.backends import Backend
 from zkmargin.errors import KeyFileError
+from zkmargin.formats.provingkey import load_proving_key
 from zkmargin.formats.snarkjs import vk_to_json
 from zkmargin.groth16 import ProvingKey
 
@@ -62,9 +67,9 @@ class TraderKeys:
         return (pk.circuit_id == circuit_id
                 and vk_to_json(pk.vk, self.backend) == self.client.verification_key(statement))
 
-    def _load(self, path: Path) -> ProvingKey | None:
+    def _load(self, path: Path, *, checked: bool = False) -> ProvingKey | None:
         try:
-            return load_keys(path.parent, self.backend)
+            return load_proving_key(path, self.backend, checked=checked)
         except KeyFileError:
             return None  # damaged: fetch a fresh copy
 
@@ -84,8 +89,13 @@ class TraderKeys:
             if on_download:
                 on_download(statement)
             self.client.download_proving_key(statement, path)
-            pk = self._load(path)
-            if pk is None or not self._acceptable(pk, statement, announced):
+            try:
+                pk = load_proving_key(path, self.backend, checked=True)
+            except KeyFileError as exc:
+                path.unlink(missing_ok=True)
+                raise KeysMismatchError(f"the service's {statement} proving key is malformed ({exc}): "
+                                        "tell the operator") from None
+            if not self._acceptable(pk, statement, announced):
                 raise KeysMismatchError(
                     f"the service's {statement} proving key does not match its own verification key or circuit: "
                     "tell the operator")

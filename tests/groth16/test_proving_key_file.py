@@ -50,3 +50,43 @@ def test_damaged_or_truncated_file_is_refused(tmp_path, key):
         proving_key_from_bytes(b"garbage", backend)
     with pytest.raises(KeyFileError, match="run `zkmargin setup`"):
         load_proving_key(tmp_path / "missing.bin", backend)
+
+
+def _with_trailer(body: bytes) -> bytes:
+    import hashlib
+
+    return body + hashlib.sha256(body).digest()
+
+
+def _replace_point(data: bytes, old: bytes, new: bytes) -> bytes:
+    body = data[:-32]
+    assert body.count(old) == 1
+    return _with_trailer(body.replace(old, new))
+
+
+def _off_subgroup_g1(curve) -> tuple[int, int]:
+    """A point on BLS12-381's G1 curve outside the prime-order subgroup (p = 3 mod 4: sqrt by a power)."""
+    p = curve.p
+    for x in range(1, 100):
+        rhs = (x**3 + 4) % p
+        y = pow(rhs, (p + 1) // 4, p)
+        if y * y % p == rhs:
+            return x, y
+    raise AssertionError("no point found")
+
+
+def test_a_checked_load_refuses_points_off_the_curve_or_the_subgroup(key):
+    _, pk, backend = key
+    data = proving_key_to_bytes(pk, backend)
+    n = pk.curve.base_bytes
+    target = backend.g1_to_bytes(pk.h_query_g1[0])
+    x, y = backend.g1_to_affine(pk.h_query_g1[0])
+    off_curve = _replace_point(data, target, x.to_bytes(n, "little") + ((y + 1) % pk.curve.p).to_bytes(n, "little"))
+    with pytest.raises(KeyFileError, match=r"h_query_g1\[0\] is not on the"):
+        proving_key_from_bytes(off_curve, backend, checked=True)
+    assert proving_key_from_bytes(data, backend, checked=True).circuit_id == pk.circuit_id
+    if pk.curve.name == "bls12381":
+        sx, sy = _off_subgroup_g1(pk.curve)
+        foreign = _replace_point(data, target, sx.to_bytes(n, "little") + sy.to_bytes(n, "little"))
+        with pytest.raises(KeyFileError, match="not in the prime-order subgroup"):
+            proving_key_from_bytes(foreign, backend, checked=True)

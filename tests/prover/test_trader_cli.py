@@ -376,3 +376,25 @@ def test_a_service_running_another_circuit_version_is_refused_before_proving(ser
     assert service_account(api, trader.wallet.account_id)["sequence"] == 0
     trader.close()
 
+
+
+def test_an_out_of_date_state_file_points_to_the_backup_that_matches_the_service(service, tmp_path):
+    import re
+
+    api, cli, _ = service
+    api.open_epoch([100, 200])
+    state = tmp_path / "t.json"
+    account_id = cli.open(state)
+    for reference in ("wire-1", "wire-2"):
+        api.credit(account_id, 1_000, reference)
+    cli.run("deposit", "--id", str(service_account(api, account_id)["pending_deposits"][0]["deposit_id"]), state=state)
+    outdated = state.read_bytes()
+    cli.run("deposit", state=state)
+    state.write_bytes(outdated)  # say, copied back from an old disk image
+
+    diverged = cli.run("status", state=state, expect=2)
+    advice = re.search(r"run `zkmargin account restore --backup (\d+)`", diverged.stderr)
+    assert advice, diverged.stderr
+    cli.run("account", "restore", "--backup", advice.group(1), state=state)
+    report = cli.json("status", state=state)
+    assert report["in_sync"] and report["collateral"] == "2000"

@@ -196,6 +196,24 @@ class Backend(ABC):
         x0, x1, y0, y1 = (int.from_bytes(data[i * n : (i + 1) * n], "little") for i in range(4))
         return self._g2_from_affine_unchecked(((x0, x1), (y0, y1)))
 
+    def g1_from_bytes(self, data: bytes, *, what: str = "G1 point") -> G1:
+        """Inverse of g1_to_bytes for untrusted data: on the curve and in the subgroup, or an error."""
+        n = self.curve.base_bytes
+        if len(data) != 2 * n:
+            raise MalformedInputError(f"{what}: expected {2 * n} bytes, got {len(data)}")
+        if not any(data):
+            return self.g1_identity()
+        return self.g1_from_affine((int.from_bytes(data[:n], "little"), int.from_bytes(data[n:], "little")), what=what)
+
+    def g2_from_bytes(self, data: bytes, *, what: str = "G2 point") -> G2:
+        n = self.curve.base_bytes
+        if len(data) != 4 * n:
+            raise MalformedInputError(f"{what}: expected {4 * n} bytes, got {len(data)}")
+        if not any(data):
+            return self.g2_identity()
+        x0, x1, y0, y1 = (int.from_bytes(data[i * n : (i + 1) * n], "little") for i in range(4))
+        return self.g2_from_affine(((x0, x1), (y0, y1)), what=what)
+
     def g1_bytes_many_unchecked(self, data: bytes, count: int) -> list[G1]:
         step = 2 * self.curve.base_bytes
         return [self.g1_from_bytes_unchecked(data[i * step : (i + 1) * step]) for i in range(count)]

@@ -7,8 +7,10 @@ Layout::
     point sections                          raw points, see Backend.g1_to_bytes / g2_to_bytes
     32 bytes                                SHA-256 of everything before it
 
-Points are stored uncompressed and loaded without curve checks (so a 2^16 key loads in well
-under a second); the SHA-256 trailer is what guards against a damaged or truncated file.
+Points are stored uncompressed and, by default, loaded without curve checks (so a 2^16 key
+loads in well under a second); the SHA-256 trailer is what guards against a damaged or truncated
+file. A key from someone else (a trader downloading the operator's) is loaded with
+``checked=True``: every point on the curve and in the prime-order subgroup, or a KeyFileError.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from zkmargin.backends import Backend, get_backend
 from zkmargin.curves import get_curve
-from zkmargin.errors import KeyFileError
+from zkmargin.errors import KeyFileError, MalformedInputError
 from zkmargin.formats.files import write_atomically
 from zkmargin.groth16.keys import ProvingKey, VerifyingKey
 
@@ -76,7 +78,8 @@ def proving_key_to_bytes(pk: ProvingKey, backend: Backend | None = None) -> byte
     return body + hashlib.sha256(body).digest()
 
 
-def proving_key_from_bytes(data: bytes, backend: Backend | None = None, *, source: str = "proving key") -> ProvingKey:
+def proving_key_from_bytes(data: bytes, backend: Backend | None = None, *, source: str = "proving key",
+                           checked: bool = False) -> ProvingKey:
     if len(data) < len(MAGIC) + 4 + _DIGEST_BYTES or not data.startswith(MAGIC):
         raise KeyFileError(f"{source} is not a zkmargin proving key (bad magic or too short)")
     body, digest = data[:-_DIGEST_BYTES], data[-_DIGEST_BYTES:]
@@ -100,8 +103,18 @@ def proving_key_from_bytes(data: bytes, backend: Backend | None = None, *, sourc
         section = body[offset : offset + count * size]
         if len(section) != count * size:
             raise KeyFileError(f"{source} is truncated in section {name}")
-        decode = backend.g1_from_bytes_unchecked if group == 1 else backend.g2_from_bytes_unchecked
-        points = [decode(section[i * size : (i + 1) * size]) for i in range(count)]
+        if checked:
+            decode = backend.g1_from_bytes if group == 1 else backend.g2_from_bytes
+            try:
+                points = [decode(section[i * size : (i + 1) * size], what=f"{name}[{i}]") for i in range(count)]
+            except MalformedInputError as err:
+                raise KeyFileError(f"{source}: {err}") from None
+        else:
+            decode = backend.g1_from_bytes_unchecked if group == 1 else backend.g2_from_bytes_unchecked
+            try:
+                points = [decode(section[i * size : (i + 1) * size]) for i in range(count)]
+            except ValueError as err:  # a native backend may still refuse an off-curve point
+                raise KeyFileError(f"{source}: section {name}: {err}") from None
         values[name] = points if is_list else points[0]
         offset += count * size
     vk = VerifyingKey(
@@ -130,7 +143,7 @@ def save_proving_key(pk: ProvingKey, path: str | Path, backend: Backend | None =
     write_atomically(path, proving_key_to_bytes(pk, backend))
 
 
-def load_proving_key(path: str | Path, backend: Backend | None = None) -> ProvingKey:
+def load_proving_key(path: str | Path, backend: Backend | None = None, *, checked: bool = False) -> ProvingKey:
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -138,4 +151,4 @@ def load_proving_key(path: str | Path, backend: Backend | None = None) -> Provin
         raise KeyFileError(f"no proving key at {path} (run `zkmargin setup` first)") from None
     except OSError as err:
         raise KeyFileError(f"cannot read {path}: {err.strerror}") from None
-    return proving_key_from_bytes(data, backend, source=str(path))
+    return proving_key_from_bytes(data, backend, source=str(path), checked=checked)
