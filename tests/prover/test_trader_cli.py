@@ -98,6 +98,15 @@ def service_account(api, account_id: int) -> dict:
     return api.expect(api.client.get(f"/accounts/{account_id}", headers=api.operator), 200)
 
 
+def credited_account(api, cli, tmp_path, amount: int) -> tuple[Path, int]:
+    """An open epoch, a new account (CLI), and a deposit of ``amount`` credited to it."""
+    api.open_epoch([100, 200])
+    state = tmp_path / "t.json"
+    account_id = cli.open(state)
+    api.credit(account_id, amount, "wire")
+    return state, account_id
+
+
 def test_a_trader_s_whole_life_through_the_cli(service, tmp_path):
     api, cli, _ = service
     epoch_id = api.open_epoch([100, 200])["epoch_id"]
@@ -201,10 +210,7 @@ def test_no_request_body_carries_private_state(service, tmp_path):
 
 def test_killed_mid_proof_the_state_is_untouched_and_the_rerun_applies_once(service, tmp_path):
     api, cli, _ = service
-    api.open_epoch([100, 200])
-    state = tmp_path / "t.json"
-    account_id = cli.open(state)
-    api.credit(account_id, 5_000, "wire")
+    state, account_id = credited_account(api, cli, tmp_path, 5_000)
     before = state.read_bytes()
     killed = cli.run("deposit", state=state, preamble=KILL_MID_PROOF, expect=None)
     assert killed.returncode == -signal.SIGKILL
@@ -215,10 +221,7 @@ def test_killed_mid_proof_the_state_is_untouched_and_the_rerun_applies_once(serv
 
 def test_killed_after_the_service_accepted_the_next_command_recovers_without_applying_twice(service, tmp_path):
     api, cli, _ = service
-    api.open_epoch([100, 200])
-    state = tmp_path / "t.json"
-    account_id = cli.open(state)
-    api.credit(account_id, 5_000, "wire")
+    state, account_id = credited_account(api, cli, tmp_path, 5_000)
     killed = cli.run("deposit", state=state, preamble=KILL_AFTER_SERVICE_ANSWERED, expect=None)
     assert killed.returncode == -signal.SIGKILL
     assert service_account(api, account_id)["sequence"] == 1  # the service took it; the CLI never heard
@@ -236,10 +239,7 @@ def test_killed_after_the_service_accepted_the_next_command_recovers_without_app
 
 def test_killed_before_sending_the_same_request_is_resent(service, tmp_path):
     api, cli, _ = service
-    api.open_epoch([100, 200])
-    state = tmp_path / "t.json"
-    account_id = cli.open(state)
-    api.credit(account_id, 5_000, "wire")
+    state, account_id = credited_account(api, cli, tmp_path, 5_000)
     assert cli.run("deposit", state=state, preamble=KILL_BEFORE_SENDING, expect=None).returncode == -signal.SIGKILL
     pending = statefile.load(state)["pending"]
     assert pending["kind"] == "deposit" and service_account(api, account_id)["sequence"] == 0
@@ -286,10 +286,7 @@ def test_passphrases(service, tmp_path):
 
 def test_a_damaged_state_file_is_reported_and_a_backup_restores_it(service, tmp_path):
     api, cli, _ = service
-    api.open_epoch([100, 200])
-    state = tmp_path / "t.json"
-    account_id = cli.open(state)
-    api.credit(account_id, 5_000, "wire")
+    state, account_id = credited_account(api, cli, tmp_path, 5_000)
     cli.run("deposit", state=state)
     state.write_bytes(state.read_bytes()[: len(state.read_bytes()) // 2])
 
@@ -304,10 +301,7 @@ def test_a_damaged_state_file_is_reported_and_a_backup_restores_it(service, tmp_
 
 def test_an_unhealthy_request_is_refused_before_any_proof(service, tmp_path):
     api, cli, _ = service
-    api.open_epoch([100, 200])
-    state = tmp_path / "t.json"
-    account_id = cli.open(state)
-    api.credit(account_id, 1_000, "wire")
+    state, account_id = credited_account(api, cli, tmp_path, 1_000)
     cli.run("deposit", state=state)
     api.post_fill(venue_view(state), market=0, size_delta=50, price=100, fee=0)
     cli.run("fills", state=state)  # 5000 notional: 500 initial margin
