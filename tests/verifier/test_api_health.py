@@ -1,6 +1,7 @@
 """Account health per epoch: healthy, margin call (no attestation by the deadline), default
 (a fill not applied by its deadline, no settlement by the settlement deadline); and an epoch
-finalizes once every account with a position has settled or been declared in default."""
+finalizes once every account with a position has settled or been declared in default (the
+defaulters' unsettled pnl goes to the default fund)."""
 
 from __future__ import annotations
 
@@ -56,8 +57,12 @@ def test_margin_call_default_and_finalization_with_a_defaulted_account(api):
 
     api.expect(api.client.post(f"/epochs/{epoch_id}/defaults", headers=api.operator,
                                json={"account_id": silent.account_id, "reason": "no settlement"}), 201)
-    # the defaulted account's +40 never settled: the settled pnl does not sum to zero
-    refused = api.client.post(f"/epochs/{epoch_id}/finalize", headers=api.operator)
-    assert refused.status_code == 409 and "sums to -40" in refused.json()["detail"]
+    # the defaulted account's +40 never settled: the settled -40 is allocated to the default fund,
+    # which keeps the defaulter's winnings (it would have covered a defaulter's loss the same way)
+    finalized = api.expect(api.client.post(f"/epochs/{epoch_id}/finalize", headers=api.operator), 200)
+    assert finalized["status"] == "finalized" and finalized["defaulted_accounts"] == 1
+    assert finalized["default_allocation"] == "-40"
+    assert api.expect(api.client.get("/ledger/balances/default-fund", headers=api.operator), 200)["balance"] == "40"
+    assert api.expect(api.client.get("/ledger/balances/clearing", headers=api.operator), 200)["balance"] == "0"
     assert statuses(api, epoch_id)[silent.account_id]["reasons"][0].startswith("marked in default")
     assert api.expect(api.client.get("/ledger/verify", headers=api.operator), 200)["ok"]
