@@ -6,6 +6,7 @@ errors are caught here and reported as one line, exit code 2; no tracebacks for 
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Optional
 
@@ -24,13 +25,17 @@ def serve_command(
     workers: Annotated[int, typer.Option("--workers", min=1, envvar="ZKMARGIN_WORKERS",
                                          help="worker processes (each verifies in batches on its own)")] = 1,
 ) -> None:
-    """Run the verifier HTTP service (settings from ZKMARGIN_* variables; embedded defaults otherwise)."""
+    """Run the verifier HTTP service (settings from ZKMARGIN_* variables; embedded defaults otherwise).
+
+    With several workers on Linux each worker listens on a socket of its own (SO_REUSEPORT), so
+    that the kernel spreads connections over them (see ``verifier.serving``)."""
     import uvicorn
     from pydantic import ValidationError
 
     from verifier.core.bootstrap import prepare_runtime
     from verifier.core.config import Settings
     from verifier.core.logging import configure_logging
+    from verifier.serving import WORKERS_ENV, reuse_port_supported, serve_workers
 
     try:
         settings = Settings()
@@ -43,8 +48,20 @@ def serve_command(
     except (ZkMarginError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_ERROR) from None
-    uvicorn.run("verifier.main:app_factory", factory=True, host=host, port=port, workers=workers,
-                log_config=None, access_log=False, timeout_graceful_shutdown=5)
+    options = {"app": "verifier.main:app_factory", "factory": True, "log_config": None, "access_log": False,
+               "timeout_graceful_shutdown": 5}
+    os.environ[WORKERS_ENV] = str(workers)  # each worker sizes its verification threads by it
+    if workers > 1 and reuse_port_supported():
+        try:
+            code = serve_workers(host, port, workers, options)
+        except OSError as exc:
+            typer.echo(f"error: cannot listen on {host}:{port}: {exc}", err=True)
+            raise typer.Exit(EXIT_ERROR) from None
+        if code:
+            raise typer.Exit(code)
+        return
+    app = options.pop("app")
+    uvicorn.run(app, host=host, port=port, workers=workers, **options)
 
 
 def _first_error(exc) -> str:
