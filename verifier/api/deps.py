@@ -1,4 +1,9 @@
-"""Dependencies: the service context and who is calling (bearer tokens from configuration)."""
+"""Dependencies: the service context and who is calling (bearer tokens from configuration).
+
+They are ``async def`` although nothing in them waits: FastAPI runs a plain ``def`` dependency
+in the thread pool, a thread hop (and a GIL hand-over) per dependency per request for work that
+takes microseconds.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from verifier.services.errors import AuthenticationError, ForbiddenError
 _bearer = HTTPBearer(auto_error=False, description="operator, venue or account token")
 
 
-def get_context(request: Request) -> ServiceContext:
+async def get_context(request: Request) -> ServiceContext:
     return request.app.state.context
 
 
@@ -21,7 +26,7 @@ ContextDep = Annotated[ServiceContext, Depends(get_context)]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def bearer_token(credentials: BearerDep) -> str | None:
+async def bearer_token(credentials: BearerDep) -> str | None:
     return credentials.credentials if credentials else None
 
 
@@ -38,7 +43,7 @@ def _role(ctx: ServiceContext, token: str | None) -> str | None:
     return None
 
 
-def require_operator(ctx: ContextDep, token: TokenDep) -> None:
+async def require_operator(ctx: ContextDep, token: TokenDep) -> None:
     role = _role(ctx, token)
     if role == "operator":
         return
@@ -49,7 +54,7 @@ def require_operator(ctx: ContextDep, token: TokenDep) -> None:
     raise AuthenticationError("the bearer token is not the operator's token")
 
 
-def require_venue(ctx: ContextDep, token: TokenDep) -> None:
+async def require_venue(ctx: ContextDep, token: TokenDep) -> None:
     role = _role(ctx, token)
     if role == "venue":
         return
@@ -60,7 +65,7 @@ def require_venue(ctx: ContextDep, token: TokenDep) -> None:
     raise AuthenticationError("the bearer token is not the venue's token")
 
 
-def is_operator(ctx: ContextDep, token: TokenDep) -> bool:
+async def is_operator(ctx: ContextDep, token: TokenDep) -> bool:
     return _role(ctx, token) == "operator"
 
 

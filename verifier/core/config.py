@@ -81,6 +81,12 @@ class Settings(BaseSettings):
 
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     max_batch: int = Field(default=64, ge=1)
+    # how long a verification batch about to start waits for requests being planned (see
+    # ``verifier.batching.BatchVerifier.announce``); 0: never wait
+    batch_gather_ms: float = Field(default=10.0, ge=0, le=1000)
+    # worker processes of this service on the machine (``zkmargin serve --workers`` sets it for its
+    # workers): each worker's batch verification uses its share of the cores, not all of them
+    workers: int = Field(default=1, ge=1)
     generate_keys: bool = True  # run a (single-party, development) setup for missing keys
     log_level: str = "INFO"
     log_json: bool = True

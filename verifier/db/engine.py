@@ -119,16 +119,30 @@ class Database:
     together or not at all. ``reader()`` is for reports: one consistent snapshot, never commits.
     """
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, *, autocommit_engine: Engine | None = None):
         self.engine = engine
+        # PostgreSQL: an engine whose connections are in autocommit for good (its own pool), for
+        # single statements and snapshot-free reads; None: ``autocommit()`` switches connections
+        # of the main pool to autocommit for the time of one checkout (and back), which costs
+        # CPU on every checkout.
+        if autocommit_engine is not None and engine.dialect.name == "sqlite":
+            raise DatabaseConfigurationError("SQLite has no autocommit engine: its writers take the write lock")
+        self.autocommit_engine = autocommit_engine
         writer_bind = engine
         reader_bind = engine.execution_options(**self._reader_options(engine))
         self._writers = sessionmaker(writer_bind, expire_on_commit=False)
         self._readers = sessionmaker(reader_bind, expire_on_commit=False, autoflush=False, info={_READER_INFO: True})
 
     @classmethod
-    def connect(cls, url: str | None = None, **engine_options: Any) -> Database:
-        return cls(create_database_engine(url, **engine_options))
+    def connect(cls, url: str | None = None, *, autocommit_pool: dict[str, Any] | None = None,
+                **engine_options: Any) -> Database:
+        """``autocommit_pool``: on PostgreSQL, also an autocommit engine with these pool options."""
+        engine = create_database_engine(url, **engine_options)
+        autocommit = None
+        if autocommit_pool is not None and engine.dialect.name != "sqlite":
+            options = {k: v for k, v in engine_options.items() if k not in ("pool_size", "max_overflow")}
+            autocommit = create_database_engine(url, **{**options, **autocommit_pool, "isolation_level": "AUTOCOMMIT"})
+        return cls(engine, autocommit_engine=autocommit)
 
     @staticmethod
     def _reader_options(engine: Engine) -> dict[str, Any]:
@@ -157,6 +171,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.autocommit_engine is not None:
+            self.autocommit_engine.dispose()
 
 
 def is_reader(session: Session) -> bool:

@@ -7,12 +7,17 @@ thread so the event loop keeps serving (and batching) other requests meanwhile.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +27,11 @@ from verifier.db.engine import Database
 from verifier.services.metrics import Metrics
 
 T = TypeVar("T")
+log = logging.getLogger("zkmargin.verifier")
+
+# connections kept in autocommit per worker (``Database.autocommit_engine``'s pool), and threads
+# that use them: each holds one for a round trip or two (the proof intake's hot path)
+AUTOCOMMIT_CONNECTIONS = 8
 
 
 def token_hash(token: str) -> str:
@@ -49,12 +59,17 @@ class ServiceContext:
         # BEGIN/ROLLBACK round trips: each query sees the latest committed data); on SQLite in
         # the reader's deferred transaction (a writer's BEGIN IMMEDIATE would take the write lock).
         self._plain = None
+        self._autocommit: Engine | None = None
+        self._autocommit_threads = ThreadPoolExecutor(AUTOCOMMIT_CONNECTIONS, thread_name_prefix="zkmargin-autocommit")
         if self.database.engine.dialect.name != "sqlite":
-            self._plain = sessionmaker(self.database.engine.execution_options(isolation_level="AUTOCOMMIT"),
-                                       expire_on_commit=False, autoflush=False)
+            self._autocommit = (self.database.autocommit_engine
+                                or self.database.engine.execution_options(isolation_level="AUTOCOMMIT"))
+            self._plain = sessionmaker(self._autocommit, expire_on_commit=False, autoflush=False)
         for name, key in self.runtime.keys.items():
             self.batchers[name] = BatchVerifier(name, key.vk, max_batch=self.runtime.settings.max_batch,
-                                                observer=self.metrics.observe_batch)
+                                                observer=self.metrics.observe_batch,
+                                                threads=BatchVerifier.threads_for(self.runtime.settings.workers),
+                                                gather_seconds=self.runtime.settings.batch_gather_ms / 1000)
 
     @property
     def curve(self) -> str:
@@ -84,6 +99,55 @@ class ServiceContext:
                     session.rollback()
         return await run_in_threadpool(run)
 
+    @property
+    def autocommits(self) -> bool:
+        """Whether ``autocommit`` is available (PostgreSQL)."""
+        return self._autocommit is not None
+
+    async def autocommit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(connection, *args)`` on a Core connection in autocommit (PostgreSQL only), in a worker
+        thread: each statement commits on its own, with no BEGIN/COMMIT round trips and no ORM
+        session. For reads that need no snapshot and for writes that are one atomic statement."""
+        if self._autocommit is None:
+            raise RuntimeError("autocommit connections are for PostgreSQL only")
+        engine = self._autocommit
+
+        def run() -> T:
+            with engine.connect() as connection:
+                return fn(connection, *args, **kwargs)
+        # a thread pool of its own, as large as the autocommit pool (no thread waits for a
+        # connection), through asyncio directly: a third of the CPU of a hop through anyio's
+        return await asyncio.get_running_loop().run_in_executor(self._autocommit_threads, run)
+
+    async def warm_up(self) -> None:
+        """Open the autocommit pool's connections before the first request (PostgreSQL): a burst
+        of first requests would otherwise wait for them to be opened all at once (a server
+        process each). Failing here only leaves them to be opened on demand."""
+        if self.database.autocommit_engine is None:
+            return
+        engine = self.database.autocommit_engine
+
+        def run() -> None:
+            connections = []
+            try:
+                for _ in range(AUTOCOMMIT_CONNECTIONS):
+                    connections.append(engine.connect())
+            finally:
+                for connection in connections:
+                    connection.close()
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._autocommit_threads, run)
+        except SQLAlchemyError as exc:
+            log.warning("could not open the autocommit connections in advance: %s", exc,
+                        extra={"event": "warm_up_failed"})
+
+    async def query(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(db, *args)`` reading committed data with Core statements (``db.execute``), in a worker
+        thread: on an autocommit connection on PostgreSQL, in a read snapshot (a session) on SQLite."""
+        if self._autocommit is None:
+            return await self.read(fn, *args, **kwargs)
+        return await self.autocommit(fn, *args, **kwargs)
+
     async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(session, *args)`` in one unit of work (commits together or not at all)."""
         def run() -> T:
@@ -98,3 +162,4 @@ class ServiceContext:
     async def aclose(self) -> None:
         for batcher in self.batchers.values():
             await batcher.aclose()
+        self._autocommit_threads.shutdown(wait=False)

@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from verifier.batching import check_statement
+from verifier.batching import Announcement, check_statement
 from verifier.services.context import ServiceContext
 from verifier.services.errors import ProofRejectedError
 from zkmargin.errors import MalformedInputError
@@ -48,18 +48,20 @@ def parse_proof(ctx: ServiceContext, name: str, proof_json: Any, public_inputs: 
     """The proof, validated (curve, subgroup, infinity, coordinates < p) against its statement."""
     if not isinstance(proof_json, dict):
         raise MalformedInputError("proof: expected a snarkjs proof.json object")
-    proof = proof_from_json(proof_json, curve=ctx.curve, source="proof")
-    check_statement(ctx.runtime.keys[name].vk, public_inputs, proof)
+    proof = proof_from_json(proof_json, curve=ctx.curve, source="proof")  # validates each point
+    check_statement(ctx.runtime.keys[name].vk, public_inputs, proof, points_validated=True)
     return proof
 
 
 async def verify_statement(ctx: ServiceContext, statement: Statement, proof_json: Any, *, count: bool = True,
-                           parsed: Proof | MalformedInputError | None = None) -> None:
+                           parsed: Proof | MalformedInputError | None = None,
+                           announcement: Announcement | None = None) -> None:
     """Parse and check the proof, then verify it (batched with concurrent requests).
 
     MalformedInputError (HTTP 400) for a malformed proof; ProofRejectedError (HTTP 422) for a
     well-formed proof of a different statement. ``parsed``: the proof already parsed (or the
     error parsing it raised), when the caller parsed it in a worker thread of its own.
+    ``announcement``: the caller's ``BatchVerifier.announce()``, released as the proof is queued.
     """
     try:
         if isinstance(parsed, MalformedInputError):
@@ -69,7 +71,7 @@ async def verify_statement(ctx: ServiceContext, statement: Statement, proof_json
         if count:
             ctx.metrics.proofs.labels(statement.name, "malformed").inc()
         raise
-    valid = await ctx.batchers[statement.name].verify(statement.public_inputs, proof)
+    valid = await ctx.batchers[statement.name].verify(statement.public_inputs, proof, announcement)
     if not valid:
         if count:
             ctx.metrics.proofs.labels(statement.name, "rejected").inc()

@@ -18,16 +18,19 @@ Every submission runs in three steps:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exists, insert, select
+from sqlalchemy import BigInteger, Connection, String, bindparam, exists, insert, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from circuits.state import BoundError
 from verifier import ledger
+from verifier.batching import Announcement
 from verifier.db import records
 from verifier.db.models import (
     Account,
@@ -41,7 +44,7 @@ from verifier.db.models import (
     Settlement,
     StatementKind,
 )
-from verifier.db.types import utc_now
+from verifier.db.types import FieldElementText, UtcDateTime, utc_now
 from verifier.errors import ConflictError, DuplicateError, EpochStateError, NotFoundError, StaleCommitmentError
 from verifier.services import accounts, epochs
 from verifier.services.context import ServiceContext
@@ -195,22 +198,44 @@ def plan_settlement(session: Session, ctx: ServiceContext, account_id: int, toke
                 new_commitment, epoch_id=epoch_id, details={"pnl": pnl}, sequence=account.sequence, rebuild=build)
 
 
-def plan_attestation(session: Session, ctx: ServiceContext, account_id: int, token: str | None,
+# The hot path's one read: the account's commitment, its token hash, and whether that commitment
+# is already attested for the epoch (same account, epoch and commitment: the same statement).
+# Built once: building a select per request costs more CPU than running it.
+_ATTESTATION_PLAN = (
+    select(Account.current_commitment, Account.sequence, AccountCredential.token_hash,
+           select(Attestation.id).where(Attestation.account_id == Account.id,
+                                        Attestation.epoch_id == bindparam("epoch_id"),
+                                        Attestation.commitment == Account.current_commitment)
+           .limit(1).scalar_subquery())
+    .outerjoin(AccountCredential, AccountCredential.account_id == Account.id)
+    .where(Account.id == bindparam("account_id"))
+)
+
+
+@contextmanager
+def _orm(db: Session | Connection) -> Iterator[Session]:
+    """An ORM session on ``db`` (itself if it is one): for the paths off the hot one."""
+    if isinstance(db, Session):
+        yield db
+    else:
+        with Session(bind=db, autoflush=False) as session:
+            yield session
+
+
+def plan_attestation(db: Session | Connection, ctx: ServiceContext, account_id: int, token: str | None,
                      epoch_id: int) -> Plan:
-    """One query on the hot path: the account's commitment, its token hash, and whether that
-    commitment is already attested for the epoch (same account, epoch and commitment: the same
-    statement, answered 'already accepted' before any pairing)."""
-    attested = (select(Attestation.id).where(Attestation.account_id == Account.id, Attestation.epoch_id == epoch_id,
-                                             Attestation.commitment == Account.current_commitment)
-                .limit(1).scalar_subquery())
-    row = session.execute(select(Account.current_commitment, Account.sequence, AccountCredential.token_hash, attested)
-                          .outerjoin(AccountCredential, AccountCredential.account_id == Account.id)
-                          .where(Account.id == account_id)).first()
+    """One query on the hot path (``_ATTESTATION_PLAN``), on a session or a Core connection; an
+    attestation already accepted for this statement is answered 'already accepted' here, before
+    any pairing."""
+    row = db.execute(_ATTESTATION_PLAN, {"account_id": account_id, "epoch_id": epoch_id}).first()
     if row is None:
         raise NotFoundError(f"account {account_id} does not exist")
     current, sequence, stored_hash, seen_id = row
     accounts.check_token(account_id, token, stored_hash)
-    prices = epochs.mark_prices(session, ctx, epoch_id, require_open=False)  # cached after the first
+    prices = ctx.mark_prices.get(epoch_id)  # immutable once the epoch is open: cached after the first
+    if prices is None:
+        with _orm(db) as session:
+            prices = epochs.mark_prices(session, ctx, epoch_id, require_open=False)
     circuit = ctx.runtime.keys["margin"].circuit
 
     def build(commitment: int) -> Statement:
@@ -219,7 +244,8 @@ def plan_attestation(session: Session, ctx: ServiceContext, account_id: int, tok
 
     statement = build(current)
     if seen_id is not None:
-        seen = session.get(Attestation, seen_id)
+        with _orm(db) as session:
+            seen = session.get(Attestation, seen_id)
         raise AlreadyAcceptedError("this margin attestation was already accepted; a replayed or re-randomized proof "
                                    "is not accepted twice", accepted=_attestation_view(seen))
     return Plan(statement, None, account_id, current, epoch_id=epoch_id, sequence=sequence, rebuild=build)
@@ -259,9 +285,11 @@ def commit_transition(session: Session, plan: Plan) -> dict[str, Any]:
 def commit_attestation(session: Session, plan: Plan) -> dict[str, Any]:
     """Keep the attestation if the account is still at the attested commitment (row locked).
 
-    What ``records.record_attestation`` checks, in three statements (this is the hot path under
-    load): the account row (locked, and still at the attested commitment), the epoch not
-    finalized, and the statement's uniqueness (the unique index on the digest decides a race).
+    What ``records.record_attestation`` checks, in two statements of a unit of work: the account
+    row (locked, and still at the attested commitment), the epoch not finalized, and the
+    statement's uniqueness (the unique index on the digest decides a race). On PostgreSQL the
+    hot path is ``insert_attestation`` (the same checks in one statement); this function then
+    only runs when that inserted nothing, to say why.
     """
     status = select(Epoch.status).where(Epoch.id == plan.epoch_id).scalar_subquery()
     row = session.execute(select(Account.current_commitment, status).where(Account.id == plan.account_id)
@@ -281,6 +309,40 @@ def commit_attestation(session: Session, plan: Plan) -> dict[str, Any]:
     except IntegrityError:  # the unit of work rolls back as the error leaves it
         raise AlreadyAcceptedError("this margin attestation was already accepted; a replayed or re-randomized "
                                    "proof is not accepted twice") from None
+    return {"attestation_id": attestation_id, "account_id": plan.account_id, "epoch_id": plan.epoch_id,
+            "commitment": str(plan.old_commitment), "statement_digest": plan.statement.digest, "accepted_at": now}
+
+
+# What ``commit_attestation`` checks, as one statement that commits on its own (PostgreSQL): insert
+# the attestation only if the account row, locked, is still at the attested commitment, the epoch
+# is not finalized and the statement is new (ON CONFLICT on the unique digest: of two racing
+# inserts of one statement, the second waits for the first and inserts nothing). One round trip
+# instead of BEGIN, SELECT ... FOR UPDATE, INSERT, COMMIT.
+_ATTESTATION_INSERT = (
+    postgresql.insert(Attestation)
+    .from_select(
+        ["account_id", "epoch_id", "commitment", "statement_digest", "created_at"],
+        select(Account.id, Epoch.id, Account.current_commitment, bindparam("digest", type_=String()),
+               bindparam("created_at", type_=UtcDateTime()))
+        .select_from(Account).join(Epoch, Epoch.id == bindparam("epoch_id", type_=BigInteger()))
+        .where(Account.id == bindparam("account_id", type_=BigInteger()),
+               Account.current_commitment == bindparam("commitment", type_=FieldElementText()),
+               Epoch.status != EpochStatus.FINALIZED)
+        .with_for_update(of=Account))
+    .on_conflict_do_nothing(index_elements=[Attestation.statement_digest])
+    .returning(Attestation.id)
+)
+
+
+def insert_attestation(connection: Connection, plan: Plan) -> dict[str, Any] | None:
+    """``commit_attestation`` in one autocommitted statement (PostgreSQL), or None when nothing
+    was inserted: then ``commit_attestation`` says why (moved, finalized, already accepted)."""
+    now = utc_now()
+    attestation_id = connection.execute(_ATTESTATION_INSERT, {
+        "account_id": plan.account_id, "epoch_id": plan.epoch_id, "commitment": plan.old_commitment,
+        "digest": plan.statement.digest, "created_at": now}).scalar()
+    if attestation_id is None:
+        return None
     return {"attestation_id": attestation_id, "account_id": plan.account_id, "epoch_id": plan.epoch_id,
             "commitment": str(plan.old_commitment), "statement_digest": plan.statement.digest, "accepted_at": now}
 
@@ -310,21 +372,52 @@ async def _refuse_if_stale(ctx: ServiceContext, plan: Plan, proof: Any) -> None:
             f"sequence {sequence}, which is no longer current")
 
 
+async def _verify_plan(ctx: ServiceContext, plan: Plan, proof: Any, parsed: Any,
+                       announcement: Announcement | None = None) -> None:
+    try:
+        await verify_statement(ctx, plan.statement, proof, parsed=parsed, announcement=announcement)
+    except ProofRejectedError:
+        await _refuse_if_stale(ctx, plan, proof)
+        raise
+
+
+def _parsed(ctx: ServiceContext, plan: Plan, proof: Any) -> Any:
+    try:  # parsed in the planning thread: one hop to a worker thread instead of two
+        return parse_proof(ctx, plan.statement.name, proof, plan.statement.public_inputs)
+    except MalformedInputError as exc:
+        return exc
+
+
+async def submit_attestation(ctx: ServiceContext, proof: Any, account_id: int, token: str | None,
+                             epoch_id: int) -> dict[str, Any]:
+    """Plan, verify and keep one margin attestation: the hot path under load.
+
+    On PostgreSQL one autocommitted read plans it and one autocommitted statement keeps it (two
+    round trips, no ORM session); a keep that inserts nothing goes through ``commit_attestation``
+    in a unit of work, which says why (or keeps it, should the reason have gone meanwhile).
+    """
+    def plan_and_parse(db: Session | Connection) -> tuple[Plan, Any]:
+        planned = plan_attestation(db, ctx, account_id, token, epoch_id)
+        return planned, _parsed(ctx, planned, proof)
+
+    with ctx.batchers["margin"].announce() as announcement:  # a batch starting meanwhile may wait for it
+        plan, parsed = await ctx.query(plan_and_parse)
+        await _verify_plan(ctx, plan, proof, parsed, announcement)
+    if ctx.autocommits:
+        kept = await ctx.autocommit(insert_attestation, plan)
+        if kept is not None:
+            return kept
+    return await ctx.write(commit_attestation, plan)
+
+
 async def submit(ctx: ServiceContext, planner: Callable[..., Plan], proof: Any, *args: Any) -> dict[str, Any]:
     """Plan, verify and commit one proof submission."""
     def plan_and_parse(session: Session) -> tuple[Plan, Any]:
         planned = planner(session, ctx, *args)
-        try:  # parse here too: one hop to a worker thread instead of two
-            return planned, parse_proof(ctx, planned.statement.name, proof, planned.statement.public_inputs)
-        except MalformedInputError as exc:
-            return planned, exc
+        return planned, _parsed(ctx, planned, proof)
 
     plan, parsed = await ctx.plan(plan_and_parse)
-    try:
-        await verify_statement(ctx, plan.statement, proof, parsed=parsed)
-    except ProofRejectedError:
-        await _refuse_if_stale(ctx, plan, proof)
-        raise
+    await _verify_plan(ctx, plan, proof, parsed)
     if plan.kind is None:
         return await ctx.write(commit_attestation, plan)
     result = await ctx.write(commit_transition, plan)

@@ -15,5 +15,4 @@ router = APIRouter(tags=["attestations"])
 @router.post("/accounts/{account_id}/attestations", status_code=201,
              summary="Attest maintenance margin of the current commitment at the epoch's mark prices")
 async def attest(ctx: ContextDep, account_id: AccountId, body: AttestationRequest, token: TokenDep) -> dict[str, Any]:
-    return await transitions.submit(ctx, transitions.plan_attestation, body.proof.as_json(), account_id, token,
-                                    body.epoch_id)
+    return await transitions.submit_attestation(ctx, body.proof.as_json(), account_id, token, body.epoch_id)
