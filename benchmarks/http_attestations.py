@@ -6,7 +6,7 @@ process pool, not timed), then sends them all with C requests in flight and prin
 accepted attestations and the p50/p99 latency.
 
     python benchmarks/http_attestations.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/zkm_load \
-        --workers 2 --accounts 1200 --concurrency 64
+        --workers 2 --accounts 1500 --concurrency 32
 
 The database must exist and be empty (or at least have no open epoch). Only loopback traffic.
 
