@@ -64,6 +64,7 @@ from verifier.errors import (
     UnknownMarketError,
     UnknownOracleError,
 )
+from zkmargin.formats.snarkjs import reject_duplicate_keys
 
 REPORT_DOMAIN = b"zkmargin/oracle-report/v1\x00"
 SNAPSHOT_DOMAIN = b"zkmargin/price-snapshot/v1\x00"
@@ -118,14 +119,8 @@ def _reject_constant(text: str) -> Any:
     raise OracleFormatError(f"{text} is not a JSON value")
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Two values for one key would let two readers see two different reports."""
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise OracleFormatError(f"duplicate field {key!r}")
-        result[key] = value
-    return result
+# two values for one key would let two readers see two different reports
+_UNIQUE_KEYS = reject_duplicate_keys(lambda key: OracleFormatError(f"duplicate field {key!r}"))
 
 
 def _load_json(text: str | bytes, what: str) -> Any:
@@ -139,7 +134,7 @@ def _load_json(text: str | bytes, what: str) -> Any:
         raise OracleFormatError(f"{what} must be JSON text, got {type(text).__name__}")
     try:
         return json.loads(text, parse_float=_reject_float, parse_constant=_reject_constant,
-                          object_pairs_hook=_unique_keys)
+                          object_pairs_hook=_UNIQUE_KEYS)
     except json.JSONDecodeError as exc:
         raise OracleFormatError(f"{what} is not valid JSON: {exc}") from None
 

@@ -291,9 +291,10 @@ class TraderAccount:
             chosen = pending
         if not chosen:
             listing = ", ".join(f"#{d['deposit_id']}: {d['amount']}" for d in pending) or "none"
-            wanted = f"of {amount}" if amount is not None else f"#{deposit_id}" if deposit_id is not None else ""
-            raise TraderError(f"no credited deposit {wanted} is waiting to be applied (pending: {listing}); "
-                              "the operator credits a deposit once the funds arrive".replace("  ", " "))
+            which = (f"credited deposit of {amount}" if amount is not None
+                     else f"credited deposit #{deposit_id}" if deposit_id is not None else "credited deposit")
+            raise TraderError(f"no {which} is waiting to be applied (pending: {listing}); "
+                              "the operator credits a deposit once the funds arrive")
         outcomes = []
         for item in chosen:
             epoch = self.open_epoch()

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -88,12 +88,14 @@ _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 # --------------------------------------------------------------------------------------
 
 
-def _no_duplicate_keys(source: str):
+def reject_duplicate_keys(error: Callable[[str], Exception]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """A ``json.loads`` object hook refusing a key given twice (two readers could see two
+    different documents); ``error(key)`` is the exception to raise."""
     def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         obj: dict[str, Any] = {}
         for key, value in pairs:
             if key in obj:
-                raise MalformedInputError(f"{source}: duplicate key {key!r}")
+                raise error(key)
             obj[key] = value
         return obj
 
@@ -118,7 +120,8 @@ def parse_json(text: str | bytes | bytearray, source: str = "JSON input") -> Any
     _check_depth(text, source)
     try:
         return json.loads(
-            text, object_pairs_hook=_no_duplicate_keys(source), parse_constant=_reject_constant
+            text, object_pairs_hook=reject_duplicate_keys(
+                lambda key: MalformedInputError(f"{source}: duplicate key {key!r}")), parse_constant=_reject_constant
         )
     except MalformedInputError:
         raise
