@@ -21,6 +21,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Enum,
     ForeignKey,
@@ -31,6 +32,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -134,6 +137,7 @@ class Account(Base):
     __table_args__ = (
         CheckConstraint("id >= 0", name="id_non_negative"),
         CheckConstraint("sequence >= 0", name="sequence_non_negative"),
+        CheckConstraint("state_epoch >= 0", name="state_epoch_non_negative"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -142,6 +146,10 @@ class Account(Base):
     sequence: Mapped[int] = mapped_column(BigInteger, default=0)
     encryption_public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    # public facts about the current state (migration 0003): the epoch it records, and whether it
+    # may hold a position (false at genesis, true after a fill, the settle proof's bit after one)
+    state_epoch: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    holds_position: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AccountCommitment(Base):
@@ -166,6 +174,7 @@ class AccountCommitment(Base):
     kind: Mapped[StatementKind] = mapped_column(_enum(StatementKind, "statement_kind"))
     statement_digest: Mapped[str | None] = mapped_column(String(HASH_HEX_LENGTH), unique=True)
     epoch_id: Mapped[int | None] = mapped_column(ForeignKey("epochs.id"))
+    state_epoch: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # recorded in the state
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 
 
@@ -184,6 +193,7 @@ class PendingItem(Base):
             name="kind_fields",
         ),
         CheckConstraint("(consumed_by IS NULL) = (consumed_at IS NULL)", name="consumed_together"),
+        CheckConstraint("kind = 'deposit' OR epoch_id IS NOT NULL", name="fill_has_epoch"),
         Index(None, "account_id", "consumed_by"),
     )
 
@@ -198,6 +208,8 @@ class PendingItem(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     consumed_by: Mapped[int | None] = mapped_column(ForeignKey("account_commitments.id"), unique=True)
     consumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # a fill's epoch (migration 0003): the one open when the venue posted it; applied against it
+    epoch_id: Mapped[int | None] = mapped_column(ForeignKey("epochs.id"), index=True)
 
 
 class Payout(Base):
@@ -285,6 +297,7 @@ class Settlement(Base):
     transition_id: Mapped[int] = mapped_column(ForeignKey("account_commitments.id"), unique=True)
     journal_entry_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    holds_position: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # the proof's bit
 
 
 class AccountDefault(Base):

@@ -154,10 +154,12 @@ def record_attestation(session: Session, *, account_id: int, epoch_id: int, comm
 # --- pending items ------------------------------------------------------------------------
 
 
-def record_fill(session: Session, *, account_id: int, fill_commitment: int, reference: str,
+def record_fill(session: Session, *, account_id: int, fill_commitment: int, reference: str, epoch_id: int,
                 ciphertext: bytes | None = None, deadline: datetime | None = None) -> PendingItem:
-    """A venue fill awaiting the trader's proof; a retry with the same terms returns the same item."""
+    """A venue fill of epoch ``epoch_id`` awaiting the trader's proof; a retry with the same terms
+    returns the same item."""
     get_account(session, account_id)
+    get_epoch(session, epoch_id)
     require_aware(deadline, "a fill's deadline")
     existing = session.scalar(select(PendingItem).where(PendingItem.reference == reference))
     if existing is not None:
@@ -169,7 +171,7 @@ def record_fill(session: Session, *, account_id: int, fill_commitment: int, refe
         raise DuplicateError("this fill commitment has already been recorded")
     item = PendingItem(kind=PendingKind.FILL, account_id=account_id, reference=reference,
                        fill_commitment=fill_commitment, fill_ciphertext=ciphertext, deadline=deadline,
-                       created_at=utc_now())
+                       epoch_id=epoch_id, created_at=utc_now())
     session.add(item)
     session.flush()
     return item

@@ -10,12 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from verifier.db import records
-from verifier.db.models import PendingItem, PendingKind
+from verifier.db.models import Epoch, EpochStatus, PendingItem, PendingKind
 from verifier.db.types import utc_now
 from verifier.errors import ConflictError, FillFormatError
 from verifier.fill_delivery import CIPHERTEXT_BYTES, VERSION
 from verifier.services import accounts
 from verifier.services.context import ServiceContext
+from verifier.services.errors import NoOpenEpochError
 from zkmargin.curves import get_curve
 
 
@@ -39,10 +40,19 @@ def post_fill(session: Session, ctx: ServiceContext, account_id: int, fill_commi
     if account.encryption_public_key is None:
         raise ConflictError(f"account {account_id} has no encryption key to deliver fills to")
     existing = session.scalar(select(PendingItem).where(PendingItem.reference == reference))
+    epoch_id = existing.epoch_id if existing is not None else _open_epoch_id(session)
     deadline = deadline or utc_now() + timedelta(seconds=ctx.runtime.settings.fill_window_seconds)
     item = records.record_fill(session, account_id=account_id, fill_commitment=fill_commitment, reference=reference,
-                               ciphertext=ciphertext, deadline=deadline)
+                               epoch_id=epoch_id, ciphertext=ciphertext, deadline=deadline)
     return fill_view(item, False), existing is None
+
+
+def _open_epoch_id(session: Session) -> int:
+    """A trade happens in the open epoch: the fill belongs to it (and is applied against it)."""
+    epoch_id = session.scalar(select(Epoch.id).where(Epoch.status == EpochStatus.OPEN))
+    if epoch_id is None:
+        raise NoOpenEpochError("no epoch is open: fills are posted while an epoch is open (they belong to it)")
+    return epoch_id
 
 
 def list_fills(session: Session, account_id: int, token: str | None, pending_only: bool) -> list[dict[str, Any]]:
