@@ -10,6 +10,7 @@ from circuits.base import Circuit
 from circuits.state import (
     COLLATERAL_BITS,
     COST_BITS,
+    EPOCH_BITS,
     HEALTH_BITS,
     NONCE_BITS,
     RATE_SCALE,
@@ -23,6 +24,7 @@ from circuits.state import (
 )
 from zkmargin.constraints import LC, ConstraintSystem, lc_sum
 from zkmargin.gadgets.bits import range_check
+from zkmargin.gadgets.equality import is_zero
 from zkmargin.gadgets.poseidon import poseidon_sponge_gadget
 from zkmargin.gadgets.signed import SignedInt, decompose_signed, signed_input
 
@@ -32,6 +34,7 @@ class StateVars:
     """A state inside a circuit. Sizes and costs carry their sign decomposition."""
 
     nonce: LC
+    epoch: LC
     salt: LC
     collateral: LC
     sizes: list[SignedInt]
@@ -43,12 +46,14 @@ def allocate_state(cs: ConstraintSystem, label: str, state: AccountState | None,
     with cs.namespace(label):
         nonce = cs.private("nonce", lambda: state.nonce)
         range_check(cs, nonce, NONCE_BITS, "nonce range")
+        epoch = cs.private("epoch", lambda: state.epoch)
+        range_check(cs, epoch, EPOCH_BITS, "epoch range")
         salt = cs.private("salt", lambda: state.salt)  # blinding: any field element
         collateral = cs.private("collateral", lambda: state.collateral)
         range_check(cs, collateral, COLLATERAL_BITS, "collateral range")
         sizes = [signed_input(cs, f"size {m}", lambda m=m: state.sizes[m], SIZE_BITS) for m in range(markets)]
         costs = [signed_input(cs, f"cost {m}", lambda m=m: state.costs[m], COST_BITS) for m in range(markets)]
-    return StateVars(nonce, salt, collateral, sizes, costs)
+    return StateVars(nonce, epoch, salt, collateral, sizes, costs)
 
 
 def packed_position(size: LC, cost: LC) -> LC:
@@ -56,15 +61,21 @@ def packed_position(size: LC, cost: LC) -> LC:
     return size + (1 << SIZE_BITS) + (cost + (1 << COST_BITS)) * (1 << (SIZE_BITS + 1))
 
 
+def packed_counters(nonce: LC, epoch: LC) -> LC:
+    """nonce + 2^64 epoch: linear, injective for a range-checked nonce."""
+    return nonce + epoch * (1 << NONCE_BITS)
+
+
 def commit_state(
-    cs: ConstraintSystem, account: LC, nonce: LC, salt: LC, collateral: LC,
+    cs: ConstraintSystem, account: LC, nonce: LC, epoch: LC, salt: LC, collateral: LC,
     sizes: Sequence[LC], costs: Sequence[LC], label: str,
 ) -> LC:
     """The state commitment, computed exactly like AccountState.commitment."""
-    inputs = [account, nonce, salt, collateral, *(packed_position(b, k) for b, k in zip(sizes, costs))]
+    inputs = [account, packed_counters(nonce, epoch), salt, collateral,
+              *(packed_position(b, k) for b, k in zip(sizes, costs))]
     with cs.namespace(label):
         digest = poseidon_sponge_gadget(cs, inputs, state_domain(cs.curve, len(sizes)))
-        opening = [x for x in (nonce, salt, collateral, *sizes, *costs) if x.single_variable() is not None]
+        opening = [x for x in (nonce, epoch, salt, collateral, *sizes, *costs) if x.single_variable() is not None]
         cs.declare_determined(opening, [digest], "a commitment binds its opening (collision resistance)")
     return digest
 
@@ -72,10 +83,37 @@ def commit_state(
 def open_state(cs: ConstraintSystem, account: LC, commitment: LC, state: StateVars, label: str) -> None:
     """Constrain ``commitment`` to be the commitment of ``state`` for ``account``."""
     digest = commit_state(
-        cs, account, state.nonce, state.salt, state.collateral,
+        cs, account, state.nonce, state.epoch, state.salt, state.collateral,
         [s.value for s in state.sizes], [k.value for k in state.costs], f"{label} commitment",
     )
     cs.enforce_equal(digest, commitment, f"{label} commitment opens to the state")
+
+
+@dataclass
+class Marked:
+    """A state marked to prices: its equity and each market's notional |b P|."""
+
+    equity: LC
+    notionals: list[LC]
+
+    def health_difference(self, cs: ConstraintSystem, rates: Sequence[LC], label: str) -> LC:
+        """E * RATE_SCALE - sum |b P| * rate: one constraint a market."""
+        with cs.namespace(label):
+            requirement = [cs.mul(n, rate, f"|b*P|*rate {m}") for m, (n, rate) in enumerate(zip(self.notionals, rates))]
+        return self.equity * RATE_SCALE - lc_sum(requirement)
+
+
+def mark_to_market(
+    cs: ConstraintSystem, collateral: LC, sizes: Sequence[SignedInt], costs: Sequence[LC],
+    prices: Sequence[LC], label: str,
+) -> Marked:
+    """E = c + sum (b P - k) and |b| P per market: two constraints a market."""
+    with cs.namespace(label):
+        value_terms, notionals = [], []
+        for m, (size, cost, price) in enumerate(zip(sizes, costs, prices)):
+            value_terms.append(cs.mul(size.value, price, f"b*P {m}") - cost)
+            notionals.append(cs.mul(size.abs, price, f"|b|*P {m}"))
+    return Marked(collateral + lc_sum(value_terms), notionals)
 
 
 def health_difference(
@@ -83,14 +121,25 @@ def health_difference(
     prices: Sequence[LC], rates: Sequence[LC], label: str,
 ) -> LC:
     """E * RATE_SCALE - sum |b P| * rate, with E = c + sum (b P - k). Three constraints a market."""
+    return mark_to_market(cs, collateral, sizes, costs, prices, label).health_difference(cs, rates, label)
+
+
+def is_flat(cs: ConstraintSystem, state: StateVars, label: str) -> LC:
+    """1 iff every size and cost basis is 0 (the state has nothing to settle at any prices).
+
+    sum (|b| + |k|) < 64 (2^40 + 2^88) < 2^95 cannot wrap, so it is 0 exactly when all are 0.
+    """
+    magnitudes = [x.abs for x in (*state.sizes, *state.costs)]
+    return is_zero(cs, lc_sum(magnitudes), label)
+
+
+def enforce_epoch_rule(cs: ConstraintSystem, state: StateVars, epoch: LC, flat: LC, label: str) -> None:
+    """The state is in ``epoch``, or it is flat and behind it: settled positions never move to a
+    later epoch unsettled. ``epoch - state.epoch`` in [0, 2^64) and (epoch - state.epoch) * (1 - flat) = 0."""
     with cs.namespace(label):
-        value_terms, requirement_terms = [], []
-        for m, (size, cost, price, rate) in enumerate(zip(sizes, costs, prices, rates)):
-            value_terms.append(cs.mul(size.value, price, f"b*P {m}") - cost)
-            notional = cs.mul(size.abs, price, f"|b|*P {m}")
-            requirement_terms.append(cs.mul(notional, rate, f"|b*P|*rate {m}"))
-        equity = collateral + lc_sum(value_terms)
-        return equity * RATE_SCALE - lc_sum(requirement_terms)
+        behind = epoch - state.epoch
+        range_check(cs, behind, EPOCH_BITS, "the state is not in a later epoch")
+        cs.enforce(behind, 1 - flat, 0, "a state holding a position is in the epoch")
 
 
 def assert_healthy(cs: ConstraintSystem, difference: LC, label: str) -> None:

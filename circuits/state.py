@@ -11,6 +11,7 @@ value              range                                  why
 =================  =====================================  ==============================
 account id         [0, 2^64)                              public, checked by the builder
 nonce              [0, 2^64)                              +1 per state change
+epoch              [0, 2^64)                              the epoch the state is in (below)
 salt               any field element                      blinding only, no arithmetic
 collateral c       [0, 2^96)                              never negative
 size b_m           [-2^40, 2^40)                          signed
@@ -21,11 +22,19 @@ fee                [0, 2^64)                              private, part of a fil
 markets M          1..64
 =================  =====================================  ==============================
 
+The state's **epoch** ties settlement to the positions held at a close: ``fill`` and
+``transfer`` take the epoch they are proven against and need the state to be in it (or to hold
+nothing, which may move forward freely); ``settle`` of epoch N needs the state in N (or flat)
+and moves it to N + 1. Positions change only through fills, so a state in epoch N holds exactly
+the positions held at N's close, and an epoch cannot be settled on a later position.
+
 From these, with M <= 64: |b*P| < 2^88, |b*P - k| < 2^89, equity E in (-2^95, 2^97),
 E * RATE_SCALE < 2^117 and the requirement sum(|b*P| * rate) < 2^114. The health difference
 E * RATE_SCALE - requirement therefore lies in (-2^118, 2^117); it is proven to lie in
 [0, 2^117). A negative difference d would have to appear as r + d > r - 2^118, far above
 2^117 on both fields (r > 2^253), so no intermediate value can wrap around the modulus.
+A risk-reducing fill proves instead that the maintenance difference did not fall: the change
+d_new - d_old lies in (-2^119, 2^119) and is proven to lie in [0, 2^119) (FILL_CHECK_BITS).
 """
 
 from __future__ import annotations
@@ -48,10 +57,12 @@ RATE_BITS = 20
 FEE_BITS = 64
 MAX_MARKETS = 64
 HEALTH_BITS = 117  # see the module docstring
+FILL_CHECK_BITS = HEALTH_BITS + 2  # a change of health difference: see the module docstring
 TRANSFER_BITS = COLLATERAL_BITS  # |deposit or withdrawal| < 2^96
+STATE_VERSION = 2  # 2: the state records its epoch
 
 # Sponge domain tags (at most 23 ASCII characters): object, version, curve, market count.
-STATE_DOMAIN = "zkm/st1"
+STATE_DOMAIN = f"zkm/st{STATE_VERSION}"
 FILL_DOMAIN = "zkm/fill1"
 
 
@@ -66,8 +77,17 @@ def _check_bound_derivation() -> None:
     assert equity_max * RATE_SCALE <= 1 << HEALTH_BITS
     # the most negative difference, wrapped, must stay above every honest one
     most_negative = MAX_MARKETS * per_market * RATE_SCALE + requirement_max
+    # a change of health difference: honest ones below 2^119, wrapped ones above r - 2^119
+    change_max = 2 * max(most_negative, 1 << HEALTH_BITS)
+    assert change_max <= 1 << FILL_CHECK_BITS
+    # the flat test sums |b| + |k| over the markets: it must not wrap either
+    flat_sum_max = MAX_MARKETS * ((1 << SIZE_BITS) + (1 << COST_BITS))
     for r in (get_curve("bn128").r, get_curve("bls12381").r):
         assert r - most_negative > 1 << HEALTH_BITS
+        assert r - change_max > 1 << FILL_CHECK_BITS
+        assert flat_sum_max < r
+    # the counters element packs nonce and epoch: nonce + 2^64 * epoch, epoch <= 2^64
+    assert NONCE_BITS + EPOCH_BITS + 1 < 253
 
 
 _check_bound_derivation()
@@ -97,6 +117,11 @@ def pack_position(size: int, cost: int) -> int:
     return (size + (1 << SIZE_BITS)) + ((cost + (1 << COST_BITS)) << (SIZE_BITS + 1))
 
 
+def pack_counters(nonce: int, epoch: int) -> int:
+    """Nonce and epoch in one field element: nonce + 2^64 * epoch, injective for nonce < 2^64."""
+    return nonce + (epoch << NONCE_BITS)
+
+
 def fresh_salt(curve: Curve | str | None = None) -> int:
     return secrets.randbelow(get_curve(curve).r)
 
@@ -111,16 +136,34 @@ class AccountState:
     collateral: int
     sizes: tuple[int, ...]
     costs: tuple[int, ...]
+    epoch: int = 0  # the epoch the state is in (see the module docstring)
 
     @property
     def markets(self) -> int:
         return len(self.sizes)
 
+    @property
+    def is_flat(self) -> bool:
+        """No size and no cost basis: nothing to settle in any epoch (the pnl is 0 at any prices)."""
+        return not any(self.sizes) and not any(self.costs)
+
+    @property
+    def holds_position(self) -> bool:
+        return any(self.sizes)
+
     @classmethod
     def genesis(cls, account_id: int, markets: int, salt: int | None = None, curve: Curve | str | None = None) -> AccountState:
-        """The empty account: nonce 0, no collateral, no positions, a fresh salt."""
+        """The empty account: nonce 0, epoch 0, no collateral, no positions, a fresh salt."""
         check_markets(markets)
         return cls(account_id, 0, fresh_salt(curve) if salt is None else salt, 0, (0,) * markets, (0,) * markets)
+
+    def require_in_epoch(self, epoch: int, what: str) -> None:
+        """Refuse, before proving, a transition the circuit's epoch rule would reject."""
+        if self.epoch > epoch:
+            raise BoundError(f"{what}: the state is already in epoch {self.epoch}, after epoch {epoch}")
+        if self.epoch != epoch and not self.is_flat:
+            raise BoundError(f"{what}: the state is in epoch {self.epoch} and holds a position: "
+                             f"settle epoch {self.epoch} first")
 
     def validate(self, curve: Curve | str | None = None) -> AccountState:
         """Raise BoundError naming the first value outside its bound."""
@@ -130,6 +173,7 @@ class AccountState:
             raise BoundError(f"{self.markets} sizes but {len(self.costs)} cost bases")
         check_range("account id", self.account_id, 0, 1 << ACCOUNT_BITS)
         check_range("nonce", self.nonce, 0, 1 << NONCE_BITS)
+        check_range("epoch", self.epoch, 0, 1 << EPOCH_BITS)
         check_range("salt", self.salt, 0, r)
         check_range("collateral", self.collateral, 0, 1 << COLLATERAL_BITS)
         for m, (b, k) in enumerate(zip(self.sizes, self.costs)):
@@ -138,7 +182,7 @@ class AccountState:
         return self
 
     def commitment_inputs(self) -> list[int]:
-        return [self.account_id, self.nonce, self.salt, self.collateral,
+        return [self.account_id, pack_counters(self.nonce, self.epoch), self.salt, self.collateral,
                 *(pack_position(b, k) for b, k in zip(self.sizes, self.costs))]
 
     def commitment(self, curve: Curve | str | None = None) -> int:

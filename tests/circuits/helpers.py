@@ -33,9 +33,9 @@ def fill_commit(fill: Fill, curve: str) -> int:
 
 
 def state(account: int = 7, *, nonce: int = 3, salt: int = 123456789, collateral: int = 0,
-          sizes: tuple[int, ...] = (0,), costs: tuple[int, ...] | None = None) -> AccountState:
-    """A state object; AccountState does not validate on construction, so anything goes."""
-    return AccountState(account, nonce, salt, collateral, tuple(sizes), tuple(costs or (0,) * len(sizes)))
+          sizes: tuple[int, ...] = (0,), costs: tuple[int, ...] | None = None, epoch: int = EPOCH) -> AccountState:
+    """A state object (in epoch EPOCH unless told); AccountState does not validate on construction."""
+    return AccountState(account, nonce, salt, collateral, tuple(sizes), tuple(costs or (0,) * len(sizes)), epoch)
 
 
 def successor(s: AccountState, **changes: Any) -> AccountState:
@@ -61,7 +61,7 @@ def margin_inputs(s: AccountState, prices: list[int], rates: list[int], curve: s
 
 def transfer_inputs(old: AccountState, new: AccountState, amount: int, prices: list[int], rates: list[int],
                     curve: str, *, account: int | None = None, old_commitment: int | None = None,
-                    new_commitment: int | None = None) -> dict:
+                    new_commitment: int | None = None, epoch: int = EPOCH) -> dict:
     r = get_curve(curve).r
     return {
         "public": {
@@ -69,6 +69,7 @@ def transfer_inputs(old: AccountState, new: AccountState, amount: int, prices: l
             "old_commitment": commit(old, curve) if old_commitment is None else old_commitment,
             "new_commitment": commit(new, curve) if new_commitment is None else new_commitment,
             "amount": amount % r,
+            "epoch": epoch,
             "prices": list(prices),
             "rates": list(rates),
         },
@@ -77,17 +78,25 @@ def transfer_inputs(old: AccountState, new: AccountState, amount: int, prices: l
     }
 
 
+def maintenance_of(rates: list[int]) -> list[int]:
+    """The maintenance rates the fill tests use: half the initial rates."""
+    return [rate // 2 for rate in rates]
+
+
 def fill_inputs(old: AccountState, fill: Fill, new: AccountState, prices: list[int], rates: list[int], curve: str,
                 *, fill_commitment: int | None = None, account: int | None = None,
-                new_commitment: int | None = None) -> dict:
+                new_commitment: int | None = None, epoch: int = EPOCH,
+                maintenance: list[int] | None = None) -> dict:
     return {
         "public": {
             "account": old.account_id if account is None else account,
             "old_commitment": commit(old, curve),
             "new_commitment": commit(new, curve) if new_commitment is None else new_commitment,
             "fill_commitment": fill_commit(fill, curve) if fill_commitment is None else fill_commitment,
+            "epoch": epoch,
             "prices": list(prices),
             "rates": list(rates),
+            "maintenance_rates": maintenance_of(rates) if maintenance is None else list(maintenance),
         },
         "state": old,
         "fill": fill,
@@ -106,7 +115,8 @@ def applied(old: AccountState, fill: Fill, **changes: Any) -> AccountState:
 
 
 def settle_inputs(old: AccountState, new: AccountState, pnl: int, prices: list[int], curve: str, *,
-                  epoch: int = EPOCH, account: int | None = None, old_commitment: int | None = None) -> dict:
+                  epoch: int = EPOCH, account: int | None = None, old_commitment: int | None = None,
+                  holds_position: int | None = None) -> dict:
     r = get_curve(curve).r
     return {
         "public": {
@@ -116,6 +126,7 @@ def settle_inputs(old: AccountState, new: AccountState, pnl: int, prices: list[i
             "epoch": epoch,
             "prices": list(prices),
             "pnl": pnl % r,
+            "holds_position": int(any(new.sizes)) if holds_position is None else holds_position,
         },
         "state": old,
         "new_salt": new.salt,
@@ -127,6 +138,7 @@ def settled(old: AccountState, prices: list[int], **changes: Any) -> tuple[Accou
     pnl = sum(b * p - k for b, k, p in zip(old.sizes, old.costs, prices))
     changes.setdefault("collateral", old.collateral + pnl)
     changes.setdefault("costs", tuple(b * p for b, p in zip(old.sizes, prices)))
+    changes.setdefault("epoch", old.epoch + 1)
     return successor(old, **changes), pnl
 
 

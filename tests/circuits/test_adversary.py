@@ -52,7 +52,7 @@ def honest_margin():
 def test_propagate_reproduces_the_honest_witness(honest_margin):
     """Scramble every derived value; re-derivation from the inputs restores all of them."""
     w = Witness(honest_margin)
-    inputs = {"state/nonce", "state/salt", "state/collateral"}
+    inputs = {"state/nonce", "state/epoch", "state/salt", "state/collateral"}
     inputs |= {f"state/{x} {m}" for x in ("size", "cost") for m in (0, 1)}
     original = list(w.values)
     for i in range(w.num_public + 1, len(w.values)):

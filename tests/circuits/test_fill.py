@@ -11,11 +11,13 @@ from circuits.state import RATE_SCALE, BoundError, Fill
 from tests.circuits.adversary import rederive
 from tests.circuits.helpers import (
     CURVES,
+    EPOCH,
     applied,
     assert_only_fails_at,
     commit,
     fill_commit,
     fill_inputs,
+    maintenance_of,
     state,
 )
 from zkmargin.groth16 import prove, setup, verify
@@ -26,7 +28,7 @@ FILL_OPENS = "fill/fill commitment opens to the fill"
 NEW_OPENS = "new commitment opens to the new state"
 OLD_OPENS = "old commitment opens to the state"
 IN_MARKETS = "fill/market is one of the configured markets"
-INITIAL = "initial margin holds after a risk-increasing fill"
+INITIAL = "initial margin holds, or a risk-reducing fill keeps maintenance health"
 REDUCES = "fill only reduces risk/"
 
 
@@ -40,14 +42,14 @@ def synth(old, f, new, prices, rates, curve, **public):
 
 def honest(old, f, prices, rates, curve):
     circuit = ApplyFill(old.markets)
-    new, inputs = circuit.transition(old, f, prices, rates, curve)
+    new, inputs = circuit.transition(old, f, EPOCH, prices, rates, maintenance_of(rates), curve)
     return new, circuit.synthesize(curve, inputs)
 
 
 VALID = [
     ("open a long with margin", state(collateral=1000, sizes=(0, 0), costs=(0, 0)), fill(0, 5, 100, 1)),
     ("open a short in market 1", state(collateral=10**6, sizes=(0, 0), costs=(0, 0)), fill(1, -3, 2010, 7)),
-    ("reduce from an unhealthy state", state(collateral=10, sizes=(10, 0), costs=(1000, 0)), fill(0, -4, 90, 1)),
+    ("reduce from an unhealthy state", state(collateral=10, sizes=(10, 0), costs=(1000, 0)), fill(0, -4, 99, 1)),
     ("close exactly", state(collateral=10, sizes=(10, 0), costs=(1000, 0)), fill(0, -10, 100, 0)),
     ("flip with margin", state(collateral=1000, sizes=(5, 0), costs=(500, 0)), fill(0, -8, 100, 0)),
 ]
@@ -79,7 +81,8 @@ def test_fill_proof_verifies_and_is_bound_to_its_statement(fill_keys, curve):
     new, cs = honest(old, f, P, IM, curve)
     public = cs.public_values()
     assert public == ApplyFill(1).public_inputs(
-        old.account_id, commit(old, curve), commit(new, curve), fill_commit(f, curve), P, IM, curve
+        old.account_id, commit(old, curve), commit(new, curve), fill_commit(f, curve), EPOCH, P, IM,
+        maintenance_of(IM), curve
     )
     proof = prove(pk, cs)
     assert verify(pk.vk, public, proof)
@@ -87,7 +90,9 @@ def test_fill_proof_verifies_and_is_bound_to_its_statement(fill_keys, curve):
         ("another account", 0, old.account_id + 1),
         ("another new commitment", 2, commit(replace(new, collateral=new.collateral + 1), curve)),
         ("another fill", 3, fill_commit(replace(f, fill_id=f.fill_id + 1), curve)),
-        ("another mark price", 4, 101),
+        ("another epoch", 4, EPOCH + 1),
+        ("another mark price", 5, 101),
+        ("another maintenance rate", 7, 1),
     ]:
         forged = list(public)
         forged[index] = value
@@ -112,7 +117,7 @@ def test_fill_committed_for_another_account(curve):
     old = state(7, collateral=10**6, sizes=(0, 0), costs=(0, 0))
     theirs = fill(0, 5, 100, 3, account=8)
     with pytest.raises(BoundError):
-        ApplyFill(2).transition(old, theirs, P2, IM2, curve)
+        ApplyFill(2).transition(old, theirs, EPOCH, P2, IM2, maintenance_of(IM2), curve)
     assert_only_fails_at(synth(old, theirs, applied(old, theirs), P2, IM2, curve), FILL_OPENS)
 
 
@@ -188,7 +193,7 @@ def test_fill_cannot_push_a_position_or_cost_out_of_bounds(curve):
 @pytest.mark.parametrize("curve", CURVES)
 def test_fee_above_the_collateral(curve):
     old = state(collateral=5, sizes=(10, 0), costs=(0, 0))  # profitable, so E stays positive
-    f = fill(0, -1, 100, 6)  # risk-reducing: only the non-negativity check applies
+    f = fill(0, -2, 100, 6)  # risk-reducing, releasing 10 of maintenance: only the non-negativity check applies
     assert_only_fails_at(synth(old, f, applied(old, f), P2, IM2, curve), "new/collateral is not negative")
 
 
@@ -203,7 +208,7 @@ def test_risk_increasing_fill_must_leave_initial_margin(curve):
     assert new.health_difference(P2, IM2) == 0 and cs.is_satisfied()
     short = replace(at, collateral=49)
     with pytest.raises(BoundError):
-        ApplyFill(2).transition(short, f, P2, IM2, curve)
+        ApplyFill(2).transition(short, f, EPOCH, P2, IM2, maintenance_of(IM2), curve)
     assert applied(short, f).health_difference(P2, IM2) == -RATE_SCALE
     assert_only_fails_at(synth(short, f, applied(short, f), P2, IM2, curve), INITIAL)
 
@@ -233,8 +238,7 @@ def test_flipping_through_zero_is_risk_increasing(curve):
     cs = synth(poor, f, applied(poor, f), P2, IM2, curve)
     flag = f"{REDUCES}is zero"
     cs.set_value(cs.variable(flag), 1)
-    w = rederive(cs, [flag])
-    assert w["risk-increasing fill gates initial margin"] == 0
+    rederive(cs, [flag])  # the check now reads the maintenance change, which the flip improves
     assert_only_fails_at(cs, REDUCES)
 
 
@@ -253,5 +257,38 @@ def test_a_fill_that_moves_no_size_is_refused(curve):
     assert old.health_difference(P2, IM2) < 0
     f = fill(0, 0, 100, 10)
     with pytest.raises(BoundError, match="size delta 0"):
-        ApplyFill(2).transition(old, f, P2, IM2, curve)
-    assert_only_fails_at(synth(old, f, applied(old, f), P2, IM2, curve), "size delta is nonzero")
+        ApplyFill(2).transition(old, f, EPOCH, P2, IM2, maintenance_of(IM2), curve)
+    # the fee also lowers maintenance health, which the margin rule refuses as well
+    assert_only_fails_at(synth(old, f, applied(old, f), P2, IM2, curve), "size delta is nonzero", INITIAL)
+    free = fill(0, 0, 100, 0)  # nothing moves at all: only the nonzero check stops it
+    assert_only_fails_at(synth(old, free, applied(old, free), P2, IM2, curve), "size delta is nonzero")
+
+
+# --- fees cannot dodge margin (a risk-reducing fill keeps maintenance health) -----------------
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_a_risk_reducing_fill_cannot_pay_a_fee_that_lowers_maintenance_health(curve):
+    """The observed dodge: a fill of -1 with a fee of 990 took an account below maintenance."""
+    mm = maintenance_of(IM2)
+    old = state(collateral=1000, sizes=(-200, 0), costs=(-20_000, 0))  # short 200 at 100: requirement 1,000
+    assert old.health_difference(P2, mm) == 0  # exactly at maintenance
+    dodge = fill(0, 1, 100, 990)  # buys one back (risk-reducing) and pays a fee of 990
+    with pytest.raises(BoundError, match="lower the account's maintenance margin by 985"):
+        ApplyFill(2).transition(old, dodge, EPOCH, P2, IM2, mm, curve)
+    assert_only_fails_at(synth(old, dodge, applied(old, dodge), P2, IM2, curve), INITIAL)
+    # the largest fee the released requirement pays for is accepted: 100 * 5% = 5
+    fair = fill(0, 1, 100, 5)
+    new, cs = honest(old, fair, P2, IM2, curve)
+    assert new.health_difference(P2, mm) == old.health_difference(P2, mm) and cs.is_satisfied()
+    assert_only_fails_at(synth(old, fill(0, 1, 100, 6), applied(old, fill(0, 1, 100, 6)), P2, IM2, curve), INITIAL)
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_a_risk_reducing_fill_at_an_adverse_price_is_judged_like_a_fee(curve):
+    """Buying back above the mark costs equity exactly as a fee does."""
+    mm = maintenance_of(IM2)
+    old = state(collateral=1000, sizes=(-200, 0), costs=(-20_000, 0))
+    assert_only_fails_at(synth(old, fill(0, 1, 106, 0), applied(old, fill(0, 1, 106, 0)), P2, IM2, curve), INITIAL)
+    new, cs = honest(old, fill(0, 1, 105, 0), P2, IM2, curve)
+    assert new.health_difference(P2, mm) == old.health_difference(P2, mm) and cs.is_satisfied()

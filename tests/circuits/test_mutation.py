@@ -4,7 +4,7 @@ For every constraint i, the mutant is the circuit without constraint i. A mutant
 when a cheater, starting from one witness of a fixed catalogue of false claims and repairing it
 with the adversary of :mod:`tests.circuits.adversary`, satisfies every remaining constraint
 while the claim stays false: the public inputs are untouched and the opening the witness holds
-(nonce, salt, collateral, sizes, costs) is not an in-bounds, healthy state that opens the
+(nonce, epoch, salt, collateral, sizes, costs) is not an in-bounds, healthy state that opens the
 public commitment. A killed mutant shows that constraint i is load-bearing; a survivor is
 either redundant or protected by something the adversary cannot break.
 
@@ -14,7 +14,7 @@ exists); the three S-box constraints of the salt lane in round 0 are killed at t
 level only: the attack swaps the witness's salt while the ledger's (healthy) state still opens
 the commitment, so the margin statement stays true although the witness does not open it.
 
-The catalogue: unhealthy states; out-of-range nonce, collateral (wrapped r - 1 and 2^96),
+The catalogue: unhealthy states; out-of-range nonce, epoch, collateral (wrapped r - 1 and 2^96),
 sizes and costs; sign/magnitude decompositions that lie about |b| or hide an out-of-range
 value; openings that do not match the public commitment (another collateral, cost, account,
 nonce or salt), both with an honest Poseidon trace of the false opening (the repair walks back
@@ -102,7 +102,8 @@ def valid_opening(w: Witness) -> bool:
     """Is the witness's opening an in-bounds state that opens the commitment and is healthy?"""
     sizes = tuple(w.signed(f"state/size {m}") for m in range(M))
     costs = tuple(w.signed(f"state/cost {m}") for m in range(M))
-    s = AccountState(w["account"], w["state/nonce"], w["state/salt"], w["state/collateral"], sizes, costs)
+    s = AccountState(w["account"], w["state/nonce"], w["state/salt"], w["state/collateral"], sizes, costs,
+                     w["state/epoch"])
     try:
         s.validate(CURVE)
     except BoundError:
@@ -180,6 +181,7 @@ def build_catalogue() -> Catalogue:
     cat.add("collateral -1 wrapped to r - 1", cat.synth(state(collateral=-1, sizes=(10, 0), costs=(0, 0))))
     cat.add("collateral 2^96", cat.synth(state(collateral=1 << 96, sizes=(0,) * M)))
     cat.add("nonce 2^64", cat.synth(replace(HEALTHY, nonce=1 << 64)))
+    cat.add("epoch 2^64", cat.synth(replace(HEALTHY, epoch=1 << 64)))
     unhealthy = _long_unhealthy(0)
     for v in range(VARIANTS):
         rich = replace(unhealthy, collateral=10**9 + 7919 * v)

@@ -72,7 +72,7 @@ def test_settle_proof_verifies_and_is_bound_to_its_statement(settle_keys, curve)
     new, pnl, cs = honest(old, [100], curve)
     assert pnl == -100
     public = cs.public_values()
-    assert public == Settle(1).public_inputs(old.account_id, commit(old, curve), commit(new, curve), EPOCH, [100], pnl, curve)
+    assert public == Settle(1).public_inputs(old.account_id, commit(old, curve), commit(new, curve), EPOCH, [100], pnl, True, curve)
     proof = prove(pk, cs)
     assert verify(pk.vk, public, proof)
     for what, index, value in [
@@ -80,6 +80,7 @@ def test_settle_proof_verifies_and_is_bound_to_its_statement(settle_keys, curve)
         ("pnl + 1", 5, (pnl + 1) % r),
         ("pnl - 1", 5, (pnl - 1) % r),
         ("another account", 0, old.account_id + 1),
+        ("another position bit", 6, 0),
     ]:
         forged = list(public)
         forged[index] = value

@@ -11,6 +11,7 @@ from circuits.transfer import Transfer
 from tests.circuits.adversary import rederive
 from tests.circuits.helpers import (
     CURVES,
+    EPOCH,
     assert_only_fails_at,
     commit,
     state,
@@ -34,7 +35,7 @@ def synth(old, new, amount, prices, rates, curve, **public):
 
 def honest(old, amount, prices, rates, curve):
     circuit = Transfer(old.markets)
-    new, inputs = circuit.transition(old, amount, prices, rates, curve)
+    new, inputs = circuit.transition(old, amount, EPOCH, prices, rates, curve)
     assert new.collateral == old.collateral + amount and new.nonce == old.nonce + 1
     return new, circuit.synthesize(curve, inputs)
 
@@ -70,7 +71,8 @@ def test_withdrawal_proof_verifies_and_is_bound_to_its_statement(transfer_keys, 
     old = state(collateral=150, sizes=(10,), costs=(1000,))
     new, cs = honest(old, -30, P, IM, curve)
     public = cs.public_values()
-    assert public == Transfer(1).public_inputs(old.account_id, commit(old, curve), commit(new, curve), -30, P, IM, curve)
+    assert public == Transfer(1).public_inputs(old.account_id, commit(old, curve), commit(new, curve), -30, EPOCH, P, IM,
+                                                curve)
     proof = prove(pk, cs)
     assert verify(pk.vk, public, proof)
     for what, index, value in [
@@ -78,6 +80,7 @@ def test_withdrawal_proof_verifies_and_is_bound_to_its_statement(transfer_keys, 
         ("another new commitment", 2, commit(replace(new, collateral=new.collateral + 1), curve)),
         ("a smaller withdrawal", 3, -29 % r),
         ("a deposit instead", 3, 30),
+        ("another epoch", 4, EPOCH + 1),
     ]:
         forged = list(public)
         forged[index] = value
@@ -93,7 +96,7 @@ def test_withdrawing_more_than_the_collateral(curve):
     # so only the non-negativity check can stop the withdrawal
     old = state(collateral=50, sizes=(10**6,), costs=(0,))
     with pytest.raises(BoundError):
-        Transfer(1).transition(old, -51, P, IM, curve)
+        Transfer(1).transition(old, -51, EPOCH, P, IM, curve)
     new = successor(old, collateral=-1)
     assert new.health_difference(P, IM) > 0
     assert_only_fails_at(synth(old, new, -51, P, IM, curve), NOT_NEGATIVE)
@@ -149,7 +152,7 @@ def test_withdrawal_must_leave_initial_margin(curve):
     new, cs = honest(old, -50, P, IM, curve)
     assert new.health_difference(P, IM) == 0 and cs.is_satisfied()
     with pytest.raises(BoundError):
-        Transfer(1).transition(old, -51, P, IM, curve)
+        Transfer(1).transition(old, -51, EPOCH, P, IM, curve)
     short = successor(old, collateral=99)
     assert short.health_difference(P, IM) == -RATE_SCALE
     assert_only_fails_at(synth(old, short, -51, P, IM, curve), INITIAL)
