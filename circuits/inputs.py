@@ -8,7 +8,8 @@ decimal strings; negative sizes, costs and amounts allowed):
 - fill:     {"state": STATE, "fill": FILL, "prices": [...], "rates": [...]}
 - settle:   {"state": STATE, "epoch": e, "prices": [...]}
 
-STATE is {"account_id", "nonce", "salt", "collateral", "sizes": [...], "costs": [...]} and
+STATE is {"account_id", "nonce", "salt", "collateral", "sizes": [...], "costs": [...], "epoch"} (epoch
+optional, 0 when absent: the genesis epoch) and
 FILL is {"account_id", "fill_id", "market", "size_delta", "price", "fee", "salt"}.
 """
 
@@ -54,6 +55,7 @@ def state_from_json(data: Any, where: str = "state") -> AccountState:
         **scalars,
         sizes=tuple(integers(field(data, "sizes", where), f"{where}.sizes")),
         costs=tuple(integers(field(data, "costs", where), f"{where}.costs")),
+        epoch=integer(data.get("epoch", 0), f"{where}.epoch"),
     )
 
 
@@ -65,6 +67,7 @@ def state_to_json(state: AccountState) -> dict[str, Any]:
         "collateral": str(state.collateral),
         "sizes": [str(b) for b in state.sizes],
         "costs": [str(k) for k in state.costs],
+        "epoch": state.epoch,
     }
 
 

@@ -178,3 +178,14 @@ class FillCommitmentMismatchError(FillDeliveryError):
 
 # The name the ledger session's reconstruction of this block used.
 FillError = FillDeliveryError
+
+
+# --- the clearing cycle's order (state version 2) ---------------------------------------------
+
+
+class AccountInDefaultError(ConflictError):
+    """The account was declared in default: it is frozen for every transition until resolved."""
+
+
+class OutOfOrderError(ConflictError):
+    """A step the clearing cycle does not allow yet; the message says what must happen first."""

@@ -59,6 +59,7 @@ from sqlalchemy.orm import Session
 from circuits.state import COLLATERAL_BITS
 from verifier.db.engine import is_reader
 from verifier.db.models import (
+    Account,
     AccountCommitment,
     AccountDefault,
     EntryKind,
@@ -76,12 +77,15 @@ from verifier.db.models import (
 )
 from verifier.db.records import (
     consume_pending_item,
+    default_of,
     get_account,
+    lock_account,
     lock_epoch,
     lock_pending_item,
 )
 from verifier.db.types import require_aware, require_int, utc_now
 from verifier.errors import (
+    ConflictError,
     DuplicateError,
     EpochIncompleteError,
     EpochNotBalancedError,
@@ -454,11 +458,13 @@ def _refuse_second_outcome(session: Session, account_id: int, epoch_id: int) -> 
             raise DuplicateError(f"account {account_id} has already {what} in epoch {epoch_id}")
 
 
-def record_settlement(session: Session, *, transition: AccountCommitment, pnl: int) -> Settlement:
+def record_settlement(session: Session, *, transition: AccountCommitment, pnl: int,
+                      holds_position: bool = True) -> Settlement:
     """Post a verified settle proof's public pnl against the clearing account.
 
     The epoch must be closed (prices fixed) and not finalized; each account settles once per
-    epoch. A zero pnl is recorded but moves no money (no journal entry).
+    epoch, and never after a default (the transition's row lock orders this against
+    ``mark_default``). A zero pnl is recorded but moves no money (no journal entry).
     """
     if transition.kind is not StatementKind.SETTLE or transition.epoch_id is None:
         raise VerifierError("a settlement is recorded for a settle transition of an epoch")
@@ -475,33 +481,69 @@ def record_settlement(session: Session, *, transition: AccountCommitment, pnl: i
                              reference=f"settlement/{epoch_id}/{account_id}", account_id=account_id,
                              epoch_id=epoch_id)
     settlement = Settlement(account_id=account_id, epoch_id=epoch_id, pnl=pnl, transition_id=transition.id,
-                            journal_entry_id=entry.id if entry else None, created_at=utc_now())
+                            journal_entry_id=entry.id if entry else None, holds_position=holds_position,
+                            created_at=utc_now())
     session.add(settlement)
     session.flush()
     return settlement
 
 
 def mark_default(session: Session, *, account_id: int, epoch_id: int, reason: str) -> AccountDefault:
-    """Declare an account in default for a closed epoch (no settlement by the deadline, unapplied fills)."""
-    get_account(session, account_id)
+    """Declare an account in default for a closed epoch it had to settle and did not.
+
+    The account row is locked first (the lock every transition's compare-and-swap takes), so a
+    settlement and a default of the same account and epoch cannot both commit. From then on the
+    account is frozen (``records.refuse_if_in_default``) and counts as defaulted in every later
+    epoch, its pnl there allocated to the default fund at finalization.
+    """
+    lock_account(session, account_id)
     _lock_closed_epoch(session, epoch_id, shared=True)
     _refuse_second_outcome(session, account_id, epoch_id)
+    earlier = default_of(session, account_id)
+    if earlier is not None:
+        raise DuplicateError(f"account {account_id} is already in default since epoch {earlier.epoch_id}")
+    if account_id not in settlement_obligations(session, epoch_id).required:
+        raise ConflictError(f"account {account_id} held no position at the close of epoch {epoch_id} and has no "
+                            "fill of it to apply: it has nothing to settle there, so it cannot default on it")
     default = AccountDefault(account_id=account_id, epoch_id=epoch_id, reason=reason[:200], created_at=utc_now())
     session.add(default)
     session.flush()
     return default
 
 
-def accounts_required_to_settle(session: Session) -> set[int]:
-    """Accounts that may hold a position: those that ever applied a fill.
+@dataclass(frozen=True)
+class Obligations:
+    """Who must settle an epoch, who has, and who is in default by then (see settlement_obligations)."""
 
-    Positions change only through fills, so an account that never applied one has zero sizes
-    and cost bases and its pnl is necessarily zero; every other account must settle (or be in
-    default) before an epoch can finalize. The operator never learns the positions themselves.
+    epoch_id: int
+    required: frozenset[int]
+    settled: dict[int, int]  # account -> pnl
+    defaulted: frozenset[int]
+
+    @property
+    def missing(self) -> list[int]:
+        return sorted(self.required - self.settled.keys() - self.defaulted)
+
+
+def settlement_obligations(session: Session, epoch_id: int) -> Obligations:
+    """The accounts that held a position at the close of epoch N, from public records only.
+
+    The state's epoch is public (every transition proves it), and so is whether it may hold a
+    position (false at genesis, true after a fill, the settle proof's bit after a settlement).
+    Transitions keep a state holding a position inside its epoch until it settles, so the
+    accounts that must settle N are: those whose current state holds a position in epoch N or
+    earlier, those with a fill of epoch N or earlier still to apply (applying it puts them in
+    N), and those that settled N already. An account in default since an epoch up to N is frozen
+    there: it counts as defaulted, its pnl allocated at finalization.
     """
-    return set(session.scalars(
-        select(AccountCommitment.account_id).where(AccountCommitment.kind == StatementKind.FILL).distinct()
-    ))
+    holding = session.scalars(select(Account.id).where(Account.holds_position.is_(True),
+                                                       Account.state_epoch <= epoch_id))
+    unapplied = session.scalars(select(PendingItem.account_id).where(
+        PendingItem.kind == PendingKind.FILL, PendingItem.consumed_by.is_(None), PendingItem.epoch_id <= epoch_id))
+    settled = {account_id: pnl for account_id, pnl in session.execute(
+        select(Settlement.account_id, Settlement.pnl).where(Settlement.epoch_id == epoch_id))}
+    defaulted = session.scalars(select(AccountDefault.account_id).where(AccountDefault.epoch_id <= epoch_id))
+    return Obligations(epoch_id, frozenset({*holding, *unapplied, *settled}), settled, frozenset(defaulted))
 
 
 @dataclass(frozen=True)
@@ -548,10 +590,9 @@ def finalize_epoch(session: Session, epoch_id: int) -> FinalizationResult:
         return _result_of(session, epoch)
     if epoch.status is EpochStatus.OPEN:
         raise EpochStateError(f"epoch {epoch_id} is still open: close it (fix its prices) first")
-    pnl_by_account = {account_id: pnl for account_id, pnl in session.execute(
-        select(Settlement.account_id, Settlement.pnl).where(Settlement.epoch_id == epoch_id))}
-    defaulted = set(session.scalars(select(AccountDefault.account_id).where(AccountDefault.epoch_id == epoch_id)))
-    missing = sorted(accounts_required_to_settle(session) - pnl_by_account.keys() - defaulted)
+    obligations = settlement_obligations(session, epoch_id)
+    pnl_by_account, defaulted = obligations.settled, obligations.defaulted & obligations.required
+    missing = obligations.missing
     if missing:
         raise EpochIncompleteError(epoch_id, missing)
     total = sum(pnl_by_account.values(), 0)
@@ -610,8 +651,8 @@ def _one_line(exc: BaseException) -> str:
 
 __all__ = [
     "CLEARING", "EXTERNAL", "GENESIS_HASH", "EntryContent", "FinalizationResult", "LedgerReport", "Posting",
-    "accounts_required_to_settle", "append_entry", "apply_deposit", "balance", "canonical_encoding", "chain_hash",
+    "Obligations", "append_entry", "apply_deposit", "balance", "canonical_encoding", "chain_hash",
     "check_postings", "credit_deposit", "finalize_epoch", "ledger_verify_command", "lock_ledger_head",
-    "mark_default", "pay_payout", "record_settlement", "record_withdrawal", "trader_collateral",
+    "mark_default", "pay_payout", "record_settlement", "record_withdrawal", "settlement_obligations", "trader_collateral",
     "trader_deposits", "trader_payouts", "verify_ledger",
 ]

@@ -295,13 +295,14 @@ class TraderAccount:
                      else f"credited deposit #{deposit_id}" if deposit_id is not None else "credited deposit")
             raise TraderError(f"no {which} is waiting to be applied (pending: {listing}); "
                               "the operator credits a deposit once the funds arrive")
-        outcomes = []
+        outcomes = self.catch_up()
         for item in chosen:
             epoch = self.open_epoch()
             value = int(item["amount"])
             try:
                 new, inputs = get_circuit("transfer", markets=self.wallet.markets).transition(
-                    self.wallet.state, value, epoch["mark_prices"], self.rates("initial"), self.wallet.curve)
+                    self.wallet.state, value, epoch["epoch_id"], epoch["mark_prices"], self.rates("initial"),
+                    self.wallet.curve)
             except BoundError as exc:
                 raise self._refuse_unhealthy(exc, f"deposit #{item['deposit_id']}") from None
             outcomes.append(self._transition(
@@ -309,38 +310,81 @@ class TraderAccount:
                 epoch["epoch_id"], new, inputs, {}, {"deposit_id": item["deposit_id"], "amount": str(value)}))
         return outcomes
 
-    def withdraw(self, amount: int) -> Outcome:
+    def withdraw(self, amount: int) -> list[Outcome]:
         if amount <= 0:
             raise TraderError("the amount to withdraw must be positive")
+        outcomes = self.catch_up()
         if amount > self.wallet.state.collateral:
             raise UnhealthyError(f"cannot withdraw {amount}: the collateral is {self.wallet.state.collateral}")
         epoch = self.open_epoch()
         try:
             new, inputs = get_circuit("transfer", markets=self.wallet.markets).transition(
-                self.wallet.state, -amount, epoch["mark_prices"], self.rates("initial"), self.wallet.curve)
+                self.wallet.state, -amount, epoch["epoch_id"], epoch["mark_prices"], self.rates("initial"),
+                self.wallet.curve)
         except BoundError as exc:
             raise self._refuse_unhealthy(exc, f"cannot withdraw {amount}") from None
-        return self._transition("withdrawal", "transfer", f"/accounts/{self.wallet.account_id}/withdrawals",
-                                epoch["epoch_id"], new, inputs, {"amount": str(amount)}, {"amount": str(amount)})
+        outcomes.append(self._transition("withdrawal", "transfer", f"/accounts/{self.wallet.account_id}/withdrawals",
+                                         epoch["epoch_id"], new, inputs, {"amount": str(amount)},
+                                         {"amount": str(amount)}))
+        return outcomes
 
     def apply_fills(self) -> list[Outcome]:
-        """Fetch the pending fills, open each sealed opening, and apply them one proof each."""
-        outcomes = []
-        for record in sorted(self.client.fills(self.wallet.account_id, pending=True), key=lambda f: f["fill_id"]):
-            fill = open_fill(bytes.fromhex(record["ciphertext"]), self.wallet.delivery_key,
-                             int(record["fill_commitment"]), self.wallet.curve, markets=self.wallet.markets)
-            epoch = self.open_epoch()
-            try:
-                new, inputs = get_circuit("fill", markets=self.wallet.markets).transition(
-                    self.wallet.state, fill, epoch["mark_prices"], self.rates("initial"), self.wallet.curve)
-            except BoundError as exc:
-                raise self._refuse_unhealthy(exc, f"fill #{record['fill_id']} cannot be applied") from None
-            side = "buy" if fill.size_delta > 0 else "sell"
-            outcomes.append(self._transition(
-                "fill", "fill", f"/accounts/{self.wallet.account_id}/fills/{record['fill_id']}/apply",
-                epoch["epoch_id"], new, inputs, {},
-                {"fill_id": record["fill_id"], "market": self.market_name(fill.market), "side": side}))
-        return outcomes
+        """Apply every pending fill, settling a closed epoch first where the clearing order needs it."""
+        return self.catch_up()
+
+    def catch_up(self, settle_through: int | None = None) -> list[Outcome]:
+        """Bring the state forward in the clearing cycle's order, one proof a step.
+
+        A fill belongs to the epoch it was posted in: it is applied against that epoch, to a state
+        in it. A state holding a position settles each closed epoch before it acts in the next.
+        So, repeatedly: apply the fills of the state's epoch (a flat state may jump ahead to the
+        oldest fill's epoch); otherwise settle the state's epoch if it is closed and the state
+        holds a position in it. Stops when nothing is left to do, or past ``settle_through``.
+        """
+        outcomes: list[Outcome] = []
+        while True:
+            state = self.wallet.state
+            fills = sorted(self.client.fills(self.wallet.account_id, pending=True),
+                           key=lambda f: (f["epoch_id"], f["fill_id"]))
+            if fills and fills[0]["epoch_id"] < state.epoch:
+                raise TraderError(
+                    f"fill #{fills[0]['fill_id']} of epoch {fills[0]['epoch_id']} can no longer be applied: this "
+                    f"account has settled that epoch already (its state is in epoch {state.epoch}); the operator "
+                    "treats an unapplied fill as a default")
+            if fills and (fills[0]["epoch_id"] == state.epoch or state.is_flat):
+                outcomes.append(self._apply_fill(fills[0]))
+                continue
+            if state.is_flat or (settle_through is not None and state.epoch > settle_through):
+                return outcomes
+            epoch = self._epoch_or_none(state.epoch)
+            if epoch is None or epoch["status"] != "closed":
+                return outcomes
+            outcomes.append(self._settle_one(epoch))
+
+    def _epoch_or_none(self, epoch_id: int) -> dict[str, Any] | None:
+        try:
+            return self.client.epoch(epoch_id)
+        except ServiceRefusedError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _apply_fill(self, record: dict[str, Any]) -> Outcome:
+        fill = open_fill(bytes.fromhex(record["ciphertext"]), self.wallet.delivery_key,
+                         int(record["fill_commitment"]), self.wallet.curve, markets=self.wallet.markets)
+        epoch_id = int(record["epoch_id"])
+        epoch = self.client.epoch(epoch_id)  # the fill's epoch, open or closed: its mark prices
+        try:
+            new, inputs = get_circuit("fill", markets=self.wallet.markets).transition(
+                self.wallet.state, fill, epoch_id, epoch["mark_prices"], self.rates("initial"),
+                self.rates("maintenance"), self.wallet.curve)
+        except BoundError as exc:
+            raise self._refuse_unhealthy(exc, f"fill #{record['fill_id']} cannot be applied") from None
+        side = "buy" if fill.size_delta > 0 else "sell"
+        return self._transition(
+            "fill", "fill", f"/accounts/{self.wallet.account_id}/fills/{record['fill_id']}/apply",
+            epoch_id, new, inputs, {},
+            {"fill_id": record["fill_id"], "market": self.market_name(fill.market), "side": side})
 
     def attest(self, epoch_id: int | None = None) -> Outcome:
         """Prove maintenance margin at the (open) epoch's mark prices."""
@@ -366,32 +410,28 @@ class TraderAccount:
                         "prove_seconds": round(seconds["prove"], 4), "round_trip_seconds": round(round_trip, 4),
                         "phases": {k: round(v, 4) for k, v in seconds.items()}})
 
-    def epochs_to_settle(self) -> list[int]:
-        """Closed epochs this account has not settled, oldest first, where the service expects it."""
-        closed = sorted(e["epoch_id"] for e in self.client.epochs() if e["status"] == "closed")
-        due = []
-        for epoch_id in closed:
-            if epoch_id in self.wallet.settled_epochs:
-                continue
-            health = self.client.health(self.wallet.account_id, epoch_id)
-            if not health["settled"] and health["may_hold_position"]:
-                due.append(epoch_id)
-        return due
-
     def settle(self, epoch_id: int | None = None) -> list[Outcome]:
-        """Settle a closed epoch (or every one due) at its settlement prices; the pnl is public."""
-        epoch_ids = [epoch_id] if epoch_id is not None else self.epochs_to_settle()
-        outcomes = []
-        for eid in epoch_ids:
-            epoch = self.client.epoch(eid)
+        """Settle the closed epochs the state holds positions in, oldest first, applying their fills
+        first (or up to ``epoch_id``); the pnl is public, the positions are not."""
+        if epoch_id is not None:
+            epoch = self.client.epoch(epoch_id)
             if epoch["status"] != "closed":
-                raise TraderError(f"epoch {eid} is {epoch['status']}: only a closed epoch (settlement prices fixed) "
-                                  "can be settled")
+                raise TraderError(f"epoch {epoch_id} is {epoch['status']}: only a closed epoch (settlement prices "
+                                  "fixed) can be settled")
+            if self.wallet.state.epoch > epoch_id:
+                raise TraderError(f"epoch {epoch_id} needs no settlement from this account: its state is in epoch "
+                                  f"{self.wallet.state.epoch} already")
+        return self.catch_up(settle_through=epoch_id)
+
+    def _settle_one(self, epoch: dict[str, Any]) -> Outcome:
+        eid = epoch["epoch_id"]
+        try:
             new, pnl, inputs = get_circuit("settle", markets=self.wallet.markets).transition(
                 self.wallet.state, eid, epoch["settlement_prices"], self.wallet.curve)
-            outcomes.append(self._transition("settlement", "settle", f"/accounts/{self.wallet.account_id}/settlements",
-                                             eid, new, inputs, {"pnl": str(pnl)}, {"pnl": str(pnl)}))
-        return outcomes
+        except BoundError as exc:
+            raise self._refuse_unhealthy(exc, f"epoch {eid} cannot be settled") from None
+        return self._transition("settlement", "settle", f"/accounts/{self.wallet.account_id}/settlements", eid, new,
+                                inputs, {"pnl": str(pnl), "holds_position": new.holds_position}, {"pnl": str(pnl)})
 
     # --- status -------------------------------------------------------------------------
 
@@ -412,9 +452,10 @@ class TraderAccount:
             "account_id": state.account_id, "service": self.wallet.service, "collateral": str(state.collateral),
             "positions": [{"market": self.market_name(m), "size": str(b), "cost_basis": str(k)}
                           for m, (b, k) in enumerate(zip(state.sizes, state.costs)) if b or k],
-            "nonce": state.nonce, "in_sync": int(view["current_commitment"]) == self.wallet.commitment(),
+            "nonce": state.nonce, "state_epoch": state.epoch, "in_sync": int(view["current_commitment"]) == self.wallet.commitment(),
             "pending_submission": None if self.wallet.pending is None else self.wallet.pending.kind,
-            "service_view": {"sequence": view["sequence"], "pending_deposits": view["pending_deposits"],
+            "service_view": {"sequence": view["sequence"], "in_default": view.get("in_default"),
+                             "pending_deposits": view["pending_deposits"],
                              "pending_fills": [f["fill_id"] for f in view["pending_fills"]],
                              "ledger_balances": view["balances"]},
         }

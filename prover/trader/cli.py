@@ -222,7 +222,7 @@ def withdraw(
     as_json: JsonOpt = False,
 ) -> None:
     """Withdraw collateral (a transfer proof that the rest still meets the initial margin)."""
-    _run(state, passphrase_file, as_json, service, lambda a: [a.withdraw(amount)])
+    _run(state, passphrase_file, as_json, service, lambda a: a.withdraw(amount))
 
 
 def fills(state: StateOpt = None, passphrase_file: PassphraseFileOpt = None, service: ServiceOpt = None,

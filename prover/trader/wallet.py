@@ -17,11 +17,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from circuits.state import AccountState
-from zkmargin.errors import ZkMarginError
+from circuits.inputs import state_from_json, state_to_json
+from circuits.state import STATE_VERSION, AccountState
+from zkmargin.errors import MalformedInputError, ZkMarginError
 
 DOCUMENT_KIND = "zkmargin-trader"
-DOCUMENT_VERSION = 1
+DOCUMENT_VERSION = 2  # 2: the state records its epoch (state version 2)
 
 
 class WalletFormatError(ZkMarginError):
@@ -30,17 +31,6 @@ class WalletFormatError(ZkMarginError):
 
 def now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def state_to_json(state: AccountState) -> dict[str, Any]:
-    return {"account_id": state.account_id, "nonce": state.nonce, "salt": str(state.salt),
-            "collateral": str(state.collateral), "sizes": [str(b) for b in state.sizes],
-            "costs": [str(k) for k in state.costs]}
-
-
-def state_from_json(data: dict[str, Any]) -> AccountState:
-    return AccountState(int(data["account_id"]), int(data["nonce"]), int(data["salt"]), int(data["collateral"]),
-                        tuple(int(b) for b in data["sizes"]), tuple(int(k) for k in data["costs"]))
 
 
 @dataclass
@@ -117,6 +107,11 @@ class Wallet:
     def from_document(cls, document: dict[str, Any]) -> Wallet:
         if not isinstance(document, dict) or document.get("kind") != DOCUMENT_KIND:
             raise WalletFormatError("the state file does not hold a zkmargin trader account")
+        if document.get("version") == 1:
+            raise WalletFormatError(
+                f"the state file was written by an earlier zkmargin (state version 1): under state version "
+                f"{STATE_VERSION} its commitments no longer open, so it cannot be carried over; settle and withdraw "
+                "with the zkmargin version that wrote it")
         if document.get("version") != DOCUMENT_VERSION:
             raise WalletFormatError(f"the state file has version {document.get('version')!r}; this zkmargin "
                                     f"reads version {DOCUMENT_VERSION}")
@@ -131,7 +126,7 @@ class Wallet:
                          settled_epochs=[int(e) for e in document.get("settled_epochs") or []],
                          created_at=str(document.get("created_at", "")))
             wallet.state.validate(wallet.curve)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, MalformedInputError) as exc:
             raise WalletFormatError(f"the state file's trader document is incomplete or invalid: {exc}") from None
         if wallet.state.account_id != wallet.account_id or wallet.state.markets != wallet.markets:
             raise WalletFormatError("the state file's account id or market count contradicts its state")

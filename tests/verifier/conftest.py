@@ -387,7 +387,7 @@ class Trader:
 
         prices = self.epoch(epoch_id)["mark_prices"]
         new, inputs = get_circuit("transfer", markets=API_MARKETS).transition(
-            self.state, amount, prices, self.rates("initial"), API_CURVE)
+            self.state, amount, epoch_id, prices, self.rates("initial"), API_CURVE)
         return Submission(f"/accounts/{self.account_id}/deposits/{deposit_id}/apply", {
             "epoch_id": epoch_id, "new_commitment": str(new.commitment(API_CURVE)),
             "proof": self.prove("transfer", inputs)}, new)
@@ -397,12 +397,13 @@ class Trader:
 
         prices = self.epoch(epoch_id)["mark_prices"]
         new, inputs = get_circuit("transfer", markets=API_MARKETS).transition(
-            self.state, -amount, prices, self.rates("initial"), API_CURVE)
+            self.state, -amount, epoch_id, prices, self.rates("initial"), API_CURVE)
         return Submission(f"/accounts/{self.account_id}/withdrawals", {
             "epoch_id": epoch_id, "amount": amount, "new_commitment": str(new.commitment(API_CURVE)),
             "proof": self.prove("transfer", inputs)}, new)
 
-    def fill_request(self, fill_id: int, epoch_id: int) -> Submission:
+    def fill_request(self, fill_id: int, epoch_id: int | None = None) -> Submission:
+        """The fill proven against its own epoch (``epoch_id``, when given, is what the request claims)."""
         from circuits import get_circuit
         from verifier.fill_delivery import open_fill
 
@@ -410,9 +411,11 @@ class Trader:
         record = next(f for f in fills if f["fill_id"] == fill_id)
         fill = open_fill(bytes.fromhex(record["ciphertext"]), self.keypair.private_key,
                          int(record["fill_commitment"]), API_CURVE, markets=API_MARKETS)
-        prices = self.epoch(epoch_id)["mark_prices"]
+        fill_epoch = record["epoch_id"]
+        epoch_id = fill_epoch if epoch_id is None else epoch_id
+        prices = self.epoch(fill_epoch)["mark_prices"]
         new, inputs = get_circuit("fill", markets=API_MARKETS).transition(
-            self.state, fill, prices, self.rates("initial"), API_CURVE)
+            self.state, fill, fill_epoch, prices, self.rates("initial"), self.rates("maintenance"), API_CURVE)
         return Submission(f"/accounts/{self.account_id}/fills/{fill_id}/apply", {
             "epoch_id": epoch_id, "new_commitment": str(new.commitment(API_CURVE)),
             "proof": self.prove("fill", inputs)}, new)
@@ -432,7 +435,8 @@ class Trader:
         prices = self.epoch(epoch_id)["settlement_prices"]
         new, pnl, inputs = get_circuit("settle", markets=API_MARKETS).transition(self.state, epoch_id, prices, API_CURVE)
         return Submission(f"/accounts/{self.account_id}/settlements", {
-            "epoch_id": epoch_id, "pnl": str(pnl), "new_commitment": str(new.commitment(API_CURVE)),
+            "epoch_id": epoch_id, "pnl": str(pnl), "holds_position": new.holds_position,
+            "new_commitment": str(new.commitment(API_CURVE)),
             "proof": self.prove("settle", inputs)}, new)
 
     # --- sending ---
@@ -446,7 +450,7 @@ class Trader:
     def deposit(self, deposit_id: int, amount: int, epoch_id: int) -> dict:
         return self.send(self.deposit_request(deposit_id, amount, epoch_id))
 
-    def apply_fill(self, fill_id: int, epoch_id: int) -> dict:
+    def apply_fill(self, fill_id: int, epoch_id: int | None = None) -> dict:
         return self.send(self.fill_request(fill_id, epoch_id))
 
     def attest(self, epoch_id: int) -> dict:

@@ -170,7 +170,8 @@ def test_a_proof_for_another_epoch_or_account_is_refused(scene):
     mine_path = f"/accounts/{trader.account_id}/deposits/{deposit_id}/apply"
     assert_refused(api.client.post(mine_path, headers=trader.auth, json=theirs.body), 422, "does not verify")
     # settling an open epoch
-    settle = {"epoch_id": next_epoch, "pnl": "0", "new_commitment": "5", "proof": attestation.body["proof"]}
+    settle = {"epoch_id": next_epoch, "pnl": "0", "holds_position": False, "new_commitment": "5",
+              "proof": attestation.body["proof"]}
     assert_refused(api.client.post(f"/accounts/{trader.account_id}/settlements", headers=trader.auth, json=settle),
                    409, "still open")
     # pnl outside the protocol's bounds

@@ -7,9 +7,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
+
+from verifier.db.models import Epoch
+
 
 def past() -> str:
     return (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+
+
+def let_the_attestation_deadline_pass(database, epoch_id: int) -> None:
+    """The clock moves past the deadline (attestations must arrive before it, so the test sends
+    them first and then moves the deadline into the past instead of waiting)."""
+    with database.unit_of_work() as session:
+        session.execute(update(Epoch).where(Epoch.id == epoch_id)
+                        .values(attestation_deadline=datetime.now(UTC)))
 
 
 def statuses(api, epoch_id: int) -> dict[int, dict]:
@@ -17,9 +29,9 @@ def statuses(api, epoch_id: int) -> dict[int, dict]:
     return {row["account_id"]: row for row in rows}
 
 
-def test_margin_call_default_and_finalization_with_a_defaulted_account(api):
+def test_margin_call_default_and_finalization_with_a_defaulted_account(api, database):
     api.post_prices([100, 200])
-    epoch = api.expect(api.client.post("/epochs", headers=api.operator, json={"attestation_deadline": past()}), 201)
+    epoch = api.expect(api.client.post("/epochs", headers=api.operator), 201)
     epoch_id = epoch["epoch_id"]
     idle, attested, silent, late = (api.trader().open() for _ in range(4))
     for trader in (attested, silent, late):
@@ -28,6 +40,7 @@ def test_margin_call_default_and_finalization_with_a_defaulted_account(api):
     attested.apply_fill(api.post_fill(attested, 0, 4, 100, 0)["fill_id"], epoch_id)
     silent.apply_fill(api.post_fill(silent, 0, -4, 100, 0)["fill_id"], epoch_id)
     attested.attest(epoch_id)
+    let_the_attestation_deadline_pass(database, epoch_id)
     # a fill the venue posted with a deadline already passed, never applied
     overdue = api.expect(api.client.post("/fills", headers=api.venue, json={
         "account_id": late.account_id, "fill_commitment": "777", "ciphertext": "01" + "00" * 560,
@@ -54,13 +67,20 @@ def test_margin_call_default_and_finalization_with_a_defaulted_account(api):
     assert settled["pnl"] == "-40" and settled["epoch_finalized"] is False
     refused = api.client.post(f"/epochs/{epoch_id}/finalize", headers=api.operator)
     assert refused.status_code == 409 and str(silent.account_id) in refused.json()["detail"]
+    assert str(late.account_id) in refused.json()["detail"]  # its unapplied fill belongs to the epoch
 
     api.expect(api.client.post(f"/epochs/{epoch_id}/defaults", headers=api.operator,
                                json={"account_id": silent.account_id, "reason": "no settlement"}), 201)
+    api.expect(api.client.post(f"/epochs/{epoch_id}/defaults", headers=api.operator,
+                               json={"account_id": late.account_id, "reason": "fill not applied"}), 201)
+    # an account with nothing to settle in the epoch cannot be declared in default for it
+    refused = api.client.post(f"/epochs/{epoch_id}/defaults", headers=api.operator,
+                              json={"account_id": idle.account_id, "reason": "uninvolved"})
+    assert refused.status_code == 409 and "nothing to settle" in refused.json()["detail"]
     # the defaulted account's +40 never settled: the settled -40 is allocated to the default fund,
     # which keeps the defaulter's winnings (it would have covered a defaulter's loss the same way)
     finalized = api.expect(api.client.post(f"/epochs/{epoch_id}/finalize", headers=api.operator), 200)
-    assert finalized["status"] == "finalized" and finalized["defaulted_accounts"] == 1
+    assert finalized["status"] == "finalized" and finalized["defaulted_accounts"] == 2
     assert finalized["default_allocation"] == "-40"
     assert api.expect(api.client.get("/ledger/balances/default-fund", headers=api.operator), 200)["balance"] == "40"
     assert api.expect(api.client.get("/ledger/balances/clearing", headers=api.operator), 200)["balance"] == "0"

@@ -84,7 +84,7 @@ def test_the_one_statement_keep_refuses_what_the_unit_of_work_refuses(database):
     # the account moved on after the plan: nothing inserted, 'stale'
     with database.unit_of_work() as session:
         advance_commitment(session, 1, expected_commitment=10, new_commitment=11, kind=StatementKind.TRANSFER,
-                           statement_digest=_digest("t"))
+                           statement_digest=_digest("t"), state_epoch=0)
     assert keep(_plan(1, 10, 2, "b")) is None
     with pytest.raises(StaleCommitmentError), database.unit_of_work() as session:
         commit_attestation(session, _plan(1, 10, 2, "b"))

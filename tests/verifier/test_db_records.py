@@ -39,7 +39,7 @@ def digest(label: str) -> str:
 def transfer(session, account_id, old, new, label=None):
     return advance_commitment(session, account_id, expected_commitment=old, new_commitment=new,
                               kind=StatementKind.TRANSFER,
-                              statement_digest=digest(label or f"{account_id}:{old}:{new}"))
+                              statement_digest=digest(label or f"{account_id}:{old}:{new}"), state_epoch=0)
 
 
 def test_an_account_opens_at_its_genesis_commitment(database):
@@ -131,19 +131,20 @@ def test_a_fill_is_recorded_once_and_applied_once(database):
     later = datetime.now(UTC) + timedelta(hours=1)
     with database.unit_of_work() as session:
         open_account(session, 1, 10)
-        item = record_fill(session, account_id=1, fill_commitment=555, reference="venue-1", ciphertext=b"box",
+        open_epoch(session, 1)
+        item = record_fill(session, account_id=1, fill_commitment=555, reference="venue-1", epoch_id=1, ciphertext=b"box",
                            deadline=later)
-        again = record_fill(session, account_id=1, fill_commitment=555, reference="venue-1")
+        again = record_fill(session, account_id=1, fill_commitment=555, reference="venue-1", epoch_id=1)
         assert again.id == item.id  # a retried delivery
     with pytest.raises(DuplicateError), database.unit_of_work() as session:
-        record_fill(session, account_id=1, fill_commitment=556, reference="venue-1")
+        record_fill(session, account_id=1, fill_commitment=556, reference="venue-1", epoch_id=1)
     with database.unit_of_work() as session:
         step = advance_commitment(session, 1, expected_commitment=10, new_commitment=11, kind=StatementKind.FILL,
-                                  statement_digest=digest("fill"))
+                                  statement_digest=digest("fill"), state_epoch=0, holds_position=True)
         consume_fill(session, fill_commitment=555, transition=step)
     with pytest.raises(DuplicateError, match="already been applied"), database.unit_of_work() as session:
         step = advance_commitment(session, 1, expected_commitment=11, new_commitment=12, kind=StatementKind.FILL,
-                                  statement_digest=digest("fill again"))
+                                  statement_digest=digest("fill again"), state_epoch=0)
         consume_fill(session, fill_commitment=555, transition=step)
     with database.reader() as session:  # the refused transition was rolled back with it
         assert session.get(Account, 1).current_commitment == 11
@@ -153,8 +154,11 @@ def test_unapplied_fills_past_their_deadline_are_overdue(database):
     now = datetime.now(UTC)
     with database.unit_of_work() as session:
         open_account(session, 1, 10)
-        record_fill(session, account_id=1, fill_commitment=1, reference="late", deadline=now - timedelta(seconds=1))
-        record_fill(session, account_id=1, fill_commitment=2, reference="on time", deadline=now + timedelta(hours=1))
+        open_epoch(session, 1)
+        record_fill(session, account_id=1, fill_commitment=1, reference="late", epoch_id=1,
+                    deadline=now - timedelta(seconds=1))
+        record_fill(session, account_id=1, fill_commitment=2, reference="on time", epoch_id=1,
+                    deadline=now + timedelta(hours=1))
     with database.reader() as session:
         assert [item.reference for item in overdue_fills(session, now)] == ["late"]
 

@@ -59,11 +59,16 @@ class Trader:
         open_account(session, account_id, account_id * 1_000_000)
 
     def step(self, session, kind: StatementKind, epoch_id: int | None = None):
-        """The next transition, from the current commitment as recorded (a refused step rolled back)."""
+        """The next transition, from the current commitment as recorded (a refused step rolled back).
+
+        What is public about the new state, as the statements make it: a fill puts a position in
+        epoch EPOCH; a settlement of epoch N moves the state to N + 1 (still holding it)."""
         current = get_account(session, self.id).current_commitment
+        state_epoch = epoch_id + 1 if kind is StatementKind.SETTLE else EPOCH
         return advance_commitment(
             session, self.id, expected_commitment=current, new_commitment=current + 1, kind=kind,
-            statement_digest=hashlib.sha256(f"{self.id}/{current + 1}".encode()).hexdigest(), epoch_id=epoch_id)
+            statement_digest=hashlib.sha256(f"{self.id}/{current + 1}".encode()).hexdigest(), epoch_id=epoch_id,
+            state_epoch=state_epoch, holds_position=True if kind is StatementKind.FILL else None)
 
     def settle(self, session, pnl: int, epoch_id: int = EPOCH):
         return record_settlement(session, transition=self.step(session, StatementKind.SETTLE, epoch_id), pnl=pnl)

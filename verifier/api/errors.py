@@ -17,6 +17,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlche
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from verifier.errors import (
+    AccountInDefaultError,
     BadSignatureError,
     ConflictError,
     DatabaseConfigurationError,
@@ -27,6 +28,7 @@ from verifier.errors import (
     LedgerIntegrityError,
     NotFoundError,
     OracleConfigError,
+    OutOfOrderError,
     PriceRangeError,
     QuorumError,
     StaleReportError,
@@ -50,6 +52,8 @@ ERROR_TABLE: list[tuple[type[BaseException], int, str]] = [
     (AlreadyAcceptedError, 409, "already_accepted"),
     (StaleCommitmentError, 409, "stale_commitment"),
     (NoOpenEpochError, 409, "no_open_epoch"),
+    (AccountInDefaultError, 409, "account_in_default"),
+    (OutOfOrderError, 409, "out_of_order"),
     (EpochStateError, 409, "epoch_state"),
     (DuplicateError, 409, "duplicate"),
     (QuorumError, 409, "no_price_quorum"),

@@ -92,7 +92,7 @@ class PostFillRequest(Strict):
 
 
 class ApplyFillRequest(Strict):
-    epoch_id: Id
+    epoch_id: Id = Field(description="the fill's epoch (the one open when the venue posted it): its mark prices")
     new_commitment: Natural
     proof: ProofJson
 
@@ -105,6 +105,9 @@ class AttestationRequest(Strict):
 class SettlementRequest(Strict):
     epoch_id: Id
     pnl: Integer
+    holds_position: bool = Field(strict=True, description="whether the settled state still has a size in some "
+                                 "market (a public input the proof binds; a flat account is not asked to settle "
+                                 "later epochs)")
     new_commitment: Natural
     proof: ProofJson
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from verifier.db.models import (
     Account,
     AccountCommitment,
+    AccountDefault,
     Attestation,
     Epoch,
     EpochPrice,
@@ -32,6 +33,7 @@ from verifier.db.models import (
 )
 from verifier.db.types import require_aware, require_int, utc_now
 from verifier.errors import (
+    AccountInDefaultError,
     ConflictError,
     DuplicateError,
     EpochStateError,
@@ -100,7 +102,8 @@ def _refuse_seen_statement(session: Session, digest: str) -> None:
 
 
 def advance_commitment(session: Session, account_id: int, *, expected_commitment: int, new_commitment: int,
-                       kind: StatementKind, statement_digest: str, epoch_id: int | None = None) -> AccountCommitment:
+                       kind: StatementKind, statement_digest: str, state_epoch: int, epoch_id: int | None = None,
+                       holds_position: bool | None = None) -> AccountCommitment:
     """Move an account from ``expected_commitment`` to ``new_commitment`` (a verified transition).
 
     The compare-and-swap ``UPDATE ... WHERE current_commitment = expected`` is what makes
@@ -108,18 +111,25 @@ def advance_commitment(session: Session, account_id: int, *, expected_commitment
     the row lock and then finds the commitment changed; on SQLite writers are serialized.
     Exactly one of several transitions from the same commitment wins; the others get
     ``StaleCommitmentError`` and can re-read and retry.
+
+    ``epoch_id`` is the epoch the statement was proven against, ``state_epoch`` the epoch the new
+    state records (a public input of the statement), ``holds_position`` what is public about its
+    position (None: unchanged). An account in default is frozen: checked under the row lock the
+    update holds, so a default declared concurrently (which takes the same lock) cannot slip by.
     """
     if kind is StatementKind.GENESIS:
         raise VerifierError("the genesis commitment is recorded by open_account")
-    if (kind is StatementKind.SETTLE) != (epoch_id is not None):
-        raise VerifierError("a settle transition names its epoch, and only a settle transition does")
     _check_id("account id", account_id)
     _refuse_seen_statement(session, _check_digest(statement_digest))
     _refuse_used_commitment(session, new_commitment)
+    changes: dict = {"current_commitment": new_commitment, "sequence": Account.sequence + 1,
+                     "state_epoch": state_epoch}
+    if holds_position is not None:
+        changes["holds_position"] = holds_position
     sequence = session.scalar(
         update(Account)
         .where(Account.id == account_id, Account.current_commitment == expected_commitment)
-        .values(current_commitment=new_commitment, sequence=Account.sequence + 1)
+        .values(**changes)
         .returning(Account.sequence)
         .execution_options(synchronize_session="fetch")
     )
@@ -129,11 +139,36 @@ def advance_commitment(session: Session, account_id: int, *, expected_commitment
             f"account {account_id} is at sequence {current.sequence}: the transition does not start from "
             "its current commitment"
         )
+    refuse_if_in_default(session, account_id)
     transition = AccountCommitment(account_id=account_id, sequence=sequence, commitment=new_commitment, kind=kind,
-                                   statement_digest=statement_digest, epoch_id=epoch_id, created_at=utc_now())
+                                   statement_digest=statement_digest, epoch_id=epoch_id, state_epoch=state_epoch,
+                                   created_at=utc_now())
     session.add(transition)
     session.flush()
     return transition
+
+
+def default_of(session: Session, account_id: int) -> AccountDefault | None:
+    """The account's default (the first declared), if it is in default."""
+    return session.scalar(select(AccountDefault).where(AccountDefault.account_id == account_id)
+                          .order_by(AccountDefault.epoch_id).limit(1))
+
+
+def refuse_if_in_default(session: Session, account_id: int) -> None:
+    default = default_of(session, account_id)
+    if default is not None:
+        raise AccountInDefaultError(
+            f"account {account_id} was declared in default in epoch {default.epoch_id} ({default.reason}): it is "
+            "frozen for every transition until its default is resolved")
+
+
+def lock_account(session: Session, account_id: int) -> Account:
+    """The account row, locked until the transaction ends (the lock a transition's update takes)."""
+    account = session.scalar(select(Account).where(Account.id == _check_id("account id", account_id))
+                             .with_for_update().execution_options(populate_existing=True))
+    if account is None:
+        raise NotFoundError(f"account {account_id} does not exist")
+    return account
 
 
 def record_attestation(session: Session, *, account_id: int, epoch_id: int, commitment: int,

@@ -67,12 +67,18 @@ def account_view(session: Session, account: Account) -> dict[str, Any]:
             deposits.append({"deposit_id": item.id, "amount": str(item.amount), "reference": item.reference,
                              "created_at": item.created_at})
         else:
-            fills.append({"fill_id": item.id, "fill_commitment": str(item.fill_commitment), "deadline": item.deadline})
+            fills.append({"fill_id": item.id, "fill_commitment": str(item.fill_commitment), "epoch_id": item.epoch_id,
+                          "deadline": item.deadline})
+    default = records.default_of(session, account.id)
     return {
         "account_id": account.id,
         "genesis_commitment": str(account.genesis_commitment),
         "current_commitment": str(account.current_commitment),
         "sequence": account.sequence,
+        "state_epoch": account.state_epoch,
+        "holds_position": account.holds_position,
+        "in_default": None if default is None else {"epoch_id": default.epoch_id, "reason": default.reason,
+                                                     "declared_at": default.created_at},
         "encryption_public_key": account.encryption_public_key.hex() if account.encryption_public_key else None,
         "opened_at": account.opened_at,
         "pending_deposits": deposits,

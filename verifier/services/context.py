@@ -52,6 +52,7 @@ class ServiceContext:
     # immutable once written: epoch id -> prices (mark snapshot / settlement snapshot)
     mark_prices: dict[int, list[int]] = field(default_factory=dict)
     settlement_prices: dict[int, list[int]] = field(default_factory=dict)
+    attestation_deadlines: dict[int, Any] = field(default_factory=dict)  # epoch id -> datetime | None
 
     def __post_init__(self) -> None:
         # Plans (the read step of a proof submission) need no snapshot isolation: everything they

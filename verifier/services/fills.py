@@ -22,7 +22,8 @@ from zkmargin.curves import get_curve
 
 def fill_view(item: PendingItem, with_ciphertext: bool) -> dict[str, Any]:
     view = {"fill_id": item.id, "account_id": item.account_id, "reference": item.reference,
-            "fill_commitment": str(item.fill_commitment), "deadline": item.deadline, "posted_at": item.created_at,
+            "fill_commitment": str(item.fill_commitment), "epoch_id": item.epoch_id, "deadline": item.deadline,
+            "posted_at": item.created_at,
             "applied": item.consumed_by is not None, "applied_at": item.consumed_at}
     if with_ciphertext:
         view["ciphertext"] = item.fill_ciphertext.hex() if item.fill_ciphertext else None

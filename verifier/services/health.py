@@ -1,11 +1,16 @@
 """Account health per epoch.
 
-- **default**: the operator marked the account in default for the epoch; or it holds a fill not
-  applied by its deadline; or the epoch is closed, its settlement deadline has passed, and the
-  account (one that may hold a position) has not settled.
-- **margin_call**: the account may hold a position and has no accepted margin attestation for
-  the epoch, and the attestation deadline has passed.
-- **healthy**: otherwise (an account that never applied a fill holds no position at all).
+- **default**: the operator declared the account in default (in this epoch or before: a
+  defaulted account stays frozen); or it holds a fill not applied by its deadline; or the epoch
+  is closed, its settlement deadline has passed, and the account (one that must settle it) has
+  not settled.
+- **margin_call**: the account may hold a position in the epoch and has no timely margin
+  attestation for it (accepted while the epoch was open, by its attestation deadline), and the
+  attestation deadline has passed.
+- **healthy**: otherwise.
+
+"May hold a position" is ``ledger.settlement_obligations``: what the public records say about
+the account's state in that epoch (its epoch and position bit, its fills still to apply).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from verifier import ledger
 from verifier.db import records
-from verifier.db.models import Account, AccountDefault, Attestation, Epoch, EpochStatus, PendingItem, PendingKind, Settlement
+from verifier.db.models import Account, AccountDefault, Attestation, Epoch, EpochStatus, PendingItem, PendingKind
 from verifier.db.types import utc_now
 from verifier.services import accounts
 
@@ -50,11 +55,16 @@ def epoch_health(session: Session, epoch_id: int, status: str | None = None) -> 
     """Every account's health in the epoch (the operator's listing), optionally one status only."""
     epoch = records.get_epoch(session, epoch_id)
     now = utc_now()
-    positions = ledger.accounts_required_to_settle(session)
-    attested = set(session.scalars(select(Attestation.account_id).where(Attestation.epoch_id == epoch_id)))
-    settled = set(session.scalars(select(Settlement.account_id).where(Settlement.epoch_id == epoch_id)))
-    defaults = dict(session.execute(select(AccountDefault.account_id, AccountDefault.reason)
-                                    .where(AccountDefault.epoch_id == epoch_id)).all())
+    obligations = ledger.settlement_obligations(session, epoch_id)
+    positions, settled = obligations.required, set(obligations.settled)
+    timely = Attestation.epoch_id == epoch_id
+    if epoch.attestation_deadline is not None:
+        timely = timely & (Attestation.created_at <= epoch.attestation_deadline)
+    attested = set(session.scalars(select(Attestation.account_id).where(timely)))
+    defaults = {account_id: f"{reason} (epoch {declared_in})" if declared_in != epoch_id else reason
+                for account_id, reason, declared_in in session.execute(
+                    select(AccountDefault.account_id, AccountDefault.reason, AccountDefault.epoch_id)
+                    .where(AccountDefault.epoch_id <= epoch_id)).all()}
     overdue: dict[int, list[int]] = {}
     for item in session.scalars(select(PendingItem).where(
             PendingItem.kind == PendingKind.FILL, PendingItem.consumed_by.is_(None),

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, String, bindparam, exists, insert, select
+from sqlalchemy import BigInteger, Connection, String, bindparam, exists, insert, or_, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -45,7 +45,14 @@ from verifier.db.models import (
     StatementKind,
 )
 from verifier.db.types import FieldElementText, UtcDateTime, utc_now
-from verifier.errors import ConflictError, DuplicateError, EpochStateError, NotFoundError, StaleCommitmentError
+from verifier.errors import (
+    ConflictError,
+    DuplicateError,
+    EpochStateError,
+    NotFoundError,
+    OutOfOrderError,
+    StaleCommitmentError,
+)
 from verifier.services import accounts, epochs
 from verifier.services.context import ServiceContext
 from verifier.services.errors import AlreadyAcceptedError, ProofRejectedError, RequestError
@@ -66,6 +73,8 @@ class Plan:
     old_commitment: int
     new_commitment: int | None = None
     epoch_id: int | None = None
+    state_epoch: int | None = None  # the epoch the new state records (a public input)
+    holds_position: bool | None = None  # what becomes public about the new state's position
     details: dict[str, Any] = field(default_factory=dict)
     sequence: int = 0  # the account's sequence the statement was built on
     rebuild: Callable[[int], Statement] | None = None  # the same statement from another old commitment
@@ -109,75 +118,110 @@ def _refuse_accepted(session: Session, ctx: ServiceContext, account_id: int, new
 # --- plans ----------------------------------------------------------------------------------
 
 
+def _first_unapplied_fill(session: Session, account_id: int, up_to_epoch: int) -> PendingItem | None:
+    return session.scalar(select(PendingItem).where(
+        PendingItem.account_id == account_id, PendingItem.kind == PendingKind.FILL,
+        PendingItem.consumed_by.is_(None), PendingItem.epoch_id <= up_to_epoch)
+        .order_by(PendingItem.epoch_id, PendingItem.id).limit(1))
+
+
+def require_clearing_order(session: Session, account: Account, epoch_id: int, action: str, *,
+                           fills_up_to: int) -> None:
+    """The service's second line behind the circuits' epoch rule, naming the step to take first.
+
+    An account in default is frozen. Fills of epochs up to ``fills_up_to`` are applied first (a
+    fill belongs to the positions of its epoch). A state that holds a position is moved only
+    inside its own epoch: to act in a later one it settles its epoch first; a state already in a
+    later epoch cannot go back (its earlier epochs are settled)."""
+    records.refuse_if_in_default(session, account.id)
+    fill = _first_unapplied_fill(session, account.id, fills_up_to)
+    if fill is not None:
+        raise OutOfOrderError(f"{action}: apply fill {fill.id} of epoch {fill.epoch_id} first "
+                              f"(POST /accounts/{account.id}/fills/{fill.id}/apply)")
+    if account.state_epoch > epoch_id:
+        raise OutOfOrderError(f"{action}: account {account.id}'s state is already in epoch {account.state_epoch}, "
+                              f"after epoch {epoch_id}")
+    if account.state_epoch < epoch_id and account.holds_position:
+        raise OutOfOrderError(f"{action}: settle epoch {account.state_epoch} first: the account's state holds the "
+                              f"positions of that epoch (POST /accounts/{account.id}/settlements)")
+
+
+def _transfer_plan(session: Session, ctx: ServiceContext, account: Account, epoch_id: int, new_commitment: int,
+                   amount: int, action: str, details: dict[str, Any], *, already_applied: bool = False) -> Plan:
+    """A deposit (amount > 0) or a withdrawal (amount < 0), proven against the open epoch."""
+    _field_element(ctx, "new_commitment", new_commitment)
+    prices = epochs.mark_prices(session, ctx, epoch_id, require_open=False)
+    transfer = ctx.runtime.keys["transfer"].circuit
+    account_id = account.id  # the closure outlives the session (a rebuild after a failed proof)
+
+    def build(old: int) -> Statement:
+        return build_statement(ctx, "transfer", transfer.public_inputs(
+            account_id, old, new_commitment, amount, epoch_id, prices, ctx.runtime.initial_rates, ctx.curve))
+
+    _refuse_accepted(session, ctx, account_id, new_commitment, build)
+    if already_applied:
+        raise DuplicateError(f"{action} has already been applied")
+    epochs.mark_prices(session, ctx, epoch_id, require_open=True)
+    require_clearing_order(session, account, epoch_id, action, fills_up_to=epoch_id - 1)
+    return Plan(build(account.current_commitment), StatementKind.TRANSFER, account_id, account.current_commitment,
+                new_commitment, epoch_id=epoch_id, state_epoch=epoch_id, details=details,
+                sequence=account.sequence, rebuild=build)
+
+
 def plan_deposit(session: Session, ctx: ServiceContext, account_id: int, token: str | None, deposit_id: int,
                  epoch_id: int, new_commitment: int) -> Plan:
     account = accounts.authenticate(session, account_id, token)
-    _field_element(ctx, "new_commitment", new_commitment)
     item = session.get(PendingItem, deposit_id)
     if item is None or item.account_id != account_id or item.kind is not PendingKind.DEPOSIT:
         raise NotFoundError(f"account {account_id} has no deposit {deposit_id}")
     amount = int(item.amount)
-    prices = epochs.mark_prices(session, ctx, epoch_id, require_open=False)
-    transfer = ctx.runtime.keys["transfer"].circuit
-
-    def build(old: int) -> Statement:
-        return build_statement(ctx, "transfer", transfer.public_inputs(
-            account_id, old, new_commitment, amount, prices, ctx.runtime.initial_rates, ctx.curve))
-
-    _refuse_accepted(session, ctx, account_id, new_commitment, build)
-    if item.consumed_by is not None:
-        raise DuplicateError(f"deposit {deposit_id} has already been applied")
-    epochs.mark_prices(session, ctx, epoch_id, require_open=True)
-    return Plan(build(account.current_commitment), StatementKind.TRANSFER, account_id, account.current_commitment,
-                new_commitment, details={"deposit_id": deposit_id, "amount": amount}, sequence=account.sequence,
-                rebuild=build)
+    return _transfer_plan(session, ctx, account, epoch_id, new_commitment, amount, f"deposit {deposit_id}",
+                          {"deposit_id": deposit_id, "amount": amount}, already_applied=item.consumed_by is not None)
 
 
 def plan_withdrawal(session: Session, ctx: ServiceContext, account_id: int, token: str | None, amount: int,
                     epoch_id: int, new_commitment: int) -> Plan:
     account = accounts.authenticate(session, account_id, token)
-    _field_element(ctx, "new_commitment", new_commitment)
     if not 0 < amount < ledger.MAX_POSTING:
         raise RequestError(f"a withdrawal amount must lie in (0, 2^96), got {amount}")
-    prices = epochs.mark_prices(session, ctx, epoch_id, require_open=False)
-    transfer = ctx.runtime.keys["transfer"].circuit
-
-    def build(old: int) -> Statement:
-        return build_statement(ctx, "transfer", transfer.public_inputs(
-            account_id, old, new_commitment, -amount, prices, ctx.runtime.initial_rates, ctx.curve))
-
-    _refuse_accepted(session, ctx, account_id, new_commitment, build)
-    epochs.mark_prices(session, ctx, epoch_id, require_open=True)
-    return Plan(build(account.current_commitment), StatementKind.TRANSFER, account_id, account.current_commitment,
-                new_commitment, details={"amount": amount}, sequence=account.sequence, rebuild=build)
+    return _transfer_plan(session, ctx, account, epoch_id, new_commitment, -amount, "withdrawal", {"amount": amount})
 
 
 def plan_fill(session: Session, ctx: ServiceContext, account_id: int, token: str | None, fill_id: int,
               epoch_id: int, new_commitment: int) -> Plan:
+    """A fill is proven against its own epoch (the one open when the venue posted it), which may
+    be closed by now: its positions are settled with that epoch."""
     account = accounts.authenticate(session, account_id, token)
     _field_element(ctx, "new_commitment", new_commitment)
     item = session.get(PendingItem, fill_id)
     if item is None or item.account_id != account_id or item.kind is not PendingKind.FILL:
         raise NotFoundError(f"account {account_id} has no fill {fill_id}")
+    if item.epoch_id != epoch_id:
+        raise RequestError(f"fill {fill_id} belongs to epoch {item.epoch_id}: prove it against that epoch's mark "
+                           f"prices, with epoch_id {item.epoch_id}")
     prices = epochs.mark_prices(session, ctx, epoch_id, require_open=False)
     circuit = ctx.runtime.keys["fill"].circuit
     fill_commitment = int(item.fill_commitment)
 
     def build(old: int) -> Statement:
         return build_statement(ctx, "fill", circuit.public_inputs(
-            account_id, old, new_commitment, fill_commitment, prices, ctx.runtime.initial_rates, ctx.curve))
+            account_id, old, new_commitment, fill_commitment, epoch_id, prices, ctx.runtime.initial_rates,
+            ctx.runtime.maintenance_rates, ctx.curve))
 
     _refuse_accepted(session, ctx, account_id, new_commitment, build)
     if item.consumed_by is not None:
         raise DuplicateError(f"fill {fill_id} has already been applied")
-    epochs.mark_prices(session, ctx, epoch_id, require_open=True)
+    if epochs.epoch_status(session, epoch_id) is EpochStatus.FINALIZED:
+        raise EpochStateError(f"fill {fill_id}'s epoch {epoch_id} is finalized: it can no longer be applied")
+    require_clearing_order(session, account, epoch_id, f"fill {fill_id}", fills_up_to=epoch_id - 1)
     return Plan(build(account.current_commitment), StatementKind.FILL, account_id, account.current_commitment,
-                new_commitment, details={"fill_id": fill_id, "fill_commitment": fill_commitment},
+                new_commitment, epoch_id=epoch_id, state_epoch=epoch_id, holds_position=True,
+                details={"fill_id": fill_id, "fill_commitment": fill_commitment},
                 sequence=account.sequence, rebuild=build)
 
 
 def plan_settlement(session: Session, ctx: ServiceContext, account_id: int, token: str | None, epoch_id: int,
-                    pnl: int, new_commitment: int) -> Plan:
+                    pnl: int, new_commitment: int, holds_position: bool) -> Plan:
     account = accounts.authenticate(session, account_id, token)
     _field_element(ctx, "new_commitment", new_commitment)
     epoch = records.get_epoch(session, epoch_id)
@@ -188,14 +232,16 @@ def plan_settlement(session: Session, ctx: ServiceContext, account_id: int, toke
 
     def build(old: int) -> Statement:
         return build_statement(ctx, "settle", circuit.public_inputs(
-            account_id, old, new_commitment, epoch_id, prices, pnl, ctx.curve))
+            account_id, old, new_commitment, epoch_id, prices, pnl, holds_position, ctx.curve))
 
     _refuse_accepted(session, ctx, account_id, new_commitment, build)
     if session.scalar(select(exists().where(Settlement.account_id == account_id, Settlement.epoch_id == epoch_id))):
         raise DuplicateError(f"account {account_id} has already settled epoch {epoch_id}")
     epochs.settlement_prices(session, ctx, epoch_id)  # refuses a finalized epoch
+    require_clearing_order(session, account, epoch_id, f"settling epoch {epoch_id}", fills_up_to=epoch_id)
     return Plan(build(account.current_commitment), StatementKind.SETTLE, account_id, account.current_commitment,
-                new_commitment, epoch_id=epoch_id, details={"pnl": pnl}, sequence=account.sequence, rebuild=build)
+                new_commitment, epoch_id=epoch_id, state_epoch=epoch_id + 1, holds_position=holds_position,
+                details={"pnl": pnl, "holds_position": holds_position}, sequence=account.sequence, rebuild=build)
 
 
 # The hot path's one read: the account's commitment, its token hash, and whether that commitment
@@ -248,7 +294,28 @@ def plan_attestation(db: Session | Connection, ctx: ServiceContext, account_id: 
             seen = session.get(Attestation, seen_id)
         raise AlreadyAcceptedError("this margin attestation was already accepted; a replayed or re-randomized proof "
                                    "is not accepted twice", accepted=_attestation_view(seen))
+    _require_timely(db, ctx, epoch_id)
     return Plan(statement, None, account_id, current, epoch_id=epoch_id, sequence=sequence, rebuild=build)
+
+
+def _require_timely(db: Session | Connection, ctx: ServiceContext, epoch_id: int) -> None:
+    """An attestation counts only while its epoch is open and by its deadline: refused here,
+    before any pairing, and checked again where it is kept (the epoch may close meanwhile)."""
+    if epoch_id not in ctx.attestation_deadlines:
+        with _orm(db) as session:
+            epoch = records.get_epoch(session, epoch_id)
+            status, deadline = epoch.status, epoch.attestation_deadline
+        if status is not EpochStatus.OPEN:
+            raise EpochStateError(f"epoch {epoch_id} is {status.value}: margin attestations count only while the "
+                                  "epoch is open")
+        ctx.attestation_deadlines[epoch_id] = deadline  # immutable; the status is checked again on insert
+    _refuse_late(epoch_id, ctx.attestation_deadlines[epoch_id], utc_now())
+
+
+def _refuse_late(epoch_id: int, deadline: Any, now: Any) -> None:
+    if deadline is not None and now > deadline:
+        raise EpochStateError(f"the attestation deadline of epoch {epoch_id} passed at {deadline.isoformat()}: "
+                              "attestations after it do not count")
 
 
 def _attestation_view(row: Attestation) -> dict[str, Any]:
@@ -262,9 +329,11 @@ def _attestation_view(row: Attestation) -> dict[str, Any]:
 def commit_transition(session: Session, plan: Plan) -> dict[str, Any]:
     """Everything one accepted transition writes, in the caller's unit of work."""
     assert plan.kind is not None and plan.new_commitment is not None
+    assert plan.epoch_id is not None and plan.state_epoch is not None
     transition = records.advance_commitment(
         session, plan.account_id, expected_commitment=plan.old_commitment, new_commitment=plan.new_commitment,
-        kind=plan.kind, statement_digest=plan.statement.digest, epoch_id=plan.epoch_id)
+        kind=plan.kind, statement_digest=plan.statement.digest, epoch_id=plan.epoch_id,
+        state_epoch=plan.state_epoch, holds_position=plan.holds_position)
     result = {"transition": _transition_view(transition)}
     details = plan.details
     if "deposit_id" in details:
@@ -274,10 +343,14 @@ def commit_transition(session: Session, plan: Plan) -> dict[str, Any]:
         payout = ledger.record_withdrawal(session, transition=transition, amount=details["amount"])
         result.update(payout_id=payout.id, amount=str(details["amount"]), status=payout.status.value)
     elif plan.kind is StatementKind.FILL:
+        # shared with settlements, exclusive for finalization: a fill is never applied to a finalized epoch
+        if records.lock_epoch(session, plan.epoch_id, shared=True).status is EpochStatus.FINALIZED:
+            raise EpochStateError(f"epoch {plan.epoch_id} was finalized while the fill was verified")
         records.consume_fill(session, fill_commitment=details["fill_commitment"], transition=transition)
         result.update(fill_id=details["fill_id"])
     elif plan.kind is StatementKind.SETTLE:
-        settlement = ledger.record_settlement(session, transition=transition, pnl=details["pnl"])
+        settlement = ledger.record_settlement(session, transition=transition, pnl=details["pnl"],
+                                              holds_position=details["holds_position"])
         result.update(epoch_id=plan.epoch_id, pnl=str(settlement.pnl), settlement_id=settlement.id)
     return result
 
@@ -285,23 +358,26 @@ def commit_transition(session: Session, plan: Plan) -> dict[str, Any]:
 def commit_attestation(session: Session, plan: Plan) -> dict[str, Any]:
     """Keep the attestation if the account is still at the attested commitment (row locked).
 
-    What ``records.record_attestation`` checks, in two statements of a unit of work: the account
-    row (locked, and still at the attested commitment), the epoch not finalized, and the
+    In two statements of a unit of work: the account row (locked, and still at the attested
+    commitment), the epoch open and its attestation deadline not passed, and the
     statement's uniqueness (the unique index on the digest decides a race). On PostgreSQL the
     hot path is ``insert_attestation`` (the same checks in one statement); this function then
     only runs when that inserted nothing, to say why.
     """
     status = select(Epoch.status).where(Epoch.id == plan.epoch_id).scalar_subquery()
-    row = session.execute(select(Account.current_commitment, status).where(Account.id == plan.account_id)
+    deadline = select(Epoch.attestation_deadline).where(Epoch.id == plan.epoch_id).scalar_subquery()
+    row = session.execute(select(Account.current_commitment, status, deadline).where(Account.id == plan.account_id)
                           .with_for_update(of=Account)).first()
     if row is None or row[0] != plan.old_commitment:
         raise StaleCommitmentError(f"account {plan.account_id} moved to a new commitment while the attestation "
                                    "was verified: attest the current state")
     if row[1] is None:
         raise NotFoundError(f"epoch {plan.epoch_id} does not exist")
-    if EpochStatus(row[1]) is EpochStatus.FINALIZED:
-        raise EpochStateError(f"epoch {plan.epoch_id} is finalized")
+    if EpochStatus(row[1]) is not EpochStatus.OPEN:
+        raise EpochStateError(f"epoch {plan.epoch_id} is {EpochStatus(row[1]).value}: margin attestations count "
+                              "only while the epoch is open")
     now = utc_now()
+    _refuse_late(plan.epoch_id, row[2], now)
     try:
         attestation_id = session.scalar(insert(Attestation).values(
             account_id=plan.account_id, epoch_id=plan.epoch_id, commitment=plan.old_commitment,
@@ -315,7 +391,7 @@ def commit_attestation(session: Session, plan: Plan) -> dict[str, Any]:
 
 # What ``commit_attestation`` checks, as one statement that commits on its own (PostgreSQL): insert
 # the attestation only if the account row, locked, is still at the attested commitment, the epoch
-# is not finalized and the statement is new (ON CONFLICT on the unique digest: of two racing
+# is open and its attestation deadline not passed, and the statement is new (ON CONFLICT on the unique digest: of two racing
 # inserts of one statement, the second waits for the first and inserts nothing). One round trip
 # instead of BEGIN, SELECT ... FOR UPDATE, INSERT, COMMIT.
 _ATTESTATION_INSERT = (
@@ -327,7 +403,9 @@ _ATTESTATION_INSERT = (
         .select_from(Account).join(Epoch, Epoch.id == bindparam("epoch_id", type_=BigInteger()))
         .where(Account.id == bindparam("account_id", type_=BigInteger()),
                Account.current_commitment == bindparam("commitment", type_=FieldElementText()),
-               Epoch.status != EpochStatus.FINALIZED)
+               Epoch.status == EpochStatus.OPEN,
+               or_(Epoch.attestation_deadline.is_(None),
+                   Epoch.attestation_deadline >= bindparam("created_at", type_=UtcDateTime())))
         .with_for_update(of=Account))
     .on_conflict_do_nothing(index_elements=[Attestation.statement_digest])
     .returning(Attestation.id)
@@ -347,7 +425,7 @@ def insert_attestation(connection: Connection, plan: Plan) -> dict[str, Any] | N
             "commitment": str(plan.old_commitment), "statement_digest": plan.statement.digest, "accepted_at": now}
 
 
-STALE_LOOKBACK = 2  # older commitments tried when a proof fails (a client that lost a race)
+STALE_LOOKBACK = 1  # the commitment before the current one: a rejected proof costs at most one more pairing
 
 
 def _previous_commitments(session: Session, account_id: int, sequence: int) -> list[tuple[int, int]]:

@@ -16,4 +16,4 @@ router = APIRouter(tags=["settlements"])
              summary="Settle a closed epoch at its settlement prices; the pnl posts against clearing")
 async def settle(ctx: ContextDep, account_id: AccountId, body: SettlementRequest, token: TokenDep) -> dict[str, Any]:
     return await transitions.submit(ctx, transitions.plan_settlement, body.proof.as_json(), account_id, token,
-                                    body.epoch_id, body.pnl, body.new_commitment)
+                                    body.epoch_id, body.pnl, body.new_commitment, body.holds_position)
