@@ -32,8 +32,8 @@ KEYS = [Ed25519PrivateKey.from_private_bytes(bytes([i + 1]) * 32) for i in range
 REGISTRY = OracleRegistry({k: f"oracle-{i}" for i, k in enumerate(KEYS)})
 
 
-def take(reports, markets=1, quorum=1, now=NOW, epoch=7, **kw):
-    return snapshot(reports, registry=REGISTRY, markets=markets, epoch=epoch, now=now, quorum=quorum,
+def take(reports, markets=1, faults=0, now=NOW, epoch=7, **kw):
+    return snapshot(reports, registry=REGISTRY, markets=markets, epoch=epoch, now=now, faults=faults,
                     staleness=kw.pop("staleness", STALENESS), **kw)
 
 
@@ -45,11 +45,11 @@ def reports_for(prices, market=0, timestamp=NOW):
 # --- the median -----------------------------------------------------------------------------
 
 def test_odd_count_takes_the_middle():
-    assert take(reports_for([300, 100, 200]), quorum=3).prices == (200,)
+    assert take(reports_for([300, 100, 200]), faults=1).prices == (200,)
 
 
 def test_even_count_takes_the_lower_median_without_averaging():
-    snap = take(reports_for([400, 100, 300, 200]), quorum=4)
+    snap = take(reports_for([400, 100, 300, 200]), faults=1)
     assert snap.prices == (200,)  # not 250: no division, a price an oracle signed
 
 
@@ -70,7 +70,7 @@ def test_snapshot_price_is_the_lower_median_whatever_the_order(prices, rnd):
     reports = reports_for(prices)
     reports += reports[: rnd.randint(0, len(reports))]  # resubmissions never count twice
     rnd.shuffle(reports)
-    snap = take(reports, quorum=len(prices))
+    snap = take(reports, faults=(len(prices) - 1) // 2)
     assert snap.prices == (sorted(prices)[(len(prices) - 1) // 2],)
     assert len(snap.report_digests[0]) == len(prices)
 
@@ -79,22 +79,22 @@ def test_snapshot_price_is_the_lower_median_whatever_the_order(prices, rnd):
 
 def test_each_market_is_priced_from_its_own_reports():
     reports = reports_for([10, 20, 30], market=0) + reports_for([7, 5, 9], market=1)
-    snap = take(reports, markets=2, quorum=3)
+    snap = take(reports, markets=2, faults=1)
     assert snap.prices == (20, 7) and snap.markets == 2 and snap.epoch == 7 and snap.taken_at == NOW
 
 
 def test_a_duplicate_report_counts_once():
     one = sign_report(KEYS[0], 0, 100, NOW)
     with pytest.raises(QuorumError, match="market 0 had 1 valid fresh report from distinct oracles"):
-        take([one, one, dataclasses.replace(one)], quorum=2)
+        take([one, one, dataclasses.replace(one)], faults=1)
 
 
 def test_an_oracle_counts_once_with_its_newest_report():
     reports = [sign_report(KEYS[0], 0, 999, NOW - 10), sign_report(KEYS[0], 0, 100, NOW - 1),
                sign_report(KEYS[0], 0, 999, NOW - 5), sign_report(KEYS[1], 0, 200, NOW)]
     with pytest.raises(QuorumError, match="had 2 valid"):
-        take(reports, quorum=3)
-    snap = take(reports, quorum=2)
+        take(reports, faults=1)
+    snap = take(reports, faults=0)
     assert snap.prices == (100,)  # the lower median of {100 (newest of oracle 0), 200}
     assert snap.report_digests[0] == tuple(sorted([reports[1].digest(), reports[3].digest()]))
 
@@ -103,8 +103,8 @@ def test_an_equivocating_oracle_counts_for_nothing():
     """Two different prices signed for the same instant: neither is believable."""
     reports = [sign_report(KEYS[0], 0, 100, NOW), sign_report(KEYS[0], 0, 1, NOW)] + reports_for([1, 200, 300])[1:]
     with pytest.raises(QuorumError, match=r"had 2 valid .*1 equivocation"):
-        take(reports, quorum=3)
-    assert take(reports, quorum=2).prices == (200,)
+        take(reports, faults=1)
+    assert take(reports, faults=0).prices == (200,)
 
 
 def test_stale_future_unknown_and_forged_reports_never_count():
@@ -118,9 +118,9 @@ def test_stale_future_unknown_and_forged_reports_never_count():
         forged,  # bad signature
         {"oracle": "x", "market": 0, "price": 1},  # not a signed report at all
     ]
-    assert take(good + excluded, quorum=2).prices == (100,)
+    assert take(good + excluded, faults=0).prices == (100,)
     with pytest.raises(QuorumError) as info:
-        take(good + excluded, quorum=3)
+        take(good + excluded, faults=1)
     message = str(info.value)
     assert "market 0 had 2 valid fresh reports from distinct oracles" in message
     for reason in ("1 stale", "1 from the future", "1 unknown oracle", "1 bad signature"):
@@ -130,15 +130,15 @@ def test_stale_future_unknown_and_forged_reports_never_count():
 
 def test_freshness_window_boundaries_are_inclusive():
     edge = [sign_report(KEYS[0], 0, 100, NOW - STALENESS), sign_report(KEYS[1], 0, 200, NOW + 5)]
-    assert take(edge, quorum=2, skew=5).prices == (100,)
+    assert take(edge, faults=0, skew=5).prices == (100,)
 
 
 def test_quorum_error_names_every_short_market():
     reports = reports_for([10, 20, 30], market=0) + reports_for([5], market=2)
     with pytest.raises(QuorumError) as info:
-        take(reports, markets=3, quorum=2)
+        take(reports, markets=3, faults=1)
     message = str(info.value)
-    assert "epoch 7" in message and "2 distinct oracles needed" in message
+    assert "epoch 7" in message and "3 distinct oracles needed, 2f + 1 with f = 1" in message
     assert "market 1 had 0 valid fresh reports" in message
     assert "market 2 had 1 valid fresh report from" in message
     assert "market 0" not in message
@@ -148,12 +148,12 @@ def test_quorum_error_names_every_short_market():
 def test_reports_for_unconfigured_markets_are_mentioned():
     reports = reports_for([10], market=0) + reports_for([5, 6], market=9)
     with pytest.raises(QuorumError, match="reports for no configured market: 2 unknown market"):
-        take(reports, markets=2, quorum=1)
+        take(reports, markets=2, faults=0)
 
 
 @pytest.mark.parametrize("kw, message", [
-    ({"quorum": POOL + 1}, "quorum of 10 oracles is impossible with 9 registered"),
-    ({"quorum": 0}, "quorum = 0 is outside"),
+    ({"faults": 5}, r"quorum of 11 oracles \(2f \+ 1, f = 5 faulty\) is impossible with 9 registered"),
+    ({"faults": -1}, "faults = -1 is outside"),
     ({"staleness": -1}, "staleness = -1"),
     ({"now": 1.5}, "now must be an integer"),
     ({"epoch": 2**64}, "epoch = .* is outside"),
@@ -166,7 +166,7 @@ def test_impossible_configuration_is_a_configuration_error(kw, message):
 # --- the snapshot object --------------------------------------------------------------------
 
 def test_snapshot_is_immutable():
-    snap = take(reports_for([1, 2, 3]), quorum=3)
+    snap = take(reports_for([1, 2, 3]), faults=1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         snap.prices = (5,)  # type: ignore[misc]
     assert isinstance(snap.prices, tuple) and isinstance(snap.report_digests[0], tuple)
@@ -174,11 +174,11 @@ def test_snapshot_is_immutable():
 
 def test_snapshot_digest_is_stable_and_order_independent():
     reports = reports_for([30, 10, 20], market=0) + reports_for([5, 6], market=1)
-    first = take(reports, markets=2, quorum=2)
+    first = take(reports, markets=2, faults=0)
     for seed in range(5):
         shuffled = list(reports)
         random.Random(seed).shuffle(shuffled)
-        again = take(shuffled, markets=2, quorum=2)
+        again = take(shuffled, markets=2, faults=0)
         assert again == first and again.digest() == first.digest()
 
 
@@ -233,7 +233,7 @@ def test_snapshot_refuses_inconsistent_content(kw, message):
 
 
 def test_snapshot_json_round_trip():
-    snap = take(reports_for([30, 10, 20], market=0) + reports_for([5, 6], market=1), markets=2, quorum=2)
+    snap = take(reports_for([30, 10, 20], market=0) + reports_for([5, 6], market=1), markets=2, faults=0)
     text = snap.to_json()
     assert PriceSnapshot.from_json(text) == snap
     assert json.loads(text)["digest"] == snap.digest().hex()
@@ -248,7 +248,7 @@ def test_snapshot_json_round_trip():
     (lambda d: d["prices"].__setitem__(0, 1.0), "must be an integer, got float"),
 ])
 def test_snapshot_json_is_strict_and_tamper_evident(mutate, message):
-    data = take(reports_for([1, 2, 3]), quorum=3).to_dict()
+    data = take(reports_for([1, 2, 3]), faults=1).to_dict()
     mutate(data)
     with pytest.raises(OracleFormatError, match=message):
         PriceSnapshot.from_dict(data)
@@ -258,5 +258,5 @@ def test_reports_round_trip_through_json_into_a_snapshot():
     """What the service stores (JSON) prices the epoch exactly as the signed objects do."""
     reports = reports_for([3, 1, 2])
     parsed = [SignedReport.from_json(r.to_json()) for r in reports]
-    assert take(parsed, quorum=3) == take(reports, quorum=3)
+    assert take(parsed, faults=1) == take(reports, faults=1)
     assert public_key_bytes(KEYS[0]) in REGISTRY
