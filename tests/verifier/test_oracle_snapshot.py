@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 from verifier.errors import OracleConfigError, OracleFormatError, QuorumError
 from verifier.oracle import (
     MAX_PRICE,
+    BreakerTrip,
     OracleRegistry,
     PriceSnapshot,
     SignedReport,
+    circuit_breaker,
     generate_oracle_key,
     lower_median,
     public_key_bytes,
@@ -260,3 +262,90 @@ def test_reports_round_trip_through_json_into_a_snapshot():
     parsed = [SignedReport.from_json(r.to_json()) for r in reports]
     assert take(parsed, faults=1) == take(reports, faults=1)
     assert public_key_bytes(KEYS[0]) in REGISTRY
+
+
+# --- f lying oracles --------------------------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_f_lying_oracles_cannot_move_the_price_outside_the_honest_reports(data):
+    """With 2f + 1 or more distinct oracles of which at most f lie (any prices at all), the
+    median lies between the lowest and the highest honest price, for odd and even counts."""
+    faults = data.draw(st.integers(1, (POOL - 1) // 2), label="f")
+    count = data.draw(st.integers(2 * faults + 1, POOL), label="reports")
+    liars = data.draw(st.integers(0, faults), label="liars")
+    honest = data.draw(st.lists(st.integers(1_000, 1_100), min_size=count - liars, max_size=count - liars))
+    lies = data.draw(st.lists(st.sampled_from([1, 999, 1_101, MAX_PRICE]), min_size=liars, max_size=liars))
+    price = take(reports_for(honest + lies), faults=faults).prices[0]
+    assert min(honest) <= price <= max(honest)
+
+
+def test_fewer_than_2f_plus_1_reports_set_no_price():
+    """The observed failure: a quorum of 2 let the lower median of {honest, liar} be the liar's."""
+    with pytest.raises(QuorumError, match="3 distinct oracles needed.*had 2 valid"):
+        take(reports_for([100, 1]), faults=1)
+
+
+def test_a_revoked_oracle_counts_for_nothing():
+    registry = OracleRegistry({k: f"oracle-{i}" for i, k in enumerate(KEYS[:4])})
+    registry.revoke(KEYS[0], "oracle-0", "at noon: leaked")
+    reports = reports_for([1, 100, 101, 102])
+    snap = snapshot(reports, registry=registry, markets=1, epoch=7, now=NOW, faults=1, staleness=STALENESS)
+    assert snap.prices == (101,) and reports[0].digest() not in snap.report_digests[0]
+    registry.revoke(KEYS[1], "oracle-1", "at noon: leaked")
+    with pytest.raises(OracleConfigError, match="impossible with 2 registered unrevoked"):
+        snapshot(reports, registry=registry, markets=1, epoch=7, now=NOW, faults=1, staleness=STALENESS)
+
+
+# --- the circuit breaker --------------------------------------------------------------------
+
+def breaker(prices, previous=None, max_spread=50_000, max_move=200_000):
+    reports = reports_for(prices)
+    taken = take(reports, faults=(len(prices) - 1) // 2)
+    before = None if previous is None else PriceSnapshot(epoch=6, taken_at=NOW - 60, prices=(previous,),
+                                                          report_digests=((b"\x01" * 32,),))
+    return taken, circuit_breaker(taken, reports, before, max_spread=max_spread, max_move=max_move)
+
+
+def test_the_spread_limit_is_exact_and_inclusive():
+    assert breaker([1_000_000, 1_000_000, 1_050_000])[1] == []  # exactly 5 %: not more than the limit
+    _, trips = breaker([1_000_000, 1_000_000, 1_050_001])
+    assert trips == [BreakerTrip(0, "spread", 1_000_000, 50_001, 50_000, low=1_000_000, high=1_050_001)]
+    _, trips = breaker([949_999, 1_000_000, 1_000_000])  # below the median counts the same
+    assert [(t.kind, t.figure, t.low, t.high) for t in trips] == [("spread", 50_001, 949_999, 1_000_000)]
+
+
+def test_the_figures_round_up_so_a_shown_figure_above_the_limit_is_a_trip():
+    _, trips = breaker([300, 300, 316], max_spread=53_333)  # 16/300 = 53333.33... millionths
+    assert [t.figure for t in trips] == [53_334]
+    assert breaker([300, 300, 316], max_spread=53_334)[1] == []
+
+
+def test_the_move_limit_is_measured_from_the_previous_snapshot():
+    assert breaker([120, 120, 120], previous=100)[1] == []  # exactly 20 %
+    _, trips = breaker([121, 121, 121], previous=100)
+    assert trips == [BreakerTrip(0, "move", 121, 210_000, 200_000, previous=100)]
+    _, trips = breaker([79, 79, 79], previous=100)
+    assert [(t.kind, t.figure) for t in trips] == [("move", 210_000)]
+    assert "the median 79 moved 210000 millionths from the previous snapshot's 100 (limit 200000)" in \
+        trips[0].describe("BTC-USD")
+    assert breaker([121, 121, 121], previous=None)[1] == []  # the first snapshot has nothing to move from
+
+
+def test_both_checks_report_every_market_that_trips():
+    reports = reports_for([100, 100, 200], market=0) + reports_for([50, 50, 50], market=1)
+    taken = take(reports, markets=2, faults=1)
+    previous = PriceSnapshot(epoch=6, taken_at=NOW - 60, prices=(100, 100), report_digests=((b"\x01" * 32,),) * 2)
+    trips = circuit_breaker(taken, reports, previous, max_spread=50_000, max_move=200_000)
+    assert [(t.market, t.kind, t.figure) for t in trips] == [(0, "spread", 1_000_000), (1, "move", 500_000)]
+    assert trips[0].to_dict() == {"market": 0, "kind": "spread", "median": 100, "figure_millionths": 1_000_000,
+                                  "limit_millionths": 50_000, "low": 100, "high": 200}
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"max_spread": 0.05}, "max_spread must be an integer"),
+    ({"max_move": -1}, "max_move = -1 is outside"),
+])
+def test_breaker_limits_are_integers(kw, message):
+    with pytest.raises(OracleConfigError, match=message):
+        breaker([1, 1, 1], **kw)

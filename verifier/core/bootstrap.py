@@ -200,7 +200,7 @@ def sync_oracles(session: Session, configured: dict[str, str]) -> list[str]:
             key.revoked_at, key.revoked_reason = now, REMOVED_FROM_CONFIGURATION
             revoked.append(public_key)
             log.warning("oracle %s (%s) is not in ZKMARGIN_ORACLE_KEYS: revoked", key.name, public_key,
-                        extra={"event": "oracle_revoked", "oracle": public_key, "name": key.name})
+                        extra={"event": "oracle_revoked", "oracle": public_key, "oracle_name": key.name})
     session.flush()
     return revoked
 

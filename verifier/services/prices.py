@@ -101,7 +101,7 @@ def revoke_oracle(session: Session, public_key: str, reason: str) -> tuple[dict[
     key.revoked_at, key.revoked_reason = utc_now(), reason
     session.flush()
     log.warning("oracle %s (%s) revoked by the operator: %s", key.name, public_key, reason,
-                extra={"event": "oracle_revoked", "oracle": public_key, "name": key.name})
+                extra={"event": "oracle_revoked", "oracle": public_key, "oracle_name": key.name})
     return oracle_view(key), True
 
 
