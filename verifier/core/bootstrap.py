@@ -133,7 +133,11 @@ def resolve_runtime(settings: Settings) -> Runtime:
         defaults.append(f"{len(oracles)} development oracle keys (private halves in {settings.credentials_file})")
     else:
         oracles = dict(settings.oracle_keys or {})
-    registry = OracleRegistry(oracles)  # checks keys (canonical, prime order) and unique names
+    try:
+        registry = OracleRegistry(oracles)  # checks keys (canonical, prime order) and unique names
+    except OracleConfigError as exc:
+        source = "the development credentials" if need_oracles else "ZKMARGIN_ORACLE_KEYS"
+        raise type(exc)(f"{source}: {exc}") from None
     quorum = quorum_for(settings.oracle_faults)
     if len(registry) < quorum:
         raise OracleConfigError(
@@ -191,7 +195,9 @@ def sync_oracles(session: Session, configured: dict[str, str]) -> list[str]:
         if key is not None:
             continue
         if name in names:
-            raise OracleConfigError(f"oracle name {name!r} is already used by {names[name]}")
+            holder = known[names[name]]
+            kept = " (revoked: its name stays with it as history)" if holder.revoked_at is not None else ""
+            raise OracleConfigError(f"oracle name {name!r} is already used by {names[name]}{kept}: pick another name")
         session.add(OracleKey(public_key=public_key, name=name, created_at=utc_now()))
     revoked = []
     now = utc_now()
