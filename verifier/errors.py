@@ -97,10 +97,24 @@ class OracleConfigError(OracleError, ValueError):
     reason = "configuration"
 
 
+class InvalidOracleKeyError(OracleConfigError):
+    """An oracle public key that must never be trusted: not a canonical Ed25519 encoding, not a
+    point of the curve, or of small order (anyone could forge its signatures)."""
+
+    reason = "invalid key"
+
+
 class UnknownOracleError(OracleError):
     """The report's public key is not a registered oracle."""
 
     reason = "unknown oracle"
+
+
+class RevokedOracleError(OracleError):
+    """The report's oracle was revoked (by the operator, or by leaving the configuration): none of
+    its reports is accepted or counted, those it signed before the revocation included."""
+
+    reason = "revoked oracle"
 
 
 class BadSignatureError(OracleError):
@@ -148,6 +162,19 @@ class QuorumError(OracleError):
         super().__init__(message)
         #: market -> number of distinct oracles with a valid fresh report
         self.shortfalls = dict(shortfalls or {})
+
+
+class CircuitBreakerError(OracleError):
+    """An epoch would open or close at prices the circuit breaker holds back: the fresh reports of
+    a market spread too far around their median, or the median moved too far from the previous
+    snapshot's. The operator may confirm the prices explicitly."""
+
+    reason = "circuit breaker"
+
+    def __init__(self, message: str, trips: list | None = None):
+        super().__init__(message)
+        #: ``verifier.oracle.BreakerTrip`` per market and check that tripped
+        self.trips = list(trips or [])
 
 
 # --- fill delivery (verifier/fill_delivery.py) -----------------------------------------------

@@ -3,12 +3,15 @@
 The verifier never takes a price from a single source or from an unsigned number. Oracles hold
 Ed25519 keys; each **report** says "market m was worth price p at time t" and is signed over a
 canonical byte string. An epoch's **snapshot** takes, per market, the fresh valid reports (at
-most one per oracle), requires a quorum of distinct oracles and takes their lower median.
+most one per oracle), requires 2f + 1 distinct unrevoked oracles (f: the number of lying
+oracles tolerated) and takes their lower median; a **circuit breaker** flags a market whose
+reports spread, or whose median moved since the previous snapshot, beyond configured limits.
 
 Encoding choices
 ----------------
 - **Identity**: an oracle is its raw 32-byte Ed25519 public key (hex in JSON); the registry
-  gives it a human name for messages.
+  gives it a human name for messages. Only canonical encodings of points of prime order are
+  registered (``check_public_key``): a small-order key would let anyone forge its reports.
 - **Market**: the market index 0..M-1, the index the circuits' price vector uses.
 - **Price**: an integer in [1, 2^48) (``circuits.state.PRICE_BITS``), collateral units per base
   unit; never a float, never rounded.
@@ -35,6 +38,7 @@ Encoding choices
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -55,11 +59,13 @@ from verifier.errors import (
     BadSignatureError,
     EquivocationError,
     FutureReportError,
+    InvalidOracleKeyError,
     OracleConfigError,
     OracleError,
     OracleFormatError,
     PriceRangeError,
     QuorumError,
+    RevokedOracleError,
     StaleReportError,
     UnknownMarketError,
     UnknownOracleError,
@@ -179,6 +185,90 @@ def private_key_from_hex(text: str) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(_from_hex("oracle private key", text, 32))
 
 
+# --- key validation -------------------------------------------------------------------------
+# ``cryptography`` (OpenSSL) loads any 32 bytes as an Ed25519 public key, the all-zero bytes
+# included. A small-order key (one of the 8 points of order 1, 2, 4 or 8) lets anyone forge
+# reports: with A of order 1, [s]B = R + [k]A holds for R = [s]B and every message, and with
+# A of order 2..8 for one message in 8. Non-canonical encodings (y >= p, or x = 0 with the sign
+# bit set) give one point two identities. So registration decodes the point itself (RFC 8032,
+# 5.1.3) and refuses all of these, and any key outside the prime-order subgroup.
+
+_P = 2**255 - 19
+_L = 2**252 + 27742317777372353535851937790883648493  # the prime order of the base point
+_D = -121665 * pow(121666, -1, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+_Point = tuple[int, int, int, int]  # extended coordinates (X, Y, Z, T), x = X/Z, y = Y/Z, xy = T/Z
+_IDENTITY: _Point = (0, 1, 1, 0)
+
+
+def _add(p: _Point, q: _Point) -> _Point:
+    """RFC 8032 5.1.4: complete for Ed25519 (a = -1, d not a square), doubling included."""
+    x1, y1, z1, t1 = p
+    x2, y2, z2, t2 = q
+    a, b = (y1 - x1) * (y2 - x2) % _P, (y1 + x1) * (y2 + x2) % _P
+    c, d = 2 * _D * t1 * t2 % _P, 2 * z1 * z2 % _P
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return e * f % _P, g * h % _P, f * g % _P, e * h % _P
+
+
+def _multiply(n: int, point: _Point) -> _Point:
+    result = _IDENTITY
+    while n:
+        if n & 1:
+            result = _add(result, point)
+        point = _add(point, point)
+        n >>= 1
+    return result
+
+
+def _is_identity(point: _Point) -> bool:
+    x, y, z, _ = point
+    return x % _P == 0 and (y - z) % _P == 0
+
+
+def _decode_point(raw: bytes) -> _Point:
+    """RFC 8032 5.1.3, strictly: InvalidOracleKeyError for every encoding it would not produce."""
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    sign = raw[31] >> 7
+    if y >= _P:
+        raise InvalidOracleKeyError(
+            f"oracle public key {raw.hex()} is not canonical: its y coordinate is not below 2^255 - 19")
+    u, v = (y * y - 1) % _P, (_D * y * y + 1) % _P
+    x = u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P) % _P
+    if v * x * x % _P == (-u) % _P:
+        x = x * _SQRT_M1 % _P
+    if v * x * x % _P != u:
+        raise InvalidOracleKeyError(f"oracle public key {raw.hex()} is not a point of Ed25519")
+    if x == 0 and sign:
+        raise InvalidOracleKeyError(
+            f"oracle public key {raw.hex()} is not canonical: x = 0 with the sign bit set")
+    if x & 1 != sign:
+        x = _P - x
+    return x, y, 1, x * y % _P
+
+
+@functools.lru_cache(maxsize=1024)
+def check_public_key(raw: bytes) -> bytes:
+    """``raw`` if it is a canonical Ed25519 point of prime order L; InvalidOracleKeyError otherwise.
+
+    Refuses non-canonical encodings, points not on the curve, the 8 small-order points (whose
+    signatures anyone can forge) and keys with a small-order component (outside the prime-order
+    subgroup). Cached: a registry is rebuilt from the database for each report.
+    """
+    raw = _raw_bytes("oracle public key", raw, PUBLIC_KEY_BYTES)
+    point = _decode_point(raw)
+    if _is_identity(_multiply(8, point)):
+        order = next(n for n in (1, 2, 4, 8) if _is_identity(_multiply(n, point)))
+        raise InvalidOracleKeyError(
+            f"oracle public key {raw.hex()} is a small-order point (order {order}): anyone could forge "
+            "reports it signs")
+    if not _is_identity(_multiply(_L, point)):
+        raise InvalidOracleKeyError(
+            f"oracle public key {raw.hex()} has a small-order component (it is not in the prime-order "
+            "subgroup): signatures under it are not unique")
+    return raw
+
+
 # --- reports --------------------------------------------------------------------------------
 
 def report_message(oracle: bytes, market: int, price: int, timestamp: int) -> bytes:
@@ -259,12 +349,14 @@ def sign_report(private_key: Ed25519PrivateKey, market: int, price: int, timesta
 # --- the registry ---------------------------------------------------------------------------
 
 class OracleRegistry:
-    """The oracle public keys the operator accepts, each with a unique human-readable name."""
+    """The oracle public keys the operator accepts, each with a unique human-readable name, and
+    the revoked ones (kept only to say why their reports are refused)."""
 
     def __init__(self, oracles: Mapping[Any, str] | Iterable[Any] = ()):
         """``oracles``: a mapping key -> name, or an iterable of keys (named by key prefix)."""
         self._keys: dict[bytes, Ed25519PublicKey] = {}
         self._names: dict[bytes, str] = {}
+        self._revoked: dict[bytes, str] = {}  # raw key -> why (for messages)
         if isinstance(oracles, Mapping):
             for key, name in oracles.items():
                 self.register(key, name)
@@ -273,17 +365,23 @@ class OracleRegistry:
                 self.register(key)
 
     def register(self, public_key: Ed25519PublicKey | Ed25519PrivateKey | bytes | str, name: str | None = None) -> bytes:
-        """Add an oracle; returns its id (raw public key). Re-registering the same pair is a no-op."""
+        """Add an oracle; returns its id (raw public key). Re-registering the same pair is a no-op.
+
+        InvalidOracleKeyError for a non-canonical or small-order key (``check_public_key``)."""
         raw = public_key_bytes(public_key)
         name = raw.hex()[:16] if name is None else name
         if not isinstance(name, str) or not name:
             raise OracleConfigError(f"an oracle name must be a non-empty string, got {name!r}")
+        if raw in self._revoked:
+            raise OracleConfigError(f"oracle {raw.hex()} ({self._names[raw]!r}) was revoked ({self._revoked[raw]}): "
+                                    "a revoked key is never trusted again; give the oracle a new key")
         if raw in self._names:
             if self._names[raw] != name:
                 raise OracleConfigError(f"oracle {raw.hex()} is already registered as {self._names[raw]!r}")
             return raw
         if name in self._names.values():
             raise OracleConfigError(f"another oracle is already named {name!r}")
+        check_public_key(raw)
         try:
             self._keys[raw] = Ed25519PublicKey.from_public_bytes(raw)
         except ValueError as exc:
@@ -291,24 +389,42 @@ class OracleRegistry:
         self._names[raw] = name
         return raw
 
+    def revoke(self, public_key: Ed25519PublicKey | Ed25519PrivateKey | bytes | str, name: str, why: str) -> bytes:
+        """Refuse this key from now on: its reports, past ones included, never verify again.
+
+        The key itself is not checked (a revoked key is never used to verify anything)."""
+        raw = public_key_bytes(public_key)
+        self._keys.pop(raw, None)
+        self._names[raw] = name
+        self._revoked[raw] = why
+        return raw
+
     def __contains__(self, oracle: object) -> bool:
         return oracle in self._keys
 
     def __len__(self) -> int:
+        """The number of oracles whose reports count (revoked ones do not)."""
         return len(self._keys)
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._keys)
 
+    def is_revoked(self, oracle: bytes) -> bool:
+        return oracle in self._revoked
+
     def name(self, oracle: bytes) -> str:
         return self._names[oracle]
 
     def public_key(self, oracle: bytes) -> Ed25519PublicKey:
-        """The key object for a registered oracle; UnknownOracleError otherwise."""
+        """The key object for a registered oracle; RevokedOracleError or UnknownOracleError otherwise."""
         try:
             return self._keys[oracle]
         except KeyError:
-            raise UnknownOracleError(f"oracle {oracle.hex()} is not registered") from None
+            pass
+        if oracle in self._revoked:
+            raise RevokedOracleError(f"oracle {self._names[oracle]!r} ({oracle.hex()}) was revoked "
+                                     f"({self._revoked[oracle]}): its reports are refused")
+        raise UnknownOracleError(f"oracle {oracle.hex()} is not registered")
 
 
 # --- verifying one report -------------------------------------------------------------------
@@ -367,6 +483,13 @@ def lower_median(values: Iterable[int]) -> int:
     would need a division and a rounding rule (prices are integers and nothing in the protocol
     rounds), and the result would be a price no oracle signed. The lower median is always a
     value some oracle actually signed, so every snapshot price can be traced to a signature.
+
+    Why f liars cannot move it outside the honest range, for any n >= 2f + 1 (odd or even): the
+    element at sorted index k has at least k + 1 values at or below it and at least n - k at or
+    above it. With at most f liars, some honest value lies at or below it once k + 1 > f, and at
+    or above it once n - k > f; so any k with f <= k <= n - 1 - f lies between two honest
+    reports. k = (n - 1) // 2 satisfies both as soon as n - 1 >= 2f. (The upper median would do
+    too; the lower one is the documented choice and the one earlier snapshots used.)
     """
     ordered = sorted(values)
     if not ordered:
@@ -488,32 +611,43 @@ def _describe(count: int, excluded: dict[str, int]) -> str:
     return text
 
 
-def _check_snapshot_parameters(registry: OracleRegistry, markets: int, epoch: int, now: int, quorum: int,
-                               staleness: int, skew: int) -> None:
-    """Configuration errors are reported as such, before any report is looked at."""
+def quorum_for(faults: int) -> int:
+    """2f + 1 distinct oracles: then f liars are a minority of every quorum, and the median of the
+    reports lies between two honest ones (see ``lower_median``)."""
+    return 2 * _integer("faults", faults, 0, 1 << 32, OracleConfigError) + 1
+
+
+def _check_snapshot_parameters(registry: OracleRegistry, markets: int, epoch: int, now: int, faults: int,
+                               staleness: int, skew: int) -> int:
+    """Configuration errors are reported as such, before any report is looked at; returns the quorum."""
     check_markets(markets)
     _integer("epoch", epoch, 0, 1 << EPOCH_BITS, OracleConfigError)
     _integer("now", now, 0, _U64, OracleConfigError)
     _integer("staleness", staleness, 0, _U64, OracleConfigError)
     _integer("skew", skew, 0, _U64, OracleConfigError)
-    _integer("quorum", quorum, 1, _U64, OracleConfigError)
+    quorum = quorum_for(faults)
     if quorum > len(registry):
-        raise OracleConfigError(f"a quorum of {quorum} oracles is impossible with {len(registry)} registered")
+        raise OracleConfigError(
+            f"a quorum of {quorum} oracles (2f + 1, f = {faults} faulty) is impossible with {len(registry)} "
+            "registered unrevoked oracle(s): register more oracles")
+    return quorum
 
 
 def snapshot(reports: Iterable[SignedReport], *, registry: OracleRegistry, markets: int, epoch: int, now: int,
-             quorum: int, staleness: int, skew: int = DEFAULT_SKEW) -> PriceSnapshot:
-    """The epoch's prices: per market, the lower median of a quorum of fresh signed reports.
+             faults: int, staleness: int, skew: int = DEFAULT_SKEW) -> PriceSnapshot:
+    """The epoch's prices: per market, the lower median of at least 2f + 1 fresh signed reports
+    of distinct oracles, so that ``faults`` (f) lying oracles can neither set a price nor move it
+    outside the range of the honest reports (``lower_median``).
 
-    A report counts only if ``verify_report`` accepts it with this staleness window (registered
-    oracle, valid signature, known market, price in range, now - staleness <= timestamp <=
-    now + skew). Of each oracle's counted reports for a market only the newest is used, so an
-    oracle never counts twice; an oracle that signed different prices at its newest instant is
-    left out for that market. Every market needs ``quorum`` distinct oracles, else QuorumError
-    names each short market with its count and the reasons reports were excluded. The result
-    depends only on the set of reports, not their order.
+    A report counts only if ``verify_report`` accepts it with this staleness window (registered,
+    unrevoked oracle, valid signature, known market, price in range, now - staleness <=
+    timestamp <= now + skew). Of each oracle's counted reports for a market only the newest is
+    used, so an oracle never counts twice; an oracle that signed different prices at its newest
+    instant is left out for that market. Every market needs 2f + 1 distinct oracles, else
+    QuorumError names each short market with its count and the reasons reports were excluded.
+    The result depends only on the set of reports, not their order.
     """
-    _check_snapshot_parameters(registry, markets, epoch, now, quorum, staleness, skew)
+    quorum = _check_snapshot_parameters(registry, markets, epoch, now, faults, staleness, skew)
     tallies = [_MarketTally({}, {}) for _ in range(markets)]
     unattributed: dict[str, int] = {}
     for report in reports:
@@ -532,10 +666,88 @@ def snapshot(reports: Iterable[SignedReport], *, registry: OracleRegistry, marke
         if unattributed:
             details += "; reports for no configured market: " + ", ".join(
                 f"{n} {why}" for why, n in sorted(unattributed.items()))
-        raise QuorumError(f"epoch {epoch}: no price quorum ({quorum} distinct oracles needed): {details}", short)
+        raise QuorumError(f"epoch {epoch}: no price quorum ({quorum} distinct oracles needed, 2f + 1 with "
+                          f"f = {faults}): {details}", short)
     return PriceSnapshot(
         epoch=epoch,
         taken_at=now,
         prices=tuple(lower_median(r.price for r in used) for used in counted),
         report_digests=tuple(tuple(sorted(r.digest() for r in used)) for used in counted),
     )
+
+
+# --- the circuit breaker --------------------------------------------------------------------
+# Fractions are integers in millionths (``circuits.state.RATE_SCALE``), compared exactly by
+# cross-multiplication; the figures shown are rounded up, so a shown figure above the limit is
+# exactly a tripped check and a shown figure at the limit is not.
+
+BREAKER_SCALE = 1_000_000
+
+
+def _millionths_up(numerator: int, denominator: int) -> int:
+    return -(-numerator * BREAKER_SCALE // denominator)
+
+
+@dataclass(frozen=True)
+class BreakerTrip:
+    """One market's check that tripped.
+
+    ``kind`` is ``"spread"`` (a counted report lies ``figure`` millionths of the median away from
+    it; ``low``/``high`` are the lowest and highest counted prices) or ``"move"`` (the median moved
+    ``figure`` millionths of ``previous``, the previous snapshot's price, away from it).
+    """
+
+    market: int
+    kind: str
+    median: int
+    figure: int
+    limit: int
+    low: int | None = None
+    high: int | None = None
+    previous: int | None = None
+
+    def describe(self, market_name: str | None = None) -> str:
+        label = f"market {self.market}" + (f" ({market_name})" if market_name else "")
+        if self.kind == "spread":
+            return (f"{label}: the fresh reports range from {self.low} to {self.high}, {self.figure} millionths "
+                    f"around their median {self.median} (limit {self.limit})")
+        return (f"{label}: the median {self.median} moved {self.figure} millionths from the previous "
+                f"snapshot's {self.previous} (limit {self.limit})")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"market": self.market, "kind": self.kind, "median": self.median, "figure_millionths": self.figure,
+                "limit_millionths": self.limit}
+        if self.kind == "spread":
+            data.update(low=self.low, high=self.high)
+        else:
+            data["previous"] = self.previous
+        return data
+
+
+def circuit_breaker(taken: PriceSnapshot, reports: Iterable[SignedReport], previous: PriceSnapshot | None, *,
+                    max_spread: int, max_move: int) -> list[BreakerTrip]:
+    """What holds these prices back, per market: the reports that priced it (``taken``'s digests,
+    looked up in ``reports``) lie more than ``max_spread`` millionths of the median away from it,
+    or the median moved more than ``max_move`` millionths of ``previous``'s price for the market.
+    An empty list: nothing tripped. ``previous`` None (the first snapshot): no move check."""
+    _integer("max_spread", max_spread, 0, _U64, OracleConfigError)
+    _integer("max_move", max_move, 0, _U64, OracleConfigError)
+    if previous is not None and previous.markets != taken.markets:
+        raise OracleConfigError(f"the previous snapshot prices {previous.markets} markets, this one {taken.markets}")
+    by_digest = {r.digest(): r.price for r in reports if isinstance(r, SignedReport)}
+    trips = []
+    for m, (median, used) in enumerate(zip(taken.prices, taken.report_digests)):
+        try:
+            counted = [by_digest[d] for d in used]
+        except KeyError:
+            raise OracleFormatError(f"market {m}: a report the snapshot used is not among the reports given") from None
+        furthest = max(abs(p - median) for p in counted)
+        if furthest * BREAKER_SCALE > max_spread * median:
+            trips.append(BreakerTrip(m, "spread", median, _millionths_up(furthest, median), max_spread,
+                                     low=min(counted), high=max(counted)))
+        if previous is not None:
+            before = previous.prices[m]
+            moved = abs(median - before)
+            if moved * BREAKER_SCALE > max_move * before:
+                trips.append(BreakerTrip(m, "move", median, _millionths_up(moved, before), max_move, previous=before))
+    return trips

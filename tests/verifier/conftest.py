@@ -252,7 +252,7 @@ def api_settings(api_keys, oracle_private_keys, database_url, tmp_path):
         home=tmp_path / "home", keys_dir=api_keys[0], database_url=database_url, curve=API_CURVE,
         operator_token="operator-secret-token", venue_token="venue-secret-token",
         oracle_keys={public_key_bytes(k).hex(): f"oracle-{i}" for i, k in enumerate(oracle_private_keys)},
-        oracle_quorum=2, generate_keys=False, log_level="WARNING",
+        generate_keys=False, log_level="WARNING",
     )
 
 
@@ -519,7 +519,7 @@ class ServerProcess:
             "ZKMARGIN_OPERATOR_TOKEN": settings.operator_token.get_secret_value(),
             "ZKMARGIN_VENUE_TOKEN": settings.venue_token.get_secret_value(),
             "ZKMARGIN_ORACLE_KEYS": _json.dumps(settings.oracle_keys),
-            "ZKMARGIN_ORACLE_QUORUM": str(settings.oracle_quorum), "ZKMARGIN_GENERATE_KEYS": "false",
+            "ZKMARGIN_ORACLE_FAULTS": str(settings.oracle_faults), "ZKMARGIN_GENERATE_KEYS": "false",
             "ZKMARGIN_LOG_LEVEL": "WARNING",
         })
         code = SERVE

@@ -11,10 +11,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from verifier.errors import (
     BadSignatureError,
     FutureReportError,
+    InvalidOracleKeyError,
     OracleConfigError,
     OracleError,
     OracleFormatError,
     PriceRangeError,
+    RevokedOracleError,
     StaleReportError,
     UnknownMarketError,
     UnknownOracleError,
@@ -24,6 +26,7 @@ from verifier.oracle import (
     REPORT_DOMAIN,
     OracleRegistry,
     SignedReport,
+    check_public_key,
     generate_oracle_key,
     private_key_from_hex,
     private_key_to_hex,
@@ -36,6 +39,31 @@ from zkmargin.errors import MalformedInputError, ZkMarginError
 
 NOW = 1_700_000_000
 MARKETS = 4
+P = 2**255 - 19
+
+# The 8 points of small order (1, 2, 4, 8), canonically encoded (libsodium's blocklist): anyone can
+# forge signatures under them.
+SMALL_ORDER_KEYS = [
+    "01" + "00" * 31,  # (0, 1), the identity: order 1
+    "ec" + "ff" * 30 + "7f",  # (0, -1): order 2
+    "00" * 32,  # (+-sqrt(-1), 0): order 4, both signs of x
+    "00" * 31 + "80",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",  # order 8, y and -y, both signs
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+]
+# Encodings RFC 8032 never produces: y >= p (a second name for a point with y - p) and x = 0 with
+# the sign bit set; and bytes that are no point at all.
+NON_CANONICAL_KEYS = [
+    "ed" + "ff" * 30 + "7f",  # y = p (that is 0)
+    "ee" + "ff" * 30 + "7f",  # y = p + 1 (that is 1: the identity again)
+    "ed" + "ff" * 30 + "ff",  # y = p, sign bit set
+    "ff" * 31 + "7f",  # y = 2^255 - 1
+    "01" + "00" * 30 + "80",  # the identity with the sign bit: x = 0 cannot be negative
+    "ec" + "ff" * 30 + "ff",  # (0, -1) with the sign bit
+    "02" + "00" * 31,  # y = 2: no x satisfies the curve equation
+]
 
 
 def fixed_key(i: int) -> Ed25519PrivateKey:
@@ -57,6 +85,52 @@ def verify(report, registry, **kw):
     kw.setdefault("markets", MARKETS)
     kw.setdefault("now", NOW)
     return verify_report(report, registry, **kw)
+
+
+# --- keys: small order and non-canonical encodings are refused -----------------------------
+
+@pytest.mark.parametrize("key", SMALL_ORDER_KEYS)
+def test_small_order_keys_are_refused(key):
+    raw = bytes.fromhex(key)
+    with pytest.raises(InvalidOracleKeyError, match=f"{key} is a small-order point"):
+        check_public_key(raw)
+    with pytest.raises(InvalidOracleKeyError, match="anyone could forge"):
+        OracleRegistry({key: "forger"})
+
+
+@pytest.mark.parametrize("key", NON_CANONICAL_KEYS)
+def test_non_canonical_keys_are_refused(key):
+    with pytest.raises(InvalidOracleKeyError, match=f"{key} is not (canonical|a point of Ed25519)"):
+        check_public_key(bytes.fromhex(key))
+    with pytest.raises(OracleConfigError):
+        OracleRegistry([key])
+
+
+def test_a_key_with_a_small_order_component_is_refused(keys):
+    """A + (0, -1) = (-x, -y): a valid key plus the point of order 2 is outside the prime-order subgroup."""
+    from verifier.oracle import _decode_point
+
+    x, y, _, _ = _decode_point(public_key_bytes(keys[0]))
+    shifted = ((P - y) | ((P - x) & 1) << 255).to_bytes(32, "little")
+    with pytest.raises(InvalidOracleKeyError, match="small-order component"):
+        check_public_key(shifted)
+
+
+def test_generated_keys_are_accepted():
+    for _ in range(50):
+        raw = public_key_bytes(generate_oracle_key())
+        assert check_public_key(raw) == raw
+
+
+def test_a_revoked_oracle_is_refused_with_the_reason(keys, registry):
+    report = sign_report(keys[1], market=0, price=100, timestamp=NOW)
+    verify(report, registry)
+    registry.revoke(keys[1], "oracle-1", "at noon: key leaked")
+    assert public_key_bytes(keys[1]) not in registry and len(registry) == 2
+    with pytest.raises(RevokedOracleError, match="'oracle-1' .* was revoked \\(at noon: key leaked\\)"):
+        verify(report, registry)  # a report signed before the revocation too
+    with pytest.raises(OracleConfigError, match="never trusted again"):
+        registry.register(keys[1], "oracle-1")
 
 
 # --- signing and verifying ------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """One translation of every refusal into an HTTP status and a JSON body.
 
 Body: ``{"detail": "<one clear sentence>", "code": "<machine-readable>"}`` (plus ``errors`` for
-schema violations and ``accepted`` for an already accepted statement). Bad input is always 4xx;
+schema violations, ``accepted`` for an already accepted statement and ``trips``, the markets and
+figures, for a circuit-breaker refusal). Bad input is always 4xx;
 5xx means the operator must look (a broken ledger, a missing key), never the client's fault.
 """
 
@@ -19,18 +20,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from verifier.errors import (
     AccountInDefaultError,
     BadSignatureError,
+    CircuitBreakerError,
     ConflictError,
     DatabaseConfigurationError,
     EquivocationError,
     FillCommitmentMismatchError,
     FillDecryptionError,
     FutureReportError,
+    InvalidOracleKeyError,
     LedgerIntegrityError,
     NotFoundError,
     OracleConfigError,
     OutOfOrderError,
     PriceRangeError,
     QuorumError,
+    RevokedOracleError,
     StaleReportError,
     UnknownMarketError,
     UnknownOracleError,
@@ -58,12 +62,15 @@ ERROR_TABLE: list[tuple[type[BaseException], int, str]] = [
     (DuplicateError, 409, "duplicate"),
     (QuorumError, 409, "no_price_quorum"),
     (EquivocationError, 409, "oracle_equivocation"),
+    (CircuitBreakerError, 409, "circuit_breaker"),
+    (InvalidOracleKeyError, 422, "invalid_oracle_key"),
     (OracleConfigError, 409, "oracle_configuration"),
     (ConflictError, 409, "conflict"),
     (NotFoundError, 404, "not_found"),
     (AuthenticationError, 401, "unauthenticated"),
     (UnknownOracleError, 401, "unknown_oracle"),
     (BadSignatureError, 401, "bad_signature"),
+    (RevokedOracleError, 403, "oracle_revoked"),
     (ForbiddenError, 403, "forbidden"),
     (StaleReportError, 422, "stale_report"),
     (FutureReportError, 422, "report_from_the_future"),
@@ -103,6 +110,8 @@ async def zkmargin_error(request: Request, exc: ZkMarginError) -> JSONResponse:
         log.error("operator attention: %s", exc, extra={"event": "server_error", "code": code,
                                                         "path": request.url.path})
     extra = {"accepted": exc.accepted} if isinstance(exc, AlreadyAcceptedError) else {}
+    if isinstance(exc, CircuitBreakerError):
+        extra = {"trips": [trip.to_dict() for trip in exc.trips]}
     return error_response(status, code, _one_line(exc), **_jsonable(extra))
 
 

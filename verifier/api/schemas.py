@@ -127,12 +127,24 @@ class SignedReportJson(Strict):
     signature: str = Field(pattern=r"^[0-9a-f]{128}$")
 
 
+def _confirm_breaker() -> Any:
+    return Field(default=False, strict=True, description=(
+        "open or close even though the circuit breaker holds the prices back (409 circuit_breaker names the "
+        "markets and figures); what was confirmed is recorded with the snapshot"))
+
+
 class OpenEpochRequest(Strict):
     attestation_deadline: AwareDatetime | None = None
+    confirm_circuit_breaker: bool = _confirm_breaker()
 
 
 class CloseEpochRequest(Strict):
     settlement_deadline: AwareDatetime | None = None
+    confirm_circuit_breaker: bool = _confirm_breaker()
+
+
+class OracleRevocation(Strict):
+    reason: str = Field(min_length=1, max_length=200, description="why the key is revoked (kept with it)")
 
 
 class DefaultRequest(Strict):

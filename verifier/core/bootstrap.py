@@ -4,7 +4,8 @@
 starting workers) call. It runs under a file lock in ``ZKMARGIN_HOME``, so several workers
 starting together neither generate two sets of development credentials nor two sets of keys.
 It migrates the database, loads (or generates) the verification keys, and writes the
-configured markets and oracle keys to the database.
+configured markets and oracle keys to the database: the configured oracle keys are the registry,
+a stored key no longer configured is revoked (``sync_oracles``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from circuits.state import RATE_SCALE
 from verifier.core.config import DEFAULT_MARKETS, DEV_ORACLE_COUNT, MarketConfig, Settings
@@ -28,10 +30,11 @@ from verifier.db.migrate import upgrade_database
 from verifier.db.models import Market, OracleKey
 from verifier.db.types import utc_now
 from verifier.errors import DatabaseConfigurationError, OracleConfigError
-from verifier.oracle import OracleRegistry, generate_oracle_key, private_key_to_hex, public_key_bytes
+from verifier.oracle import OracleRegistry, generate_oracle_key, private_key_to_hex, public_key_bytes, quorum_for
 from zkmargin.formats.files import write_atomically
 
 log = logging.getLogger("zkmargin.verifier")
+REMOVED_FROM_CONFIGURATION = "removed from ZKMARGIN_ORACLE_KEYS"
 
 
 @dataclass
@@ -44,10 +47,14 @@ class Runtime:
     markets: tuple[MarketConfig, ...]
     operator_token: str
     venue_token: str
-    oracles: dict[str, str]  # public key hex -> name (configured or development keys)
-    oracle_quorum: int
+    oracles: dict[str, str]  # public key hex -> name (configured or development keys): the registry
+    oracle_faults: int  # f: a price needs reports of 2f + 1 distinct oracles
     keys: dict[str, StatementKey] = field(default_factory=dict)
     embedded_defaults: list[str] = field(default_factory=list)
+
+    @property
+    def oracle_quorum(self) -> int:
+        return quorum_for(self.oracle_faults)
 
     @property
     def market_count(self) -> int:
@@ -126,11 +133,18 @@ def resolve_runtime(settings: Settings) -> Runtime:
         defaults.append(f"{len(oracles)} development oracle keys (private halves in {settings.credentials_file})")
     else:
         oracles = dict(settings.oracle_keys or {})
-    registry = OracleRegistry(oracles)  # checks keys and unique names
-    quorum = settings.oracle_quorum or len(registry) // 2 + 1
-    if quorum > len(registry):
-        raise OracleConfigError(f"a quorum of {quorum} oracles is impossible with {len(registry)} registered")
-    return Runtime(settings, database_url, settings.curve, markets, operator, venue, oracles, quorum,
+    try:
+        registry = OracleRegistry(oracles)  # checks keys (canonical, prime order) and unique names
+    except OracleConfigError as exc:
+        source = "the development credentials" if need_oracles else "ZKMARGIN_ORACLE_KEYS"
+        raise type(exc)(f"{source}: {exc}") from None
+    quorum = quorum_for(settings.oracle_faults)
+    if len(registry) < quorum:
+        raise OracleConfigError(
+            f"{len(registry)} oracle(s) configured, but tolerating ZKMARGIN_ORACLE_FAULTS = {settings.oracle_faults} "
+            f"lying oracle(s) needs reports of 2f + 1 = {quorum} distinct oracles: configure at least {quorum} "
+            "oracle keys in ZKMARGIN_ORACLE_KEYS")
+    return Runtime(settings, database_url, settings.curve, markets, operator, venue, oracles, settings.oracle_faults,
                    embedded_defaults=defaults)
 
 
@@ -158,14 +172,43 @@ def sync_configuration(database: Database, runtime: Runtime) -> None:
                 market.price_scale, market.maintenance_rate = config.price_scale, config.maintenance_rate
                 market.initial_rate = config.initial_rate
         session.flush()
-        known = {k.public_key: k for k in session.scalars(select(OracleKey))}
-        names = {k.name: k.public_key for k in known.values()}
-        for public_key, name in runtime.oracles.items():
-            if public_key in known:
-                continue
-            if name in names:
-                raise OracleConfigError(f"oracle name {name!r} is already used by {names[name]}")
-            session.add(OracleKey(public_key=public_key, name=name, created_at=utc_now()))
+        sync_oracles(session, runtime.oracles)
+
+
+def sync_oracles(session: Session, configured: dict[str, str]) -> list[str]:
+    """Make the database's oracle registry the configured one; returns the keys revoked now.
+
+    A configured key is registered if new; a stored key that is not configured is revoked (kept
+    as history: its reports are never counted again, those already stored included). A revoked
+    key stays revoked: configuring it again is refused, since whoever made the operator revoke it
+    may still hold it.
+    """
+    known = {k.public_key: k for k in session.scalars(select(OracleKey).with_for_update())}
+    names = {k.name: k.public_key for k in known.values()}
+    for public_key, name in configured.items():
+        key = known.get(public_key)
+        if key is not None and key.revoked_at is not None:
+            raise OracleConfigError(
+                f"oracle {public_key} ({key.name!r}) in ZKMARGIN_ORACLE_KEYS was revoked at "
+                f"{key.revoked_at.isoformat()} ({key.revoked_reason}): a revoked key is never trusted again; "
+                "remove it from the configuration and give the oracle a new key")
+        if key is not None:
+            continue
+        if name in names:
+            holder = known[names[name]]
+            kept = " (revoked: its name stays with it as history)" if holder.revoked_at is not None else ""
+            raise OracleConfigError(f"oracle name {name!r} is already used by {names[name]}{kept}: pick another name")
+        session.add(OracleKey(public_key=public_key, name=name, created_at=utc_now()))
+    revoked = []
+    now = utc_now()
+    for public_key, key in known.items():
+        if public_key not in configured and key.revoked_at is None:
+            key.revoked_at, key.revoked_reason = now, REMOVED_FROM_CONFIGURATION
+            revoked.append(public_key)
+            log.warning("oracle %s (%s) is not in ZKMARGIN_ORACLE_KEYS: revoked", key.name, public_key,
+                        extra={"event": "oracle_revoked", "oracle": public_key, "oracle_name": key.name})
+    session.flush()
+    return revoked
 
 
 def prepare_runtime(settings: Settings) -> Runtime:

@@ -8,6 +8,8 @@ Nothing is required. Whatever is not configured falls back to an embedded defaul
 ``ZKMARGIN_OPERATOR_TOKEN``       generated, written to ``$ZKMARGIN_HOME/dev-credentials.json``
 ``ZKMARGIN_VENUE_TOKEN``          generated, same file
 ``ZKMARGIN_ORACLE_KEYS``          3 generated oracle keys (private halves in the same file)
+``ZKMARGIN_ORACLE_FAULTS``        1 (a price needs reports of 2f + 1 = 3 distinct oracles)
+``ZKMARGIN_CIRCUIT_BREAKER_*``    ``MAX_SPREAD`` 50000, ``MAX_MOVE`` 200000 (millionths)
 ``ZKMARGIN_MARKETS``              BTC-USD and ETH-USD, maintenance 5 %, initial 10 %
 ``ZKMARGIN_CURVE``                bls12381
 ``ZKMARGIN_KEYS_DIR``             ``$ZKMARGIN_HOME/keys`` (the prover's key store layout)
@@ -32,7 +34,9 @@ DEFAULT_MARKETS = (
     {"name": "BTC-USD", "maintenance_rate": 50_000, "initial_rate": 100_000},
     {"name": "ETH-USD", "maintenance_rate": 50_000, "initial_rate": 100_000},
 )
-DEV_ORACLE_COUNT = 3
+DEV_ORACLE_COUNT = 3  # 2f + 1 for the default f = 1
+DEFAULT_MAX_SPREAD = 50_000  # 5 % of the median, in millionths
+DEFAULT_MAX_MOVE = 200_000  # 20 % of the previous snapshot's price, in millionths
 
 
 def default_home() -> Path:
@@ -70,10 +74,20 @@ class Settings(BaseSettings):
     operator_token: SecretStr | None = None
     venue_token: SecretStr | None = None
 
-    oracle_keys: dict[str, str] | None = None  # public key (64 lower-case hex) -> name
-    oracle_quorum: int | None = Field(default=None, ge=1)  # default: a majority of the oracles
+    # public key (64 lower-case hex) -> name: the registry. A key stored in the database but not
+    # listed here is revoked at start-up (kept only as history).
+    oracle_keys: dict[str, str] | None = None
+    # f, the lying oracles tolerated: a price needs fresh reports of 2f + 1 distinct oracles, so at
+    # least 2f + 1 must be configured. 0 is refused: one oracle would set the price.
+    oracle_faults: int = Field(default=1, ge=1, le=1000)
+    oracle_quorum: int | None = None  # replaced by oracle_faults; refused if set (see the validator)
     oracle_staleness_seconds: int = Field(default=300, ge=1)
     oracle_skew_seconds: int = Field(default=5, ge=0)
+    # circuit breaker, in millionths: an epoch does not open or close (unless the operator
+    # confirms) when a market's counted reports lie further than this from their median ...
+    circuit_breaker_max_spread: int = Field(default=DEFAULT_MAX_SPREAD, ge=0, lt=1 << 63)
+    # ... or when its median moved further than this from the previous snapshot's price
+    circuit_breaker_max_move: int = Field(default=DEFAULT_MAX_MOVE, ge=0, lt=1 << 63)
 
     attestation_window_seconds: int = Field(default=3600, ge=0)  # epoch opening -> attestation deadline
     settlement_window_seconds: int = Field(default=3600, ge=0)  # epoch closing -> settlement deadline
@@ -101,6 +115,18 @@ class Settings(BaseSettings):
             return get_curve(value).name
         except UnknownCurveError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("oracle_quorum")
+    @classmethod
+    def _no_quorum(cls, value: int | None) -> None:
+        # Mapping a quorum q to f = (q - 1) // 2 would silently change what an operator asked for
+        # (the old default, a majority of 3, is the 2 that let one liar set the price).
+        if value is not None:
+            raise ValueError(
+                "ZKMARGIN_ORACLE_QUORUM is no longer supported: a price now needs 2f + 1 distinct oracles, where "
+                "f is ZKMARGIN_ORACLE_FAULTS (default 1, so 3 oracles); unset ZKMARGIN_ORACLE_QUORUM and set "
+                "ZKMARGIN_ORACLE_FAULTS instead")
+        return None
 
     @field_validator("markets")
     @classmethod

@@ -389,24 +389,39 @@ class AccountCredential(Base):
 
 
 class OracleKey(Base):
-    """A registered oracle: its raw Ed25519 public key (hex) and a unique human name."""
+    """A registered oracle: its raw Ed25519 public key (hex) and a unique human name.
+
+    A revoked key (``revoked_at`` set, by the operator or because it left the configuration) is
+    kept as history only: none of its reports is accepted or counted again, and it is never
+    registered again.
+    """
 
     __tablename__ = "oracle_keys"
+    __table_args__ = (
+        CheckConstraint("(revoked_at IS NULL) = (revoked_reason IS NULL)", name="revoked_with_reason"),
+    )
 
     public_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class OracleReport(Base):
     """A signed price report that passed ``verifier.oracle.verify_report`` when it arrived.
 
     ``digest`` (SHA-256 of the signed bytes, hex) is unique: a resubmitted report is the same one.
+    (oracle, market, timestamp) is unique too: an oracle states one price per market and instant,
+    so of two different reports racing in, one is stored and the other refused (equivocation).
     Snapshots re-verify every report they use, so a row is evidence, never trusted as such.
     """
 
     __tablename__ = "oracle_reports"
-    __table_args__ = (Index(None, "market", "timestamp"),)
+    __table_args__ = (
+        Index(None, "market", "timestamp"),
+        UniqueConstraint("oracle", "market", "timestamp"),
+    )
 
     id: Mapped[int] = mapped_column(IdentityKey, primary_key=True)
     digest: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH), unique=True)
@@ -436,3 +451,6 @@ class PriceSnapshotRecord(Base):
     taken_at: Mapped[int] = mapped_column(BigInteger)
     digest: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
     document: Mapped[str] = mapped_column(Text)
+    # the circuit-breaker trips the operator confirmed (JSON list of ``BreakerTrip.to_dict``);
+    # NULL when the breaker did not trip
+    circuit_breaker_override: Mapped[str | None] = mapped_column(Text)

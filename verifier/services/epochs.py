@@ -62,32 +62,40 @@ def list_epochs(session: Session, limit: int) -> list[dict[str, Any]]:
     return [epoch_view(session, e) for e in session.scalars(select(Epoch).order_by(Epoch.id.desc()).limit(limit))]
 
 
-def open_epoch(session: Session, ctx: ServiceContext, attestation_deadline: datetime | None) -> dict[str, Any]:
-    """Open the next epoch with a mark-price snapshot of the fresh oracle reports."""
+def open_epoch(session: Session, ctx: ServiceContext, attestation_deadline: datetime | None,
+               confirm_circuit_breaker: bool = False) -> dict[str, Any]:
+    """Open the next epoch with a mark-price snapshot of the fresh oracle reports.
+
+    The circuit breaker (``prices.take_snapshot``) refuses prices that spread or moved too far
+    unless ``confirm_circuit_breaker``; what the operator confirmed is kept with the snapshot."""
     open_one = current_epoch(session)
     if open_one is not None:
         raise EpochStateError(f"epoch {open_one.id} is still open: close it before opening another")
     epoch_id = (session.scalar(select(func.max(Epoch.id))) or 0) + 1
-    taken = prices.take_snapshot(session, ctx, epoch_id)
+    taken, trips = prices.take_snapshot(session, ctx, epoch_id, action="open",
+                                        confirm_circuit_breaker=confirm_circuit_breaker)
     deadline = attestation_deadline or utc_now() + timedelta(seconds=ctx.runtime.settings.attestation_window_seconds)
     epoch = records.open_epoch(session, epoch_id, attestation_deadline=deadline)
-    prices.store_snapshot(session, epoch_id, SnapshotPhase.MARK, taken)
-    return epoch_view(session, epoch)
+    prices.store_snapshot(session, epoch_id, SnapshotPhase.MARK, taken, overridden=trips)
+    return {**epoch_view(session, epoch), "circuit_breaker_override": [t.to_dict() for t in trips] or None}
 
 
 def close_epoch(session: Session, ctx: ServiceContext, epoch_id: int,
-                settlement_deadline: datetime | None) -> dict[str, Any]:
-    """Fix the settlement prices (a snapshot of the fresh reports now); they never change after."""
+                settlement_deadline: datetime | None, confirm_circuit_breaker: bool = False) -> dict[str, Any]:
+    """Fix the settlement prices (a snapshot of the fresh reports now); they never change after.
+
+    The circuit breaker applies as in ``open_epoch``."""
     epoch = records.lock_epoch(session, epoch_id)
     if epoch.status is not EpochStatus.OPEN:
         raise EpochStateError(f"epoch {epoch_id} is already {epoch.status.value}")
-    taken = prices.take_snapshot(session, ctx, epoch_id)
+    taken, trips = prices.take_snapshot(session, ctx, epoch_id, action="close",
+                                        confirm_circuit_breaker=confirm_circuit_breaker)
     epoch = records.close_epoch(session, epoch_id, list(taken.prices))
     epoch.settlement_deadline = settlement_deadline or utc_now() + timedelta(
         seconds=ctx.runtime.settings.settlement_window_seconds)
-    prices.store_snapshot(session, epoch_id, SnapshotPhase.SETTLEMENT, taken)
+    prices.store_snapshot(session, epoch_id, SnapshotPhase.SETTLEMENT, taken, overridden=trips)
     session.flush()
-    return epoch_view(session, epoch)
+    return {**epoch_view(session, epoch), "circuit_breaker_override": [t.to_dict() for t in trips] or None}
 
 
 def finalize_epoch(session: Session, epoch_id: int) -> dict[str, Any]:

@@ -20,7 +20,7 @@ router = APIRouter(tags=["epochs"])
              summary="Open the next epoch: its mark prices are the oracle quorum's median now")
 async def open_epoch(ctx: ContextDep, body: Annotated[OpenEpochRequest | None, Body()] = None) -> dict[str, Any]:
     body = body or OpenEpochRequest()
-    return await ctx.write(epochs.open_epoch, ctx, body.attestation_deadline)
+    return await ctx.write(epochs.open_epoch, ctx, body.attestation_deadline, body.confirm_circuit_breaker)
 
 
 @router.get("/epochs", summary="Recent epochs, newest first")
@@ -43,7 +43,7 @@ async def get_epoch(ctx: ContextDep, epoch_id: EpochId) -> dict[str, Any]:
 async def close_epoch(ctx: ContextDep, epoch_id: EpochId,
                       body: Annotated[CloseEpochRequest | None, Body()] = None) -> dict[str, Any]:
     body = body or CloseEpochRequest()
-    return await ctx.write(epochs.close_epoch, ctx, epoch_id, body.settlement_deadline)
+    return await ctx.write(epochs.close_epoch, ctx, epoch_id, body.settlement_deadline, body.confirm_circuit_breaker)
 
 
 @router.post("/epochs/{epoch_id}/finalize", dependencies=[OperatorDep],

@@ -1,17 +1,18 @@
-"""Oracle keys (operator) and signed price reports (authenticated by their signature)."""
+"""Oracle keys (operator: register, revoke) and signed price reports (authenticated by their signature)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 
 from verifier.api.deps import ContextDep, OperatorDep
-from verifier.api.schemas import OracleRegistration, SignedReportJson
+from verifier.api.schemas import OracleRegistration, OracleRevocation, SignedReportJson
 from verifier.oracle import SignedReport
 from verifier.services import prices
 
 router = APIRouter(tags=["oracles"])
+OracleKeyHex = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="the oracle's public key, lower-case hex")]
 
 
 @router.get("/oracles", summary="Registered oracle keys")
@@ -24,6 +25,13 @@ async def register_oracle(ctx: ContextDep, body: OracleRegistration, response: R
     view, created = await ctx.write(prices.register_oracle, body.public_key, body.name)
     if not created:
         response.status_code = 200
+    return view
+
+
+@router.post("/oracles/{public_key}/revoke", dependencies=[OperatorDep],
+             summary="Revoke an oracle key (operator): its reports, past ones included, never count again")
+async def revoke_oracle(ctx: ContextDep, public_key: OracleKeyHex, body: OracleRevocation) -> dict[str, Any]:
+    view, _ = await ctx.write(prices.revoke_oracle, public_key, body.reason)
     return view
 
 
