@@ -39,6 +39,7 @@ from verifier.services.errors import (
     ForbiddenError,
     NoOpenEpochError,
     ProofRejectedError,
+    RateLimitedError,
 )
 from verifier.errors import DuplicateError, EpochStateError, StaleCommitmentError
 from zkmargin.errors import KeyFileError, MalformedInputError, ZkMarginError
@@ -61,6 +62,7 @@ ERROR_TABLE: list[tuple[type[BaseException], int, str]] = [
     (UnknownOracleError, 401, "unknown_oracle"),
     (BadSignatureError, 401, "bad_signature"),
     (ForbiddenError, 403, "forbidden"),
+    (RateLimitedError, 429, "rate_limited"),
     (StaleReportError, 422, "stale_report"),
     (FutureReportError, 422, "report_from_the_future"),
     (PriceRangeError, 422, "price_out_of_range"),
@@ -83,8 +85,9 @@ def classify(exc: BaseException) -> tuple[int, str]:
     return 500, "internal_error"
 
 
-def error_response(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(status: int, code: str, detail: str, *, headers: dict[str, str] | None = None,
+                   **extra: Any) -> JSONResponse:
+    headers = {**({"WWW-Authenticate": "Bearer"} if status == 401 else {}), **(headers or {})} or None
     return JSONResponse({"detail": detail, "code": code, **extra}, status_code=status, headers=headers)
 
 
@@ -99,7 +102,8 @@ async def zkmargin_error(request: Request, exc: ZkMarginError) -> JSONResponse:
         log.error("operator attention: %s", exc, extra={"event": "server_error", "code": code,
                                                         "path": request.url.path})
     extra = {"accepted": exc.accepted} if isinstance(exc, AlreadyAcceptedError) else {}
-    return error_response(status, code, _one_line(exc), **_jsonable(extra))
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
+    return error_response(status, code, _one_line(exc), headers=headers, **_jsonable(extra))
 
 
 def _jsonable(value: Any) -> Any:
