@@ -100,7 +100,7 @@ def claim_port(host: str, port: int) -> PortClaim:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
             who = f"pid {holder}" if holder.isdigit() else "another process"
-            raise PortInUseError(errno.EADDRINUSE, f"another zkmargin server ({who}) is serving {host}:{port}; "
+            raise PortInUseError(errno.EADDRINUSE, f"another zkmargin server ({who}) is serving this port; "
                                  "stop it or choose another --port") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -120,7 +120,7 @@ def _probe_plain_bind(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(errno.EADDRINUSE, f"{host}:{port} is already in use by another server; "
+                raise PortInUseError(errno.EADDRINUSE, "the port is already in use by another program; "
                                      "stop it or choose another --port") from None
             raise
 
