@@ -40,6 +40,7 @@ import os
 import re
 import signal
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -81,19 +82,33 @@ class PortClaim:
 
 
 def port_lock_file(host: str, port: int) -> Path:
-    """The lock file for (host, port): per user (only the same user may join an SO_REUSEPORT group)."""
+    """The lock file for (host, port), in ``$TMPDIR/zkmargin-<uid>/``: per user, as only the same
+    user may join an SO_REUSEPORT group; in a folder of this user's alone, so that nobody else
+    can plant a file or a symbolic link where the server will write its pid."""
+    folder = Path(tempfile.gettempdir()) / f"zkmargin-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        status = folder.lstat()
+    except OSError as exc:
+        raise PortInUseError(exc.errno or errno.EACCES, f"cannot use the lock folder {folder}: {exc}") from None
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid() or status.st_mode & 0o077:
+        raise PortInUseError(errno.EACCES, f"the lock folder {folder} is not a private folder of this user "
+                             "(mode 0700): remove it and start again")
     safe_host = re.sub(r"[^0-9A-Za-z.-]", "_", host) or "_"
-    return Path(tempfile.gettempdir()) / f"zkmargin-{os.getuid()}-serve-{safe_host}-{port}.lock"
+    return folder / f"serve-{safe_host}-{port}.lock"
 
 
 def claim_port(host: str, port: int) -> PortClaim:
     """Claim (host, port) for this server, or ``PortInUseError`` naming who holds it.
 
-    Call it before starting anything, and keep the claim for as long as the server runs."""
+    Call it before starting anything, and keep the claim for as long as the server runs. Port 0
+    (a port the kernel chooses) needs no claim."""
     import fcntl
 
     lock_file = port_lock_file(host, port)
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    if port == 0:
+        return PortClaim(host, port, lock_file, -1)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -208,6 +223,8 @@ def serve_workers(host: str, port: int, workers: int, uvicorn_options: dict[str,
     for signum in (signal.SIGINT, signal.SIGTERM):
         previous[signum] = signal.signal(signum, request_stop)
 
+    # called from this (the main) thread only: PR_SET_PDEATHSIG fires when the thread that started
+    # a worker ends, so a worker started from a short-lived thread would be stopped with it
     def start() -> multiprocessing.process.BaseProcess:
         process = context.Process(target=_run_worker, args=(host, port, uvicorn_options, os.getpid()),
                                   daemon=False)
