@@ -78,7 +78,8 @@ def main() -> int:
 
     home = Path(args.home or tempfile.mkdtemp(prefix="zkm-load-"))
     env = dict(os.environ, ZKMARGIN_HOME=str(home), ZKMARGIN_DATABASE_URL=args.database_url,
-               ZKMARGIN_LOG_LEVEL="WARNING")
+               ZKMARGIN_LOG_LEVEL="WARNING",
+               ZKMARGIN_ACCOUNT_OPENINGS_PER_MINUTE="0")  # the set-up opens --accounts accounts from one address
     server = subprocess.Popen([sys.executable, "-m", "verifier.cli", "serve", "--port", str(args.port),
                                "--workers", str(args.workers)], env=env, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{args.port}"

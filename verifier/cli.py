@@ -28,7 +28,23 @@ def serve_command(
     """Run the verifier HTTP service (settings from ZKMARGIN_* variables; embedded defaults otherwise).
 
     With several workers on Linux each worker listens on a socket of its own (SO_REUSEPORT), so
-    that the kernel spreads connections over them (see ``verifier.serving``)."""
+    that the kernel spreads connections over them (see ``verifier.serving``). A port another
+    server already serves is refused before anything starts; workers stop when the supervisor
+    dies."""
+    from verifier.serving import claim_port
+
+    try:
+        # first: a second server on a served port stops here, before it migrates or loads anything
+        claim = claim_port(host, port)
+    except OSError as exc:
+        typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(EXIT_ERROR) from None
+    with claim:
+        _serve(host, port, workers)
+
+
+def _serve(host: str, port: int, workers: int) -> None:
+    """The rest of ``serve``, while the port's claim is held."""
     import uvicorn
     from pydantic import ValidationError
 

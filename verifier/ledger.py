@@ -54,6 +54,7 @@ from datetime import datetime
 from itertools import groupby
 
 from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from circuits.state import COLLATERAL_BITS
@@ -369,24 +370,55 @@ def credit_deposit(session: Session, *, account_id: int, amount: int, reference:
     """The operator received ``amount`` for an account: a pending deposit and its ledger entry.
 
     ``reference`` is the operator's own (e.g. the bank transfer's); a retry with the same
-    reference and terms returns the existing item instead of crediting twice.
+    reference and terms returns the existing item instead of crediting twice (see
+    ``credit_deposit_once``).
+    """
+    return credit_deposit_once(session, account_id=account_id, amount=amount, reference=reference,
+                               deadline=deadline)[0]
+
+
+def credit_deposit_once(session: Session, *, account_id: int, amount: int, reference: str,
+                        deadline: datetime | None = None) -> tuple[PendingItem, bool]:
+    """``credit_deposit``, and whether this call created the item (False: an identical retry).
+
+    Concurrent identical credits are decided by the reference's unique index: on PostgreSQL the
+    loser's insert waits for the winner's commit and fails; it then re-reads the winner's item
+    (in a savepoint, so its transaction goes on) and returns it, or refuses if the terms
+    differ. On SQLite the write lock serializes them and the loser finds the item at once.
     """
     amount = _check_amount(amount, "a deposit")
     require_aware(deadline, "a deposit's deadline")
     get_account(session, account_id)
-    existing = session.scalar(select(PendingItem).where(PendingItem.reference == reference))
+    existing = _credited_deposit(session, reference, account_id, amount)
     if existing is not None:
-        if (existing.kind, existing.account_id, existing.amount) == (PendingKind.DEPOSIT, account_id, amount):
-            return existing
-        raise DuplicateError(f"reference {reference!r} was already used for another item")
+        return existing, False
     item = PendingItem(kind=PendingKind.DEPOSIT, account_id=account_id, reference=reference, amount=amount,
                        deadline=deadline, created_at=utc_now())
-    session.add(item)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(item)
+            session.flush()
+    except IntegrityError:  # a concurrent credit took the reference first
+        existing = _credited_deposit(session, reference, account_id, amount)
+        if existing is None:
+            raise
+        return existing, False
     append_entry(session, EntryKind.DEPOSIT_CREDITED,
                  [Posting(EXTERNAL, -amount), Posting(trader_deposits(account_id), amount)],
                  reference=f"deposit-credited/{item.id}", account_id=account_id)
-    return item
+    return item, True
+
+
+def _credited_deposit(session: Session, reference: str, account_id: int, amount: int) -> PendingItem | None:
+    """The item already recorded under ``reference`` if its terms are these (``DuplicateError`` if
+    they are not), or None."""
+    existing = session.scalar(select(PendingItem).where(PendingItem.reference == reference)
+                              .execution_options(populate_existing=True))
+    if existing is None:
+        return None
+    if (existing.kind, existing.account_id, existing.amount) == (PendingKind.DEPOSIT, account_id, amount):
+        return existing
+    raise DuplicateError(f"reference {reference!r} was already used for another item")
 
 
 def apply_deposit(session: Session, *, pending_item_id: int, transition: AccountCommitment) -> JournalEntry:
@@ -652,7 +684,8 @@ def _one_line(exc: BaseException) -> str:
 __all__ = [
     "CLEARING", "EXTERNAL", "GENESIS_HASH", "EntryContent", "FinalizationResult", "LedgerReport", "Posting",
     "Obligations", "append_entry", "apply_deposit", "balance", "canonical_encoding", "chain_hash",
-    "check_postings", "credit_deposit", "finalize_epoch", "ledger_verify_command", "lock_ledger_head",
-    "mark_default", "pay_payout", "record_settlement", "record_withdrawal", "settlement_obligations", "trader_collateral",
+    "check_postings", "credit_deposit", "credit_deposit_once", "finalize_epoch", "ledger_verify_command",
+    "lock_ledger_head", "mark_default", "pay_payout", "record_settlement", "record_withdrawal",
+    "settlement_obligations", "trader_collateral",
     "trader_deposits", "trader_payouts", "verify_ledger",
 ]

@@ -101,7 +101,7 @@ class TraderAccount:
 
     @classmethod
     def open(cls, path: Path, service: str, passphrase: str | None = None, *, progress: Progress = _ignore,
-             transport=None) -> TraderAccount:
+             transport=None, insecure: bool = False) -> TraderAccount:
         """Register a new account at ``service`` and create its state file at ``path``.
 
         The genesis salt is revealed (the empty state hides nothing); every later state has a
@@ -110,7 +110,7 @@ class TraderAccount:
         """
         if path.exists():
             raise statefile.StateFileExistsError(f"a state file already exists at {path}: choose another --state")
-        client = ServiceClient(service, transport=transport)
+        client = ServiceClient(service, transport=transport, insecure=insecure)
         config = client.config()
         curve, markets = config["curve"], len(config["markets"])
         delivery = TraderKeyPair.generate()
@@ -124,14 +124,16 @@ class TraderAccount:
                         account_token=opened["account_token"], delivery_key=delivery.private_hex, state=genesis)
         statefile.create(path, wallet.to_document(), passphrase)
         client.close()
-        return cls(path, wallet, passphrase, ServiceClient(service, opened["account_token"], transport=transport),
-                   progress)
+        return cls(path, wallet, passphrase, ServiceClient(service, opened["account_token"], transport=transport,
+                                                           insecure=insecure), progress)
 
     @classmethod
     def load(cls, path: Path, passphrase: str | None = None, *, service: str | None = None,
-             progress: Progress = _ignore, transport=None) -> TraderAccount:
+             progress: Progress = _ignore, transport=None, insecure: bool = False) -> TraderAccount:
         wallet = Wallet.from_document(statefile.load(path, passphrase))
-        client = ServiceClient(service or wallet.service, wallet.account_token, transport=transport)
+        # the token is bound to the service the account was opened at: never sent to another
+        client = ServiceClient(service or wallet.service, wallet.account_token, token_service=wallet.service,
+                               transport=transport, insecure=insecure)
         return cls(path, wallet, passphrase, client, progress)
 
     @staticmethod

@@ -50,7 +50,10 @@ PassphraseFileOpt = Annotated[Optional[Path], typer.Option(
     help=f"read the state file's passphrase from this file (or set {PASSPHRASE_ENV})")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable results on stdout")]
 ServiceOpt = Annotated[Optional[str], typer.Option("--service", help="the verifier service's URL (default: the one "
-                                                                     "the account was opened at)")]
+                                                                     "the account was opened at, the only one the "
+                                                                     "account token is sent to)")]
+InsecureOpt = Annotated[bool, typer.Option("--insecure", help="allow plain http:// to another machine (the token "
+                                                              "and the proofs travel unencrypted)")]
 
 
 # --- errors, passphrases, progress ---------------------------------------------------------
@@ -126,12 +129,23 @@ def _print(outcomes: list[Outcome], as_json: bool, empty: str) -> None:
         typer.echo(outcome.summary)
 
 
+def _warn_if_token_withheld(account: TraderAccount) -> None:
+    client = account.client
+    if client.token_withheld:
+        err_console.print(f"[yellow]warning:[/yellow] --service {client.url} is not the service this account was "
+                          f"opened at ({client.token_service}); the account token is sent only there, so requests "
+                          "that need it will be refused", highlight=False, soft_wrap=True, markup=True)
+
+
 def _run(state: Path | None, passphrase_file: Path | None, as_json: bool, service: str | None,
-         operation: Callable[[TraderAccount], list[Outcome]], empty: str = "nothing to do") -> None:
+         operation: Callable[[TraderAccount], list[Outcome]], empty: str = "nothing to do",
+         insecure: bool = False) -> None:
     """Load, lock, reconcile, run ``operation``, print."""
     path = state or default_state_path()
     with _explained_errors(), _proof_progress(not as_json) as progress, TraderAccount.locked(path):
-        account = TraderAccount.load(path, _passphrase_for(path, passphrase_file), service=service, progress=progress)
+        account = TraderAccount.load(path, _passphrase_for(path, passphrase_file), service=service, progress=progress,
+                                     insecure=insecure)
+        _warn_if_token_withheld(account)
         try:
             recovered = account.reconcile()
             outcomes = ([recovered] if recovered else []) + operation(account)
@@ -148,7 +162,7 @@ def account_new(
     state: StateOpt = None, passphrase_file: PassphraseFileOpt = None,
     encrypt: Annotated[bool, typer.Option("--encrypt", help="encrypt the state file with a passphrase "
                                                             "(asked for unless given by file or variable)")] = False,
-    as_json: JsonOpt = False,
+    insecure: InsecureOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """Open an account: a fresh private state and delivery key; the genesis commitment is registered."""
     path = state or default_state_path()
@@ -157,7 +171,7 @@ def account_new(
         if encrypt and passphrase is None:
             passphrase = typer.prompt("passphrase for the new state file", hide_input=True,
                                       confirmation_prompt=True, err=True)
-        account = TraderAccount.open(path, service, passphrase)
+        account = TraderAccount.open(path, service, passphrase, insecure=insecure)
         account.close()
     wallet = account.wallet
     data = {"account_id": wallet.account_id, "service": wallet.service, "curve": wallet.curve,
@@ -210,51 +224,54 @@ def deposit(
                                                          "(default: every credited deposit)", min=1)] = None,
     deposit_id: Annotated[Optional[int], typer.Option("--id", help="apply this credited deposit")] = None,
     state: StateOpt = None, passphrase_file: PassphraseFileOpt = None, service: ServiceOpt = None,
-    as_json: JsonOpt = False,
+    insecure: InsecureOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """Prove credited deposits into the private state (one transfer proof each)."""
-    _run(state, passphrase_file, as_json, service, lambda a: a.deposit(amount, deposit_id))
+    _run(state, passphrase_file, as_json, service, lambda a: a.deposit(amount, deposit_id), insecure=insecure)
 
 
 def withdraw(
     amount: Annotated[int, typer.Argument(help="the amount to withdraw", min=1)],
     state: StateOpt = None, passphrase_file: PassphraseFileOpt = None, service: ServiceOpt = None,
-    as_json: JsonOpt = False,
+    insecure: InsecureOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """Withdraw collateral (a transfer proof that the rest still meets the initial margin)."""
-    _run(state, passphrase_file, as_json, service, lambda a: a.withdraw(amount))
+    _run(state, passphrase_file, as_json, service, lambda a: a.withdraw(amount), insecure=insecure)
 
 
 def fills(state: StateOpt = None, passphrase_file: PassphraseFileOpt = None, service: ServiceOpt = None,
-          as_json: JsonOpt = False) -> None:
+          insecure: InsecureOpt = False, as_json: JsonOpt = False) -> None:
     """Fetch, decrypt and apply the pending fills, one proof each."""
-    _run(state, passphrase_file, as_json, service, lambda a: a.apply_fills(), empty="no pending fills")
+    _run(state, passphrase_file, as_json, service, lambda a: a.apply_fills(), empty="no pending fills",
+         insecure=insecure)
 
 
 def attest(
     epoch: Annotated[Optional[int], typer.Option("--epoch", help="default: the open epoch")] = None,
     state: StateOpt = None, passphrase_file: PassphraseFileOpt = None, service: ServiceOpt = None,
-    as_json: JsonOpt = False,
+    insecure: InsecureOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """Prove maintenance margin at the epoch's mark prices."""
-    _run(state, passphrase_file, as_json, service, lambda a: [a.attest(epoch)])
+    _run(state, passphrase_file, as_json, service, lambda a: [a.attest(epoch)], insecure=insecure)
 
 
 def settle(
     epoch: Annotated[Optional[int], typer.Option("--epoch", help="default: every closed epoch not yet settled")] = None,
     state: StateOpt = None, passphrase_file: PassphraseFileOpt = None, service: ServiceOpt = None,
-    as_json: JsonOpt = False,
+    insecure: InsecureOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """Settle closed epochs at their settlement prices (the pnl is public, the positions are not)."""
-    _run(state, passphrase_file, as_json, service, lambda a: a.settle(epoch), empty="no epoch to settle")
+    _run(state, passphrase_file, as_json, service, lambda a: a.settle(epoch), empty="no epoch to settle",
+         insecure=insecure)
 
 
 def status(state: StateOpt = None, passphrase_file: PassphraseFileOpt = None, service: ServiceOpt = None,
-           as_json: JsonOpt = False) -> None:
+           insecure: InsecureOpt = False, as_json: JsonOpt = False) -> None:
     """Positions, equity and margin ratio at the open epoch's prices (computed locally), and the service's view."""
     path = state or default_state_path()
     with _explained_errors(), TraderAccount.locked(path):
-        account = TraderAccount.load(path, _passphrase_for(path, passphrase_file), service=service)
+        account = TraderAccount.load(path, _passphrase_for(path, passphrase_file), service=service, insecure=insecure)
+        _warn_if_token_withheld(account)
         try:
             recovered = account.reconcile()
             report = account.status()

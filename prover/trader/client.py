@@ -4,10 +4,19 @@ Failures become three exceptions a command can explain: the service could not be
 (``ServiceUnreachableError``: connection refused, DNS, timeout), it refused the request
 (``ServiceRefusedError``: 4xx, with the service's one-line ``detail`` and ``code``), or it failed
 (``ServiceFailedError``: 5xx, the operator's problem; retry later).
+
+The account token goes to one service only: the one the account was opened at, whose URL the
+state file keeps. ``ServiceClient`` attaches it to a request only when the request's URL lies
+under that service's (same scheme, host, port and path prefix); pointed anywhere else it sends
+no token at all and says so (``token_withheld``). Plain ``http://`` is refused unless the host
+is this machine (a loopback address or ``localhost``) or the caller says ``insecure``: the token
+and the proofs would otherwise cross the network readable by anyone on the way.
 """
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +35,72 @@ class ServiceError(ZkMarginError):
 
 class ServiceUnreachableError(ServiceError):
     pass
+
+
+class InsecureServiceError(ServiceError):
+    """Plain http:// to another machine, not allowed explicitly."""
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine: ``localhost`` or a loopback address."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _parse(url: str) -> httpx.URL:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ServiceError(f"not a service URL: {url!r} ({exc})") from None
+    if parsed.scheme not in DEFAULT_PORTS or not parsed.host:
+        raise ServiceError(f"not a service URL: {url!r}: expected https://HOST[:PORT] (or http:// to this machine)")
+    return parsed
+
+
+def check_service_url(url: str, *, insecure: bool = False) -> str:
+    """``url`` without its trailing slash, if it may be used: https anywhere; plain http only to
+    this machine unless ``insecure`` (``InsecureServiceError`` otherwise)."""
+    parsed = _parse(url)
+    if parsed.scheme == "http" and not insecure and not is_loopback_host(parsed.host):
+        raise InsecureServiceError(
+            f"refusing plain http:// to {parsed.host}: the account token and the proofs would travel unencrypted; "
+            "use https://, or pass --insecure if this network is trusted")
+    return url.rstrip("/")
+
+
+def _location(url: httpx.URL) -> tuple[str, str, int, str]:
+    return (url.scheme, url.host.lower(), url.port or DEFAULT_PORTS[url.scheme], url.path.rstrip("/"))
+
+
+def same_service(a: str, b: str) -> bool:
+    """Whether two service URLs name the same service (scheme, host, port and path; default
+    ports and trailing slashes do not matter)."""
+    return _location(_parse(a)) == _location(_parse(b))
+
+
+class BoundToken(httpx.Auth):
+    """The account's bearer token, attached only to requests for the service it belongs to."""
+
+    def __init__(self, token: str, service: str):
+        self._header = f"Bearer {token}"
+        self._scheme, self._host, self._port, self._path = _location(_parse(service))
+
+    def covers(self, url: httpx.URL) -> bool:
+        scheme, host, port, path = _location(url)
+        return ((scheme, host, port) == (self._scheme, self._host, self._port)
+                and (path == self._path or path.startswith(self._path + "/")))
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self.covers(request.url):
+            request.headers["Authorization"] = self._header
+        yield request
 
 
 class ServiceFailedError(ServiceError):
@@ -54,13 +129,18 @@ def _error_fields(response: httpx.Response) -> tuple[str, str, dict[str, Any]]:
 
 
 class ServiceClient:
-    """One service, optionally as one account (its bearer token)."""
+    """One service, optionally as one account: its bearer token, bound to ``token_service`` (the
+    URL the account was opened at; default ``url``) and sent nowhere else."""
 
-    def __init__(self, url: str, token: str | None = None, *, transport: httpx.BaseTransport | None = None,
+    def __init__(self, url: str, token: str | None = None, *, token_service: str | None = None,
+                 insecure: bool = False, transport: httpx.BaseTransport | None = None,
                  timeout: httpx.Timeout | float = DEFAULT_TIMEOUT):
-        self.url = url.rstrip("/")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+        self.url = check_service_url(url, insecure=insecure)
+        self.token_service = (token_service or self.url).rstrip("/") if token else None
+        # True: a token was given for another service than this one, and is not sent here
+        self.token_withheld = bool(token) and not same_service(self.url, self.token_service)
+        auth = BoundToken(token, self.token_service) if token and not self.token_withheld else None
+        self._http = httpx.Client(base_url=self.url, auth=auth, timeout=timeout, transport=transport)
 
     def close(self) -> None:
         self._http.close()

@@ -506,22 +506,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def server_environment(settings) -> dict[str, str]:
+    """The environment that makes ``zkmargin serve`` run with ``settings``."""
+    env = dict(_os.environ)
+    env.update({
+        "ZKMARGIN_HOME": str(settings.home), "ZKMARGIN_KEYS_DIR": str(settings.keys_dir),
+        "ZKMARGIN_DATABASE_URL": settings.database_url, "ZKMARGIN_CURVE": settings.curve,
+        "ZKMARGIN_OPERATOR_TOKEN": settings.operator_token.get_secret_value(),
+        "ZKMARGIN_VENUE_TOKEN": settings.venue_token.get_secret_value(),
+        "ZKMARGIN_ORACLE_KEYS": _json.dumps(settings.oracle_keys),
+        "ZKMARGIN_ORACLE_FAULTS": str(settings.oracle_faults), "ZKMARGIN_GENERATE_KEYS": "false",
+        "ZKMARGIN_LOG_LEVEL": "WARNING",
+    })
+    return env
+
+
 class ServerProcess:
     """``zkmargin serve`` in a child process (started and stopped by pid, never by name)."""
 
     def __init__(self, settings, log_path: Path, *, workers: int = 1, crash: str | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(_os.environ)
-        env.update({
-            "ZKMARGIN_HOME": str(settings.home), "ZKMARGIN_KEYS_DIR": str(settings.keys_dir),
-            "ZKMARGIN_DATABASE_URL": settings.database_url, "ZKMARGIN_CURVE": settings.curve,
-            "ZKMARGIN_OPERATOR_TOKEN": settings.operator_token.get_secret_value(),
-            "ZKMARGIN_VENUE_TOKEN": settings.venue_token.get_secret_value(),
-            "ZKMARGIN_ORACLE_KEYS": _json.dumps(settings.oracle_keys),
-            "ZKMARGIN_ORACLE_FAULTS": str(settings.oracle_faults), "ZKMARGIN_GENERATE_KEYS": "false",
-            "ZKMARGIN_LOG_LEVEL": "WARNING",
-        })
+        env = server_environment(settings)
         code = SERVE
         if crash:
             env["ZKMARGIN_TEST_CRASH"] = crash

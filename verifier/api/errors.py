@@ -45,6 +45,7 @@ from verifier.services.errors import (
     ForbiddenError,
     NoOpenEpochError,
     ProofRejectedError,
+    RateLimitedError,
 )
 from verifier.errors import DuplicateError, EpochStateError, StaleCommitmentError
 from zkmargin.errors import KeyFileError, MalformedInputError, ZkMarginError
@@ -72,6 +73,7 @@ ERROR_TABLE: list[tuple[type[BaseException], int, str]] = [
     (BadSignatureError, 401, "bad_signature"),
     (RevokedOracleError, 403, "oracle_revoked"),
     (ForbiddenError, 403, "forbidden"),
+    (RateLimitedError, 429, "rate_limited"),
     (StaleReportError, 422, "stale_report"),
     (FutureReportError, 422, "report_from_the_future"),
     (PriceRangeError, 422, "price_out_of_range"),
@@ -94,8 +96,9 @@ def classify(exc: BaseException) -> tuple[int, str]:
     return 500, "internal_error"
 
 
-def error_response(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(status: int, code: str, detail: str, *, headers: dict[str, str] | None = None,
+                   **extra: Any) -> JSONResponse:
+    headers = {**({"WWW-Authenticate": "Bearer"} if status == 401 else {}), **(headers or {})} or None
     return JSONResponse({"detail": detail, "code": code, **extra}, status_code=status, headers=headers)
 
 
@@ -112,7 +115,8 @@ async def zkmargin_error(request: Request, exc: ZkMarginError) -> JSONResponse:
     extra = {"accepted": exc.accepted} if isinstance(exc, AlreadyAcceptedError) else {}
     if isinstance(exc, CircuitBreakerError):
         extra = {"trips": [trip.to_dict() for trip in exc.trips]}
-    return error_response(status, code, _one_line(exc), **_jsonable(extra))
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
+    return error_response(status, code, _one_line(exc), headers=headers, **_jsonable(extra))
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,9 +1,13 @@
-"""ASGI middleware: request size limit, JSON nesting limit, access log and request metrics.
+"""ASGI middleware: request size limit, JSON nesting limit, duplicate keys, access log and
+request metrics.
 
 The body is read here (at most ``max_request_bytes``) before any route sees it: a larger body
 is answered 413 without reading the rest, and a JSON body nested deeper than ``MAX_JSON_DEPTH``
 is answered 400 — Python's JSON parser recurses per level, and with py_ecc's raised recursion
-limit a deeply nested body could crash the process instead of raising.
+limit a deeply nested body could crash the process instead of raising. A JSON body that gives
+a key twice in one object is answered 400 naming the key, on every route: parsers disagree on
+which value wins (Python's takes the last), so two readers of one request could act on two
+different documents.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from verifier.services.metrics import Metrics
+from zkmargin.formats.snarkjs import reject_duplicate_keys
 
 MAX_JSON_DEPTH = 32
 log = logging.getLogger("zkmargin.verifier.access")
@@ -43,6 +48,37 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
         elif byte in (0x5D, 0x7D):
             depth -= 1
     return False
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+_UNIQUE_KEYS = reject_duplicate_keys(_DuplicateKey)
+
+
+def duplicate_json_key(body: bytes) -> str | None:
+    """The first key given twice in one object of the JSON ``body``, or None (also when the body is
+    not valid JSON at all: the route's own parser reports that)."""
+    if body.count(b":") < 2:  # no object with two keys
+        return None
+    try:
+        json.loads(body, object_pairs_hook=_UNIQUE_KEYS)
+    except _DuplicateKey as exc:
+        return exc.key
+    except (ValueError, RecursionError):
+        return None
+    return None
+
+
+def _declares_json(scope: Scope) -> bool:
+    """Whether the route would read the body as JSON: no content type, or a JSON one."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return b"json" in value.lower()
+    return True
 
 
 async def _send_json(send: Send, status: int, document: dict[str, Any]) -> None:
@@ -118,6 +154,13 @@ class RequestGuard:
             await _send_json(send, 400, {"detail": f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels",
                                          "code": "malformed_input"})
             return None
+        if body and _declares_json(scope):
+            key = duplicate_json_key(body)
+            if key is not None:
+                shown = key if len(key) <= 64 else key[:64] + "..."
+                await _send_json(send, 400, {"detail": f"the JSON body gives the key {shown!r} more than once in one "
+                                                       "object", "code": "malformed_input"})
+                return None
         return body
 
     async def _too_large(self, send: Send) -> None:

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     settlement_window_seconds: int = Field(default=3600, ge=0)  # epoch closing -> settlement deadline
     fill_window_seconds: int = Field(default=3600, ge=0)  # fill posted -> apply deadline (default)
 
+    # account openings (unauthenticated) allowed per client address and minute, in each worker
+    # process (see ``verifier.services.ratelimit``); 0: no limit
+    account_openings_per_minute: int = Field(default=60, ge=0)
+
     max_request_bytes: int = Field(default=64 * 1024, ge=1024)
     max_batch: int = Field(default=64, ge=1)
     # how long a verification batch about to start waits for requests being planned (see

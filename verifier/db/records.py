@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 from verifier.db.models import (
@@ -43,6 +43,8 @@ from verifier.errors import (
 )
 
 MAX_ID = 1 << 63  # ids are stored as signed 64-bit integers
+# PostgreSQL advisory lock key under which account openings take turns for the next id ("zkm-acct")
+ACCOUNT_ID_LOCK = int.from_bytes(b"zkm-acct", "big") & (MAX_ID - 1)
 DIGEST_HEX = frozenset("0123456789abcdef")
 
 
@@ -68,6 +70,20 @@ def get_account(session: Session, account_id: int) -> Account:
     if account is None:
         raise NotFoundError(f"account {account_id} does not exist")
     return account
+
+
+def next_account_id(session: Session) -> int:
+    """The id the next account gets (one more than the largest), reserved until the caller's
+    transaction ends: concurrent openings, in any worker or replica, take turns for it.
+
+    On PostgreSQL a transaction-scoped advisory lock (released at commit or rollback) orders
+    them; the ``max`` that follows runs after it is granted, so at READ COMMITTED it sees the
+    previous holder's committed account. On SQLite every write transaction already holds the
+    database's write lock from its start (``BEGIN IMMEDIATE``). Take it before any other lock of
+    the transaction (an opening takes no other)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ACCOUNT_ID_LOCK})
+    return (session.scalar(select(func.max(Account.id))) or 0) + 1
 
 
 def open_account(session: Session, account_id: int, genesis_commitment: int,

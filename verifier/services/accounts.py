@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from circuits.state import AccountState
@@ -28,7 +28,7 @@ from verifier.services.errors import AuthenticationError
 
 def open_account(session: Session, ctx: ServiceContext, genesis_salt: int, encryption_public_key: str) -> dict[str, Any]:
     key = load_public_key(encryption_public_key).public_bytes_raw()  # FillFormatError (400) unless 32-byte hex
-    account_id = (session.scalar(select(func.max(Account.id))) or 0) + 1
+    account_id = records.next_account_id(session)  # concurrent openings take turns: ids never collide
     state = AccountState.genesis(account_id, ctx.markets, salt=genesis_salt)
     commitment = state.commitment(ctx.curve)  # BoundError (400) unless the salt is below r
     records.open_account(session, account_id, commitment, key)

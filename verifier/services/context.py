@@ -25,6 +25,7 @@ from verifier.batching import BatchVerifier
 from verifier.core.bootstrap import Runtime
 from verifier.db.engine import Database
 from verifier.services.metrics import Metrics
+from verifier.services.ratelimit import AddressRateLimiter
 
 T = TypeVar("T")
 log = logging.getLogger("zkmargin.verifier")
@@ -55,6 +56,9 @@ class ServiceContext:
     attestation_deadlines: dict[int, Any] = field(default_factory=dict)  # epoch id -> datetime | None
 
     def __post_init__(self) -> None:
+        # per worker process: see verifier.services.ratelimit
+        self.account_openings = AddressRateLimiter(self.runtime.settings.account_openings_per_minute, 60.0,
+                                                   what="account openings")
         # Plans (the read step of a proof submission) need no snapshot isolation: everything they
         # read is checked again where it is written. On PostgreSQL they run in autocommit (no
         # BEGIN/ROLLBACK round trips: each query sees the latest committed data); on SQLite in

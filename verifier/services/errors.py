@@ -33,3 +33,11 @@ class AlreadyAcceptedError(DuplicateError):
 
 class NoOpenEpochError(ConflictError):
     """No epoch is open, so there are no mark prices to prove against."""
+
+
+class RateLimitedError(VerifierError):
+    """Too many requests of a kind from one client address (HTTP 429, ``Retry-After``)."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy.exc import IntegrityError
 
 from verifier.api.deps import ContextDep, IsOperatorDep, TokenDep
@@ -16,9 +16,12 @@ router = APIRouter(tags=["accounts"])
 
 
 @router.post("/accounts", status_code=201,
-             summary="Open an account at the genesis state (salt revealed); returns the account token once")
-async def open_account(ctx: ContextDep, body: OpenAccountRequest) -> dict[str, Any]:
-    for attempt in range(5):  # replicas racing for the next id: one wins, the others take the next
+             summary="Open an account at the genesis state (salt revealed); returns the account token once",
+             responses={429: {"description": "too many openings from this address (Retry-After says when to retry)"}})
+async def open_account(ctx: ContextDep, body: OpenAccountRequest, request: Request) -> dict[str, Any]:
+    # per client address (uvicorn puts a trusted proxy's X-Forwarded-For here), before any database work
+    ctx.account_openings.check(request.client.host if request.client else None)
+    for attempt in range(5):  # openings take turns for the next id; this only covers an unexpected clash
         try:
             return await ctx.write(accounts.open_account, ctx, body.genesis_salt, body.encryption_public_key)
         except IntegrityError:
