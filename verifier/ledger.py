@@ -19,13 +19,19 @@ when the trader's transfer proof consumes it), withdrawal (collateral -> payouts
 fills are private to the state, so ``trader/<id>/collateral`` is an upper bound of the
 committed collateral, not the collateral itself.
 
+**Who settles.** ``settlement_obligations`` names the accounts that held a position at an
+epoch's close, from public facts only (the epoch each state is in, whether it may hold a
+position, unapplied fills); docs/protocol.md §4.5–4.6 shows why their settled pnl sums to zero.
+
 **Defaults.** A defaulted account's pnl is private: nobody but its owner can compute it. What
 the operator does know is that an epoch's variation margin is zero-sum, so the defaulted
 accounts' pnl together is exactly minus what the settled accounts' pnl sums to. Finalization
 posts that residual between ``clearing`` and ``default-fund`` (a settlement entry referenced
 ``default-allocation/<epoch>``), so winners are paid in full: a negative ``default-fund`` is a
 loss the operator's default resources cover and pursue from the defaulters (whose collateral
-stays frozen behind their last commitment). With no default, the settled pnl must sum to zero.
+stays frozen behind their last commitment). A defaulted account is frozen for every transition
+and counts as defaulted in every later epoch it still holds a position in. With no default,
+the settled pnl must sum to zero.
 
 **Hash chain.** Entries carry sequence numbers 1, 2, 3, ... and
 ``entry_hash = SHA-256(previous_hash || canonical encoding of the entry and its postings)``

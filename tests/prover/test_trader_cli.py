@@ -153,6 +153,33 @@ def test_a_trader_s_whole_life_through_the_cli(service, tmp_path):
     assert cli.json("account", "backups", state=alice_file)[0]["loads"]
 
 
+def test_the_cli_settles_a_closed_epoch_before_applying_a_later_fill(service, tmp_path):
+    """The observed wedge came from the natural order `zkmargin fills`, then `zkmargin settle`
+    after the next epoch opened. Now `fills` settles the closed epoch first, applies a fill of a
+    closed epoch against that epoch, and every epoch finalizes at zero."""
+    api, cli, _ = service
+    epoch1 = api.open_epoch([100, 200])["epoch_id"]
+    alice_file, bob_file = tmp_path / "alice.json", tmp_path / "bob.json"
+    for state, reference in ((alice_file, "wire-a"), (bob_file, "wire-b")):
+        api.credit(cli.open(state), 10_000, reference)
+        cli.json("deposit", state=state)
+    api.post_fill(venue_view(alice_file), market=0, size_delta=4, price=100, fee=0)
+    api.post_fill(venue_view(bob_file), market=0, size_delta=-4, price=100, fee=0)
+    cli.json("fills", state=alice_file)  # bob does not apply his before the close
+    api.close_epoch(epoch1, [105, 200])
+    api.open_epoch([105, 200])
+    api.post_fill(venue_view(alice_file), market=0, size_delta=1, price=105, fee=0)
+    api.post_fill(venue_view(bob_file), market=0, size_delta=-1, price=105, fee=0)
+
+    steps = [(o["kind"], o["epoch_id"]) for o in cli.json("fills", state=alice_file)]
+    assert steps == [("settlement", epoch1), ("fill", epoch1 + 1)]
+    steps = [(o["kind"], o["epoch_id"]) for o in cli.json("fills", state=bob_file)]
+    assert steps == [("fill", epoch1), ("settlement", epoch1), ("fill", epoch1 + 1)]
+    finalized = api.expect(api.client.post(f"/epochs/{epoch1}/finalize", headers=api.operator), 200)
+    assert finalized["total_pnl"] == 0 and finalized["settled_accounts"] == 2
+    assert cli.json("status", state=bob_file)["state_epoch"] == epoch1 + 1
+
+
 def test_no_request_body_carries_private_state(service, tmp_path):
     api, _, url = service
     bodies: list[tuple[str, object]] = []

@@ -310,16 +310,19 @@ class ServiceHarness:
         return self.expect(self.client.post(f"/accounts/{account_id}/deposits", headers=self.operator,
                                             json={"amount": amount, "reference": reference}), 201)
 
-    def post_fill(self, trader: Trader, market: int, size_delta: int, price: int, fee: int) -> dict:
+    def post_fill(self, trader: Trader, market: int, size_delta: int, price: int, fee: int,
+                  epoch_id: int | None = None, status: int = 201) -> dict:
         from circuits.state import Fill, fresh_salt
         from verifier.fill_delivery import seal_fill
 
         self._fill_ids += 1
         fill = Fill(trader.account_id, self._fill_ids, market, size_delta, price, fee, fresh_salt(API_CURVE))
         ciphertext = seal_fill(fill, trader.keypair.public_key, API_CURVE, markets=API_MARKETS)
-        return self.expect(self.client.post("/fills", headers=self.venue, json={
-            "account_id": trader.account_id, "fill_commitment": str(fill.commitment(API_CURVE)),
-            "ciphertext": ciphertext.hex(), "reference": f"venue-fill-{self._fill_ids}-{trader.account_id}"}), 201)
+        body = {"account_id": trader.account_id, "fill_commitment": str(fill.commitment(API_CURVE)),
+                "ciphertext": ciphertext.hex(), "reference": f"venue-fill-{self._fill_ids}-{trader.account_id}"}
+        if epoch_id is not None:
+            body["epoch_id"] = epoch_id
+        return self.expect(self.client.post("/fills", headers=self.venue, json=body), status)
 
     def trader(self) -> Trader:
         return Trader(self)

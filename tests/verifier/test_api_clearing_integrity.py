@@ -187,3 +187,20 @@ def test_attestations_count_only_while_the_epoch_is_open_and_before_its_deadline
     health = api.expect(api.client.get(f"/accounts/{bob.account_id}/health", params={"epoch_id": epoch2},
                                        headers=bob.auth), 200)
     assert health["status"] == "margin_call" and health["attested"] is False
+
+
+def test_both_sides_of_a_trade_belong_to_one_epoch(api):
+    """A side the venue posts after the close names the trade's epoch, so the epoch still sums to
+    zero; no fill can join a finalized epoch, and without an open epoch a fill must name one."""
+    epoch1 = api.open_epoch(P0)["epoch_id"]
+    alice, bob = funded(api, epoch1, "alice", "bob")
+    alice.apply_fill(api.post_fill(alice, 0, 2, 100, 0)["fill_id"])
+    api.close_epoch(epoch1, [115, 200])
+    unnamed = api.post_fill(bob, 0, -2, 100, 0, status=409)
+    assert unnamed["code"] == "no_open_epoch"
+    late = api.post_fill(bob, 0, -2, 100, 0, epoch_id=epoch1)
+    assert late["epoch_id"] == epoch1
+    bob.apply_fill(late["fill_id"])
+    assert settle(alice, epoch1) == 30 and settle(bob, epoch1) == -30
+    assert finalize(api, epoch1)["total_pnl"] == 0
+    assert api.post_fill(bob, 0, 1, 100, 0, epoch_id=epoch1, status=409)["code"] == "epoch_state"

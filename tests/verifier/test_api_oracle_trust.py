@@ -239,6 +239,8 @@ def test_the_circuit_breaker_refuses_a_large_move_at_the_close_unless_confirmed(
     closed = api.expect(api.client.post(path, headers=api.operator, json={"confirm_circuit_breaker": True}), 200)
     assert closed["settlement_prices"] == [1201, 2400] and closed["circuit_breaker_override"] == body["trips"]
     assert stored_snapshot_row(api.settings, epoch["epoch_id"], SnapshotPhase.SETTLEMENT).circuit_breaker_override
+    shown = api.expect(api.client.get(f"/epochs/{epoch['epoch_id']}"), 200)["circuit_breaker_overrides"]
+    assert shown == {"settlement": body["trips"]}  # the epoch's record says what the operator confirmed
 
     # the next epoch's move is measured from the settlement snapshot (1201), not the mark (1000)
     api.post_prices([1201, 2400])

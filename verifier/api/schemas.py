@@ -89,6 +89,8 @@ class PostFillRequest(Strict):
     ciphertext: str = Field(pattern=r"^([0-9a-f]{2})*$", max_length=4096, description="sealed fill, hex")
     reference: Reference = Field(description="the venue's fill id (idempotency key)")
     deadline: AwareDatetime | None = None
+    epoch_id: Id | None = Field(default=None, description="the epoch of the trade (default: the open epoch); both "
+                                "sides of a trade belong to one epoch, so a side posted after the close names it")
 
 
 class ApplyFillRequest(Strict):

@@ -40,6 +40,9 @@ def epoch_view(session: Session, epoch: Epoch) -> dict[str, Any]:
         "settlement_snapshot_digest": settlement.digest().hex() if settlement else None,
         "settled_accounts": epoch.settled_accounts,
         "defaulted_accounts": epoch.defaulted_accounts,
+        "circuit_breaker_overrides": {
+            phase.value: trips for phase in SnapshotPhase
+            if (trips := prices.breaker_override(session, epoch.id, phase)) is not None},
     }
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from verifier.db import records
 from verifier.db.models import Epoch, EpochStatus, PendingItem, PendingKind
 from verifier.db.types import utc_now
-from verifier.errors import ConflictError, FillFormatError
+from verifier.errors import ConflictError, EpochStateError, FillFormatError
 from verifier.fill_delivery import CIPHERTEXT_BYTES, VERSION
 from verifier.services import accounts
 from verifier.services.context import ServiceContext
@@ -31,7 +31,7 @@ def fill_view(item: PendingItem, with_ciphertext: bool) -> dict[str, Any]:
 
 
 def post_fill(session: Session, ctx: ServiceContext, account_id: int, fill_commitment: int, ciphertext: bytes,
-              reference: str, deadline: datetime | None) -> tuple[dict[str, Any], bool]:
+              reference: str, deadline: datetime | None, epoch_id: int | None = None) -> tuple[dict[str, Any], bool]:
     if not 0 <= fill_commitment < get_curve(ctx.curve).r:
         raise FillFormatError(f"fill_commitment must be an integer in [0, r) for {ctx.curve}")
     if len(ciphertext) != CIPHERTEXT_BYTES or ciphertext[0] != VERSION:
@@ -41,7 +41,12 @@ def post_fill(session: Session, ctx: ServiceContext, account_id: int, fill_commi
     if account.encryption_public_key is None:
         raise ConflictError(f"account {account_id} has no encryption key to deliver fills to")
     existing = session.scalar(select(PendingItem).where(PendingItem.reference == reference))
-    epoch_id = existing.epoch_id if existing is not None else _open_epoch_id(session)
+    if existing is not None:
+        epoch_id = existing.epoch_id
+    elif epoch_id is None:
+        epoch_id = _open_epoch_id(session)
+    else:
+        _require_unfinalized(session, epoch_id)
     deadline = deadline or utc_now() + timedelta(seconds=ctx.runtime.settings.fill_window_seconds)
     item = records.record_fill(session, account_id=account_id, fill_commitment=fill_commitment, reference=reference,
                                epoch_id=epoch_id, ciphertext=ciphertext, deadline=deadline)
@@ -54,6 +59,12 @@ def _open_epoch_id(session: Session) -> int:
     if epoch_id is None:
         raise NoOpenEpochError("no epoch is open: fills are posted while an epoch is open (they belong to it)")
     return epoch_id
+
+
+def _require_unfinalized(session: Session, epoch_id: int) -> None:
+    """A trade's late side may join a closed epoch; a finalized one is settled for good."""
+    if records.get_epoch(session, epoch_id).status is EpochStatus.FINALIZED:
+        raise EpochStateError(f"epoch {epoch_id} is finalized: no fill can join it")
 
 
 def list_fills(session: Session, account_id: int, token: str | None, pending_only: bool) -> list[dict[str, Any]]:

@@ -18,7 +18,8 @@ router = APIRouter(tags=["fills"])
              summary="Post a fill: commitment + opening sealed to the trader (venue); idempotent on reference")
 async def post_fill(ctx: ContextDep, body: PostFillRequest, response: Response) -> dict[str, Any]:
     view, created = await ctx.write(fills.post_fill, ctx, body.account_id, body.fill_commitment,
-                                    bytes.fromhex(body.ciphertext), body.reference, body.deadline)
+                                    bytes.fromhex(body.ciphertext), body.reference, body.deadline,
+                                    body.epoch_id)
     if not created:
         response.status_code = 200
     return view

@@ -40,7 +40,10 @@ async def config(ctx: ContextDep) -> dict[str, Any]:
                               "public_inputs": key.vk.num_public}
                        for name, key in runtime.keys.items()},
         "oracle_quorum": runtime.oracle_quorum,
+        "oracle_faults": runtime.oracle_faults,
         "oracle_staleness_seconds": runtime.settings.oracle_staleness_seconds,
+        "circuit_breaker": {"max_spread_millionths": runtime.settings.circuit_breaker_max_spread,
+                            "max_move_millionths": runtime.settings.circuit_breaker_max_move},
     }
 
 
