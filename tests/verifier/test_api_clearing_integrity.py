@@ -204,3 +204,45 @@ def test_both_sides_of_a_trade_belong_to_one_epoch(api):
     assert settle(alice, epoch1) == 30 and settle(bob, epoch1) == -30
     assert finalize(api, epoch1)["total_pnl"] == 0
     assert api.post_fill(bob, 0, 1, 100, 0, epoch_id=epoch1, status=409)["code"] == "epoch_state"
+
+
+def test_a_rejected_proof_costs_at_most_one_extra_verification(api):
+    """Observed: a junk proof from an authenticated client cost up to three verifications (the
+    stale-commitment probe tried two older commitments). Now it tries only the one before."""
+    epoch1 = api.open_epoch(P0)["epoch_id"]
+    [alice] = funded(api, epoch1, "alice")
+    for reference in ("bank-2", "bank-3"):  # more history behind the current commitment
+        alice.deposit(api.credit(alice.account_id, 10, reference)["deposit_id"], 10, epoch1)
+    context = api.client.app.state.context
+    batcher = context.batchers["transfer"]
+    calls = []
+    original = batcher.verify
+
+    async def counting(*args, **kwargs):
+        calls.append(1)
+        return await original(*args, **kwargs)
+
+    batcher.verify = counting
+    try:
+        junk = {"epoch_id": epoch1, "amount": "5", "new_commitment": "4242", "proof": some_proof(alice, epoch1)}
+        response = post(api, alice, "withdrawals", junk)
+    finally:
+        batcher.verify = original
+    assert response.status_code == 422 and response.json()["code"] == "invalid_proof"
+    assert len(calls) == 2  # the statement itself, and the commitment just before the current one
+
+
+def test_a_fee_cannot_take_a_risk_reducing_fill_below_maintenance(api):
+    """Observed: a fill of -1 with a fee of 990 left an account below maintenance, accepted. The
+    trader's prover refuses it before proving (no proof can exist: the circuit's margin rule)."""
+    epoch1 = api.open_epoch(P0)["epoch_id"]
+    alice, bob = funded(api, epoch1, "alice", "bob")
+    for fill_id, trader in zip(trade(api, alice, bob, 100, 100), (alice, bob)):
+        trader.apply_fill(fill_id)
+    dodge = api.post_fill(alice, 0, -1, 100, 99_990)["fill_id"]  # reduces the long by one, pays almost everything
+    with pytest.raises(BoundError, match="lower the account's maintenance margin by 99985"):
+        alice.fill_request(dodge)
+    fair = api.post_fill(alice, 0, -1, 100, 5)["fill_id"]  # a fee the released requirement (100 * 5 %) pays for
+    alice.apply_fill(fair)
+    view = api.expect(api.client.get(f"/accounts/{alice.account_id}", headers=alice.auth), 200)
+    assert [f["fill_id"] for f in view["pending_fills"]] == [dodge]  # unapplied: a default once overdue
