@@ -33,6 +33,20 @@ def trade(api, buyer, seller, size: int, price: int, market: int = 0) -> tuple[i
             api.post_fill(seller, market, -size, price, 0)["fill_id"])
 
 
+def applied_trade(api, buyer, seller, size: int, price: int, market: int = 0) -> None:
+    """A trade both sides apply at once (one fill proof each)."""
+    for fill_id, trader in zip(trade(api, buyer, seller, size, price, market), (buyer, seller)):
+        trader.apply_fill(fill_id)
+
+
+def trading_pair(api, size: int, price: int = 100):
+    """Epoch 1 open at P0, alice and bob funded, and a trade of ``size`` at ``price`` applied."""
+    epoch1 = api.open_epoch(P0)["epoch_id"]
+    alice, bob = funded(api, epoch1, "alice", "bob")
+    applied_trade(api, alice, bob, size, price)
+    return epoch1, alice, bob
+
+
 def refused(response, code: str, *fragments: str) -> dict:
     assert response.status_code == 409, (response.status_code, response.text)
     body = response.json()
@@ -64,10 +78,7 @@ def settle(trader, epoch_id: int) -> int:
 def test_an_epoch_is_settled_on_the_positions_held_at_its_close(api):
     """Observed: a fill of epoch N+1 applied before settling N made N's pnl sum to non-zero, and
     N could never finalize. Now a state holding N's positions cannot take an N+1 fill."""
-    epoch1 = api.open_epoch(P0)["epoch_id"]
-    alice, bob = funded(api, epoch1, "alice", "bob")
-    for fill_id, trader in zip(trade(api, alice, bob, 5, 100), (alice, bob)):
-        trader.apply_fill(fill_id)
+    epoch1, alice, bob = trading_pair(api, 5)
     api.close_epoch(epoch1, [110, 200])
     epoch2 = api.open_epoch([110, 200])["epoch_id"]
     later_alice, later_bob = trade(api, alice, bob, 3, 110)
@@ -114,15 +125,11 @@ def test_a_fill_posted_during_an_epoch_is_applied_before_that_epoch_settles(api)
 
 def test_accounts_without_a_position_at_the_close_are_not_asked_to_settle(api):
     """Observed: an account opened (or first trading) after N closed was required to settle N."""
-    epoch1 = api.open_epoch(P0)["epoch_id"]
-    alice, bob = funded(api, epoch1, "alice", "bob")
-    for fill_id, trader in zip(trade(api, alice, bob, 2, 100), (alice, bob)):
-        trader.apply_fill(fill_id)
+    epoch1, alice, bob = trading_pair(api, 2)
     api.close_epoch(epoch1, [105, 200])
     epoch2 = api.open_epoch([105, 200])["epoch_id"]
     carol, dave = funded(api, epoch2, "carol", "dave")
-    for fill_id, trader in zip(trade(api, carol, dave, 1, 105, market=1), (carol, dave)):
-        trader.apply_fill(fill_id)
+    applied_trade(api, carol, dave, 1, 105, market=1)
 
     health = {row["account_id"]: row for row in
               api.expect(api.client.get(f"/epochs/{epoch1}/health", headers=api.operator), 200)}
@@ -135,10 +142,7 @@ def test_accounts_without_a_position_at_the_close_are_not_asked_to_settle(api):
 def test_a_defaulted_account_is_frozen_and_never_settles_again(api):
     """Observed: a defaulted account withdrew 90 % of its collateral in the next epoch, and a
     defaulted account that settled later posted its old pnl again."""
-    epoch1 = api.open_epoch(P0)["epoch_id"]
-    alice, bob = funded(api, epoch1, "alice", "bob")
-    for fill_id, trader in zip(trade(api, alice, bob, 10, 100), (alice, bob)):
-        trader.apply_fill(fill_id)
+    epoch1, alice, bob = trading_pair(api, 10)
     api.close_epoch(epoch1, [95, 200])
     settle(alice, epoch1)
     bob_settlement = bob.settlement_request(epoch1)  # proven, never sent in time
@@ -167,10 +171,7 @@ def test_a_defaulted_account_is_frozen_and_never_settles_again(api):
 def test_attestations_count_only_while_the_epoch_is_open_and_before_its_deadline(api):
     """Observed: attestations were accepted for closed epochs and after the deadline, flipping a
     margin call to healthy after the fact."""
-    epoch1 = api.open_epoch(P0)["epoch_id"]
-    alice, bob = funded(api, epoch1, "alice", "bob")
-    for fill_id, trader in zip(trade(api, alice, bob, 1, 100), (alice, bob)):
-        trader.apply_fill(fill_id)
+    epoch1, alice, bob = trading_pair(api, 1)
     late = bob.attestation_request(epoch1)
     api.close_epoch(epoch1, P0)
     refused(api.client.post(late.path, headers=bob.auth, json=late.body), "epoch_state", "closed",
@@ -235,10 +236,7 @@ def test_a_rejected_proof_costs_at_most_one_extra_verification(api):
 def test_a_fee_cannot_take_a_risk_reducing_fill_below_maintenance(api):
     """Observed: a fill of -1 with a fee of 990 left an account below maintenance, accepted. The
     trader's prover refuses it before proving (no proof can exist: the circuit's margin rule)."""
-    epoch1 = api.open_epoch(P0)["epoch_id"]
-    alice, bob = funded(api, epoch1, "alice", "bob")
-    for fill_id, trader in zip(trade(api, alice, bob, 100, 100), (alice, bob)):
-        trader.apply_fill(fill_id)
+    epoch1, alice, bob = trading_pair(api, 100)
     dodge = api.post_fill(alice, 0, -1, 100, 99_990)["fill_id"]  # reduces the long by one, pays almost everything
     with pytest.raises(BoundError, match="lower the account's maintenance margin by 99985"):
         alice.fill_request(dodge)

@@ -15,23 +15,18 @@ import time
 import pytest
 from sqlalchemy import select
 
-from verifier.db.models import AccountDefault, Market, Settlement, StatementKind
-from verifier.db.records import advance_commitment, close_epoch, get_account, open_account, open_epoch
+from tests.verifier.test_ledger_settlement import EPOCH, market_and_epoch  # noqa: F401 (the fixture)
+from verifier.db.models import AccountDefault, Settlement, StatementKind
+from verifier.db.records import advance_commitment, get_account, open_account
 from verifier.errors import AccountInDefaultError, DuplicateError
 from verifier.ledger import mark_default, record_settlement
 
-EPOCH = 3
 HOLD = 0.3  # how long the first transaction keeps its writes uncommitted
 
 
 @pytest.fixture
-def closed_epoch(database):
-    with database.unit_of_work() as session:
-        session.add(Market(id=0, name="BTC-PERP", price_scale=1, maintenance_rate=50_000, initial_rate=100_000))
-        session.flush()
-        open_epoch(session, EPOCH)
-        close_epoch(session, EPOCH, [100])
-    return database
+def closed_epoch(market_and_epoch):
+    return market_and_epoch
 
 
 def holder(database, account_id: int) -> None:
