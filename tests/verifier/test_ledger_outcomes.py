@@ -25,7 +25,7 @@ HOLD = 0.3  # how long the first transaction keeps its writes uncommitted
 
 
 @pytest.fixture
-def closed_epoch(market_and_epoch):
+def closed_epoch(market_and_epoch):  # noqa: F811 (the imported fixture)
     return market_and_epoch
 
 

@@ -73,7 +73,7 @@ def test_a_port_another_program_listens_on_is_refused_even_without_the_lock():
         port = other.getsockname()[1]
         with pytest.raises(PortInUseError, match="already in use"):
             claim_port("127.0.0.1", port)
-    with claim_port("127.0.0.1", port) as claim:  # free again, and now claimed
+    with claim_port("127.0.0.1", port):  # free again, and now claimed
         with pytest.raises(PortInUseError, match=f"pid {os.getpid()}"):
             claim_port("127.0.0.1", port)
     claim_port("127.0.0.1", port).release()  # the claim ends with its holder
