@@ -7,7 +7,8 @@
 //   {"op": "call", "address": "0x...", "data": "0x..."}
 //       -> {"ok": true, "success": bool, "returnData": "0x...", "gas": n, "error": "..."|null}
 // "gas" is the execution gas the EVM charged (without the transaction's intrinsic 21000 and
-// calldata bytes).
+// calldata bytes). Each call starts like a transaction: the precompiles are warm (EIP-2929),
+// whatever earlier calls touched is cold again.
 import readline from 'node:readline'
 import solc from 'solc'
 import { createEVM } from '@ethereumjs/evm'
@@ -48,7 +49,13 @@ async function deploy(bytecode) {
   return { ok: true, address: result.createdAddress.toString(), gas: Number(result.execResult.executionGasUsed) }
 }
 
+function startTransaction() {
+  evm.journal.cleanJournal()
+  for (let i = 1; i <= 0x11; i++) evm.journal.addAlwaysWarmAddress(i.toString(16).padStart(40, '0'))
+}
+
 async function call(address, data) {
+  startTransaction()
   const result = await evm.runCall({
     to: createAddressFromString(address),
     data: hexToBytes(data),
