@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from tests.backends.curve_points import g2_point_outside_subgroup
+from tests.backends.curve_points import g2_point_outside_subgroup, sqrt_fp2
+from zkmargin.backends.base import fp2_mul
 from zkmargin.backends import Backend, get_backend
 from zkmargin.curves import BN254
 from zkmargin.errors import MalformedInputError
@@ -88,3 +89,31 @@ def test_a_point_off_the_curve_is_an_error_not_a_crash(native: Backend) -> None:
     off_curve = native._g1_from_affine_unchecked((1, 3))
     with pytest.raises(MalformedInputError):
         native.pairing_check([off_curve], [native.g2_generator()])
+
+
+def _random_twist_points(rng: random.Random, count: int, native: Backend) -> list:
+    p, b = BN254.p, BN254.g2_b
+    points = []
+    while len(points) < count:
+        x = (rng.randrange(p), rng.randrange(p))
+        x3 = fp2_mul(fp2_mul(x, x, p), x, p)
+        y = sqrt_fp2(((x3[0] + b[0]) % p, (x3[1] + b[1]) % p), p)
+        if y is not None:
+            points.append(native._g2_from_affine_unchecked((x, y)))
+    return points
+
+
+def test_g2_subgroup_check_agrees_with_multiplication_by_r(native: Backend) -> None:
+    """The endomorphism test psi(Q) == [6z^2]Q against the definition r*Q == O, on random
+    twist points, on their parts outside G2 alone (r*T has only the cofactor's component) and
+    on those parts added to a G2 point."""
+    rng = random.Random(13)
+    group = native._g2
+    cases = []
+    for twist in _random_twist_points(rng, 12, native):
+        cofactor_part = group.mul(twist, R)
+        cases += [twist, cofactor_part, group.add(cofactor_part, native.g2_mul(native.g2_generator(), rng.randrange(R)))]
+    cases += [native.g2_mul(native.g2_generator(), rng.randrange(1, R)) for _ in range(8)]
+    verdicts = [native.g2_in_subgroup(q) for q in cases]
+    assert verdicts == [group.is_identity(group.mul(q, R)) for q in cases]
+    assert verdicts.count(True) == 8
