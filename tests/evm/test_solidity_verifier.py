@@ -196,3 +196,15 @@ def test_the_interface_is_snarkjs_s(evm: Evm) -> None:
     vk = vk_from_json(load_json(mult_dir(BN254) / "verification_key.json"), BACKEND)
     _, selectors = evm.compile(solidity_verifier(vk, BACKEND), CONTRACT_NAME)
     assert set(selectors) == {signature(vk.num_public)}
+
+
+def test_the_largest_supported_key_deploys(evm: Evm) -> None:
+    """MAX_PUBLIC_INPUTS inputs still fit Ethereum's contract size limit (EIP-170)."""
+    from zkmargin.formats.solidity import MAX_PUBLIC_INPUTS
+    from zkmargin.groth16.keys import VerifyingKey
+
+    g, h = BACKEND.g1_generator(), BACKEND.g2_generator()
+    ic = BACKEND.g1_batch_mul(g, list(range(2, MAX_PUBLIC_INPUTS + 3)))
+    vk = VerifyingKey(BN254, BACKEND.g1_mul(g, 5), BACKEND.g2_mul(h, 7), h, BACKEND.g2_mul(h, 11), ic)
+    deployed = deploy(evm, vk)
+    assert deployed.n == MAX_PUBLIC_INPUTS
