@@ -90,17 +90,22 @@ def _fork_workers(backend: Backend, terms: int) -> int:
     return 2 if busy < cores - 0.5 else 1
 
 
+def _msm_halves(backend: Backend, jobs: list[tuple[str, Sequence[Any], Sequence[int]]]) -> list[bytes]:
+    """The MSMs of ``jobs`` as raw point encodings (what the child sends back)."""
+    out = []
+    for group, points, scalars in jobs:
+        if group == "g2":
+            out.append(backend.g2_to_bytes(_msm_skipping_zeros(backend.g2_msm, points, scalars)))
+        else:
+            out.append(backend.g1_to_bytes(_msm_skipping_zeros(backend.g1_msm, points, scalars)))
+    return out
+
+
 def _msm_halves_in_child(backend: Backend, jobs: list[tuple[str, Sequence[Any], Sequence[int]]], conn) -> None:
     """In a forked child: the second half of every MSM, sent back as raw point encodings."""
     try:
-        out = []
-        for group, points, scalars in jobs:
-            if group == "g2":
-                out.append(backend.g2_to_bytes(_msm_skipping_zeros(backend.g2_msm, points, scalars)))
-            else:
-                out.append(backend.g1_to_bytes(_msm_skipping_zeros(backend.g1_msm, points, scalars)))
-        conn.send(("ok", out))
-    except BaseException as err:  # noqa: BLE001 - reported to the parent, which raises
+        conn.send(("ok", _msm_halves(backend, jobs)))
+    except BaseException as err:  # noqa: BLE001 - reported to the parent, which recomputes
         conn.send(("error", repr(err)))
     finally:
         conn.close()
@@ -111,7 +116,8 @@ def _split_msms(
 ) -> dict[str, Any]:
     """Every MSM cut in two by terms: a forked child computes the second halves while this
     process computes the first ones; the halves are added. The child inherits the key's points
-    (copy-on-write) and sends back one encoded point per MSM."""
+    (copy-on-write) and sends back one encoded point per MSM. Should the child fail or die, this
+    process computes the second halves itself: slower, never wrong."""
     firsts, seconds = {}, []
     for name, (group, points, scalars) in jobs.items():
         pairs = [(pt, k) for pt, k in zip(points, scalars) if k]  # zero terms cost nothing; balance the rest
@@ -129,13 +135,19 @@ def _split_msms(
             msm = backend.g2_msm if group == "g2" else backend.g1_msm
             results[name] = timer.timed(name, msm, points, scalars)
         start = time.perf_counter()
-        status, payload = receiver.recv()
+        try:
+            status, payload = receiver.recv()
+        except EOFError:  # the child died without an answer
+            status, payload = "error", None
         timer.record("msm wait for second process", time.perf_counter() - start)
+    except BaseException:
+        child.terminate()
+        raise
     finally:
         receiver.close()
         child.join()
     if status != "ok":
-        raise RuntimeError(f"the second prover process failed: {payload}")
+        payload = timer.timed("msm second halves (child failed)", _msm_halves, backend, seconds)
     for (name, (group, _, _)), encoded in zip(firsts.items(), payload):
         if group == "g2":
             results[name] = backend.g2_add(results[name], backend.g2_from_bytes_unchecked(encoded))
