@@ -83,6 +83,45 @@ def groth16_verify(
     raise typer.Exit(EXIT_INVALID)
 
 
+export_app = typer.Typer(help="Ethereum: a Solidity verifier contract and proof calldata (BN254).", no_args_is_help=True)
+groth16_app.add_typer(export_app, name="export")
+
+
+@export_app.command("solidity")
+def groth16_export_solidity(
+    verification_key: Annotated[Path, typer.Argument()] = Path("verification_key.json"),
+    verifier: Annotated[Path, typer.Argument(help="the Solidity file to write")] = Path("verifier.sol"),
+) -> None:
+    """Write a Solidity verifier for a BN254 key, callable like snarkjs's (verifyProof(a, b, c, input))."""
+    from zkmargin.formats.files import write_atomically
+    from zkmargin.formats.snarkjs import load_json, vk_from_json
+    from zkmargin.formats.solidity import CONTRACT_NAME, solidity_verifier
+
+    vk = vk_from_json(load_json(verification_key), source=str(verification_key))
+    write_atomically(verifier, solidity_verifier(vk).encode())
+    err_console.print(
+        f"wrote {verifier}: contract {CONTRACT_NAME}, {vk.num_public} public inputs", highlight=False
+    )
+
+
+@export_app.command("calldata")
+def groth16_export_calldata(
+    public: Annotated[Path, typer.Argument()] = Path("public.json"),
+    proof: Annotated[Path, typer.Argument()] = Path("proof.json"),
+) -> None:
+    """Print verifyProof's arguments for a BN254 proof, as snarkjs's soliditycalldata prints them."""
+    from zkmargin.curves import BN254, get_curve
+    from zkmargin.formats.snarkjs import load_json, proof_from_json, public_from_json
+    from zkmargin.formats.solidity import solidity_calldata
+
+    proof_data = load_json(proof)
+    named = proof_data.get("curve") if isinstance(proof_data, dict) else None
+    curve = get_curve(named) if isinstance(named, str) else BN254  # rapidsnark writes no curve
+    the_proof = proof_from_json(proof_data, curve=curve, source=str(proof))
+    inputs = public_from_json(load_json(public), curve, source=str(public))
+    print(solidity_calldata(the_proof, inputs))
+
+
 # --- circuit ---------------------------------------------------------------------------
 @circuit_app.command("list")
 def circuit_list(as_json: JsonOpt = False) -> None:

@@ -33,3 +33,7 @@ class UnsatisfiedError(ZkMarginError):
 
 class KeyFileError(ZkMarginError):
     """A key file is missing, damaged or made for another circuit or curve."""
+
+
+class UnsupportedCurveError(ZkMarginError, ValueError):
+    """A well-formed input on a curve that the requested operation does not support."""

@@ -8,9 +8,7 @@ import pytest
 from gmpy2 import mpz
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from py_ecc import optimized_bn128
 
-from zkmargin.backends.bn254 import final_exponentiation
 from zkmargin.backends.fixed_base import fixed_base_mul
 from zkmargin.backends.jacobian import G1Group, G2Group, JacobianGroup, wnaf
 from zkmargin.backends.pippenger import msm
@@ -104,8 +102,3 @@ def test_pippenger_for_every_window_width(group: JacobianGroup, count: int) -> N
         expected = group.add(expected, group.mul(point, k))
     assert group.eq(msm(group, points, scalars, R), expected)
 
-
-def test_final_exponentiation_matches_py_ecc() -> None:
-    ec = optimized_bn128
-    f = ec.pairing(ec.multiply(ec.G2, 3), ec.multiply(ec.G1, 7), final_exponentiate=False)
-    assert final_exponentiation(f) == ec.final_exponentiate(f)

@@ -158,3 +158,52 @@ def test_batch_verdicts_do_not_depend_on_the_number_of_threads(mult, workers):
     bad[4] = ([pk.curve.r, 3], statements[4][1])
     with pytest.raises(MalformedInputError, match="statement 4"):
         batch_verify(pk.vk, bad, backend, workers=workers)
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_bn254_prover_splits_its_msms_between_two_processes(monkeypatch, processes):
+    """A backend that holds the GIL proves on two processes (halves of every MSM) when the
+    circuit is large enough; one process when told so. Both proofs verify and are bound to
+    their statement."""
+    import os
+
+    from zkmargin.groth16.prover import FORK_ENV, PhaseTimer
+
+    if processes == "2" and len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: the prover never forks")
+    monkeypatch.setenv(FORK_ENV, processes)
+    backend = get_backend("bn128")
+    circuit = get_circuit("chain", log2=9)
+    pk = setup(circuit.shape("bn128"), backend, insecure_test_seed=11)
+    cs = circuit.synthesize("bn128", {"x": 7})
+    timer = PhaseTimer()
+    proof = prove(pk, cs, backend, timer=timer)
+    assert ("msm wait for second process" in timer.seconds) is (processes == "2")
+    public = cs.public_values()
+    assert verify(pk.vk, public, proof, backend)
+    assert not verify(pk.vk, [(public[0] + 1) % pk.curve.r, *public[1:]], proof, backend)
+
+
+def test_bn254_prover_survives_a_failed_second_process(monkeypatch):
+    """If the forked child fails, the parent computes the second halves itself."""
+    import os
+
+    import zkmargin.groth16.prover as prover_module
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: the prover never forks")
+
+    def broken_child(backend, jobs, conn):
+        conn.close()
+        os._exit(3)  # dies without an answer
+
+    monkeypatch.setenv(prover_module.FORK_ENV, "2")
+    monkeypatch.setattr(prover_module, "_msm_halves_in_child", broken_child)
+    backend = get_backend("bn128")
+    circuit = get_circuit("chain", log2=9)
+    pk = setup(circuit.shape("bn128"), backend, insecure_test_seed=12)
+    cs = circuit.synthesize("bn128", {"x": 9})
+    timer = prover_module.PhaseTimer()
+    proof = prove(pk, cs, backend, timer=timer)
+    assert "msm second halves (child failed)" in timer.seconds
+    assert verify(pk.vk, cs.public_values(), proof, backend)

@@ -131,3 +131,18 @@ def test_proof_to_json_is_what_snarkjs_reads(snarkjs, tmp_path):
     bad = Proof(proof.curve, proof.a_g1, backend.g2_neg(proof.b_g2), proof.c_g1)
     dump_json(proof_to_json(bad, backend), tmp_path / "proof.json")
     assert _verify_vector_statement(snarkjs, folder, tmp_path / "proof.json") is False
+
+
+def test_export_calldata_prints_what_snarkjs_prints(snarkjs):
+    """`zkmargin groth16 export calldata` and `snarkjs zkey export soliditycalldata`, byte for byte."""
+    import subprocess
+    import sys
+
+    folder = mult_dir("bn128")
+    for public, proof in (("public.json", "proof.json"), ("public.json", "proof2.json"), ("public_tampered.json", "proof.json")):
+        theirs = snarkjs.check("zkey", "export", "soliditycalldata", folder / public, folder / proof)
+        ours = subprocess.run(
+            [sys.executable, "-m", "prover", "groth16", "export", "calldata", folder / public, folder / proof],
+            capture_output=True, text=True, timeout=120, check=True,
+        ).stdout
+        assert ours.strip() == theirs.strip()

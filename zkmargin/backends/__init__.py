@@ -1,7 +1,8 @@
 """Curve backends: one contract (``Backend``), several implementations.
 
 - ``arkworks``: native BLS12-381 (the default for that curve).
-- ``python``: BN254 in pure Python with a Pippenger MSM (the default for BN254).
+- ``garaga``: BN254 (the default for that curve): group arithmetic and MSMs on gmpy2,
+  pairings and G2 subgroup checks in garaga's native extension.
 - ``py_ecc``: the reference for both curves; every fast path is tested against it.
 """
 
@@ -15,7 +16,7 @@ from zkmargin.errors import ZkMarginError
 
 BACKENDS: dict[str, tuple[str, ...]] = {
     BLS12_381.name: ("arkworks", "py_ecc"),
-    BN254.name: ("python", "py_ecc"),
+    BN254.name: ("garaga", "py_ecc"),
 }
 
 
@@ -26,7 +27,7 @@ def _make(curve_name: str, backend_name: str) -> Backend:
         from zkmargin.backends.arkworks import ArkworksBackend
 
         return ArkworksBackend()
-    if backend_name == "python" and curve is BN254:
+    if backend_name == "garaga" and curve is BN254:
         from zkmargin.backends.bn254 import BN254Backend
 
         return BN254Backend()
