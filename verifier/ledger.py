@@ -571,8 +571,9 @@ def settlement_obligations(session: Session, epoch_id: int) -> Obligations:
     Transitions keep a state holding a position inside its epoch until it settles, so the
     accounts that must settle N are: those whose current state holds a position in epoch N or
     earlier, those with a fill of epoch N or earlier still to apply (applying it puts them in
-    N), and those that settled N already. An account in default since an epoch up to N is frozen
-    there: it counts as defaulted, its pnl allocated at finalization.
+    N), and those that settled N already. An account in default is frozen where it stands: it
+    counts as defaulted in every epoch it still owes, including epochs before the one the default
+    was declared in (it can no longer settle them), its pnl allocated at finalization.
     """
     holding = session.scalars(select(Account.id).where(Account.holds_position.is_(True),
                                                        Account.state_epoch <= epoch_id))
@@ -580,7 +581,7 @@ def settlement_obligations(session: Session, epoch_id: int) -> Obligations:
         PendingItem.kind == PendingKind.FILL, PendingItem.consumed_by.is_(None), PendingItem.epoch_id <= epoch_id))
     settled = {account_id: pnl for account_id, pnl in session.execute(
         select(Settlement.account_id, Settlement.pnl).where(Settlement.epoch_id == epoch_id))}
-    defaulted = session.scalars(select(AccountDefault.account_id).where(AccountDefault.epoch_id <= epoch_id))
+    defaulted = session.scalars(select(AccountDefault.account_id))  # frozen for good, whichever epoch declared it
     return Obligations(epoch_id, frozenset({*holding, *unapplied, *settled}), settled, frozenset(defaulted))
 
 

@@ -297,7 +297,7 @@ class TraderAccount:
                      else f"credited deposit #{deposit_id}" if deposit_id is not None else "credited deposit")
             raise TraderError(f"no {which} is waiting to be applied (pending: {listing}); "
                               "the operator credits a deposit once the funds arrive")
-        outcomes = self.catch_up()
+        outcomes = self.catch_up(before_epoch=self.open_epoch()["epoch_id"])
         for item in chosen:
             epoch = self.open_epoch()
             value = int(item["amount"])
@@ -315,7 +315,7 @@ class TraderAccount:
     def withdraw(self, amount: int) -> list[Outcome]:
         if amount <= 0:
             raise TraderError("the amount to withdraw must be positive")
-        outcomes = self.catch_up()
+        outcomes = self.catch_up(before_epoch=self.open_epoch()["epoch_id"])
         if amount > self.wallet.state.collateral:
             raise UnhealthyError(f"cannot withdraw {amount}: the collateral is {self.wallet.state.collateral}")
         epoch = self.open_epoch()
@@ -334,7 +334,7 @@ class TraderAccount:
         """Apply every pending fill, settling a closed epoch first where the clearing order needs it."""
         return self.catch_up()
 
-    def catch_up(self, settle_through: int | None = None) -> list[Outcome]:
+    def catch_up(self, settle_through: int | None = None, *, before_epoch: int | None = None) -> list[Outcome]:
         """Bring the state forward in the clearing cycle's order, one proof a step.
 
         A fill belongs to the epoch it was posted in: it is applied against that epoch, to a state
@@ -342,11 +342,16 @@ class TraderAccount:
         So, repeatedly: apply the fills of the state's epoch (a flat state may jump ahead to the
         oldest fill's epoch); otherwise settle the state's epoch if it is closed and the state
         holds a position in it. Stops when nothing is left to do, or past ``settle_through``.
+        ``before_epoch``: only what must precede a step in that epoch (its own fills may follow:
+        a deposit that makes room for a fill comes first).
         """
+        if before_epoch is not None:
+            settle_through = before_epoch - 1 if settle_through is None else min(settle_through, before_epoch - 1)
         outcomes: list[Outcome] = []
         while True:
             state = self.wallet.state
-            fills = sorted(self.client.fills(self.wallet.account_id, pending=True),
+            fills = sorted((f for f in self.client.fills(self.wallet.account_id, pending=True)
+                            if before_epoch is None or f["epoch_id"] < before_epoch),
                            key=lambda f: (f["epoch_id"], f["fill_id"]))
             if fills and fills[0]["epoch_id"] < state.epoch:
                 raise TraderError(

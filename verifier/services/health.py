@@ -1,7 +1,7 @@
 """Account health per epoch.
 
-- **default**: the operator declared the account in default (in this epoch or before: a
-  defaulted account stays frozen); or it holds a fill not applied by its deadline; or the epoch
+- **default**: the operator declared the account in default (in any epoch: a defaulted account
+  stays frozen, so it owes every epoch it has not settled); or it holds a fill not applied by its deadline; or the epoch
   is closed, its settlement deadline has passed, and the account (one that must settle it) has
   not settled.
 - **margin_call**: the account may hold a position in the epoch and has no timely margin
@@ -61,10 +61,11 @@ def epoch_health(session: Session, epoch_id: int, status: str | None = None) -> 
     if epoch.attestation_deadline is not None:
         timely = timely & (Attestation.created_at <= epoch.attestation_deadline)
     attested = set(session.scalars(select(Attestation.account_id).where(timely)))
+    # a default counts from the epoch it was declared in, and in any earlier epoch the account still owes
     defaults = {account_id: f"{reason} (epoch {declared_in})" if declared_in != epoch_id else reason
                 for account_id, reason, declared_in in session.execute(
-                    select(AccountDefault.account_id, AccountDefault.reason, AccountDefault.epoch_id)
-                    .where(AccountDefault.epoch_id <= epoch_id)).all()}
+                    select(AccountDefault.account_id, AccountDefault.reason, AccountDefault.epoch_id)).all()
+                if declared_in <= epoch_id or (account_id in positions and account_id not in settled)}
     overdue: dict[int, list[int]] = {}
     for item in session.scalars(select(PendingItem).where(
             PendingItem.kind == PendingKind.FILL, PendingItem.consumed_by.is_(None),
