@@ -131,14 +131,15 @@ def _margin():
 def _transfer():
     circuit = Transfer(1)
     old = state(collateral=150, sizes=(10,), costs=(1000,))
-    _, inputs = circuit.transition(old, -40, [100], [100_000], BN254)
+    _, inputs = circuit.transition(old, -40, EPOCH, [100], [100_000], BN254)
     return circuit, inputs
 
 
 def _fill():
     circuit = ApplyFill(1)
     old = state(collateral=1000, sizes=(0,), costs=(0,))
-    _, inputs = circuit.transition(old, Fill(7, 77, 0, 5, 100, 1, 4242), [100], [100_000], BN254)
+    _, inputs = circuit.transition(old, Fill(7, 77, 0, 5, 100, 1, 4242), EPOCH, [100], [100_000], [50_000],
+                                   BN254)
     return circuit, inputs
 
 
