@@ -534,6 +534,9 @@ class ClearingMachine(RuleBasedStateMachine):
         self.finalized_epochs_sum_to_zero()
         self.ledger_verifies()
         assert all(e["status"] == "finalized" for e in self.desk.epochs())
+        for trader in self.active():  # and no trader is left with a step it cannot take
+            assert trader.catch_up() == [], f"account {trader.wallet.account_id} still had something to do"
+        self.state_files_in_sync()
 
     def teardown(self) -> None:
         try:
