@@ -227,7 +227,6 @@ class ClearingMachine(RuleBasedStateMachine):
         self.open_epoch_id: int | None = None
         self.credited: Counter = Counter()  # account id -> deposits credited and not applied yet
         self.closed: set[int] = set()  # closed, not known finalized
-        self.log: list[str] = []
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -700,3 +699,28 @@ def test_a_deposit_can_cover_a_fill_that_needs_more_collateral(environment):
         assert kinds == ["deposit", "fill"]
     finally:
         machine.teardown()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_an_account_opened_after_the_close_owes_that_epoch_nothing(environment):
+    """Carol opens her account after epoch 1 closed (not finalized) and trades with Alice in epoch
+    2, depositing while epoch 1 is still unfinalized: epoch 1 never lists her, and both finalize."""
+    machine = new_machine(environment)
+    try:
+        machine.open_accounts(count=2, deposits=[2000, 2000, 0])
+        alice, bob = machine.traders
+        trade(machine, alice, bob, market=0, size=2, price=100)
+        machine.close_epoch([3, 0])
+        machine.open_another_account()
+        carol = machine.traders[2]
+        machine.open_epoch([0, 0])
+        machine.credit_deposit(2, 1500)
+        assert [o.data["kind"] for o in carol.deposit()] == ["deposit"]
+        trade(machine, carol, alice, market=1, size=1, price=200)
+        assert [o.data["kind"] for o in carol.apply_fills()] == ["fill"]
+        assert carol.wallet.account_id not in machine.desk.missing(1)
+        machine.close_epoch([0, 2])
+    finally:
+        machine.teardown()
+    assert carol.wallet.account_id not in settled_pnl(machine, 1)
+    assert carol.wallet.account_id in settled_pnl(machine, 2)
