@@ -30,13 +30,13 @@ oldest first: every trader neither silent nor in default catches up (``catch_up`
 declares in default exactly the accounts the service still lists as missing
 (``GET /epochs/{id}/health``), and finalization must succeed with a zero sum.
 
-The operator in the machine declares a default for an account's *oldest* closed epoch it has
-not settled (as the drain does). Declaring it for a later epoch first wedges the older one, a bug
-hypothesis finds with ``ZKMARGIN_PROPERTY_ANY_EPOCH_DEFAULTS=1`` (the operator may then default an
-account for any epoch it owes, and a refusal of a later one is accepted): pinned in
-``test_a_default_declared_for_a_later_epoch_leaves_no_earlier_epoch_unfinalizable`` (xfail).
-Once it is fixed, make ``any_epoch_defaults`` the default. A second finding, in the trader
-library: ``test_a_deposit_can_cover_a_fill_that_needs_more_collateral`` (xfail).
+The operator in the machine declares a default for any closed epoch an account owes (not only
+its oldest). Two findings of this test, both fixed and pinned as named regressions:
+``test_a_default_declared_for_a_later_epoch_leaves_no_earlier_epoch_unfinalizable`` (a default
+declared for a later epoch once wedged the earlier one; a default now covers every epoch the
+frozen account owes) and ``test_a_deposit_can_cover_a_fill_that_needs_more_collateral`` (the
+trader library applied the open epoch's fills before a deposit that was to make room for them).
+``ZKMARGIN_PROPERTY_OLDEST_DEFAULTS=1`` restricts the operator to the oldest owed epoch.
 
 Run time is kept to a few minutes on 2 cores (``EXAMPLES`` x ``STEPS``; measured about 40-115 s
 on SQLite, 50 s on PostgreSQL). ``database=None`` so CI never depends on a local example
@@ -207,7 +207,7 @@ TRADE = dict(data=st.data(), market=st.integers(0, 1), size=st.integers(1, 4),
 
 class ClearingMachine(RuleBasedStateMachine):
     env: Environment  # set by the test (a subclass per run)
-    any_epoch_defaults = False  # True: the operator may default an account for any epoch it owes
+    any_epoch_defaults = True  # False: the operator defaults an account only for its oldest owed epoch
 
     def __init__(self) -> None:
         super().__init__()
@@ -562,7 +562,7 @@ def environment(backend, request, tmp_path, api_keys, oracle_private_keys) -> En
     return Environment(backend, request, tmp_path, api_keys, oracle_private_keys)
 
 
-def run_machine(environment: Environment, *, examples: int, any_epoch_defaults: bool = False) -> None:
+def run_machine(environment: Environment, *, examples: int, any_epoch_defaults: bool = True) -> None:
     examples = int(os.environ.get("ZKMARGIN_PROPERTY_EXAMPLES", examples))  # a longer hunt, locally
     machine = type("Machine", (ClearingMachine,), {"env": environment, "any_epoch_defaults": any_epoch_defaults})
     run_state_machine_as_test(machine, settings=settings(
@@ -573,7 +573,7 @@ def run_machine(environment: Environment, *, examples: int, any_epoch_defaults: 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_every_epoch_finalizes_at_zero_whatever_the_order_of_actions(environment, backend):
     run_machine(environment, examples=EXAMPLES[backend],
-                any_epoch_defaults=os.environ.get("ZKMARGIN_PROPERTY_ANY_EPOCH_DEFAULTS") == "1")
+                any_epoch_defaults=os.environ.get("ZKMARGIN_PROPERTY_OLDEST_DEFAULTS") != "1")
     print(f"\n{backend}: {environment.steps} checked steps, {environment.finalized} epochs drained to "
           f"finalization; proofs accepted: {dict(environment.proofs)}; refusals: {dict(environment.refusals)}")
 
@@ -644,15 +644,11 @@ def test_a_silent_trader_is_defaulted_and_every_epoch_still_finalizes(environmen
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-@pytest.mark.xfail(strict=True, raises=Wedge, reason=(
-    "bug: POST /epochs/{N+1}/defaults is accepted for an account that also owes epoch N; a default "
-    "counts only for its epoch and later ones, and a second default of the account is refused "
-    "(409 'already in default since epoch N+1'), so epoch N can never finalize"))
 def test_a_default_declared_for_a_later_epoch_leaves_no_earlier_epoch_unfinalizable(environment):
     """Bob holds a position at epoch 1's close and settles nothing; epoch 2 opens and closes. The
-    operator declares Bob in default for epoch 2 (the README's example does just that). Expected:
-    either that declaration is refused naming epoch 1, or it covers epoch 1 too; either way both
-    epochs finalize. Observed: it is accepted, and epoch 1 is wedged."""
+    operator declares Bob in default for epoch 2 (the README's example does just that). The
+    default covers epoch 1 too (Bob is frozen and can no longer settle it), so both epochs
+    finalize. (Before the fix: accepted, and epoch 1 wedged.)"""
     machine = new_machine(environment)
     try:
         machine.open_accounts(count=2, deposits=[2000, 2000, 0])
@@ -666,26 +662,20 @@ def test_a_default_declared_for_a_later_epoch_leaves_no_earlier_epoch_unfinaliza
         machine.close_epoch([0, 0])
         response = machine.desk.call("POST", "/epochs/2/defaults",
                                      json={"account_id": bob.wallet.account_id, "reason": "no settlement"})
-        if response.status_code == 201:
-            machine.defaulted.add(bob.wallet.account_id)
-        else:  # the fix may refuse it instead, naming the epoch to declare first
-            assert response.status_code == 409, response.text
+        assert response.status_code == 201, response.text  # it covers epoch 1 too: the drain finalizes both
+        machine.defaulted.add(bob.wallet.account_id)
     finally:
         machine.teardown()
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-@pytest.mark.xfail(strict=True, raises=UnhealthyError, reason=(
-    "bug (trader library): TraderAccount.deposit() catches up first, and catch_up applies the pending "
-    "fill before anything else; a fill that needs more collateral raises UnhealthyError there, so the "
-    "deposit that would cover it is never proven, although the service accepts a deposit in the fill's "
-    "epoch before that epoch's fills (require_clearing_order: fills_up_to=epoch_id - 1)"))
 def test_a_deposit_can_cover_a_fill_that_needs_more_collateral(environment):
     """Alice (collateral 500) is filled +80 of market 0 at 100 in the
     open epoch: 8000 notional needs 800 initial margin, so the fill is refused locally. The
     operator credits her 1000 more. Depositing it, then applying the fill, is a legal order at the
     service (a deposit in epoch N needs only the fills of epochs before N applied), and the only
-    cure short of a default. Observed: ``deposit()`` raises the fill's UnhealthyError again."""
+    cure short of a default. (Observed before the fix: ``deposit()`` raised the fill's
+    UnhealthyError again.)"""
     machine = new_machine(environment)
     try:
         machine.open_accounts(count=2, deposits=[500, 5000, 0])
@@ -694,7 +684,7 @@ def test_a_deposit_can_cover_a_fill_that_needs_more_collateral(environment):
         with pytest.raises(UnhealthyError):
             alice.apply_fills()  # refused locally: below initial margin
         machine.credit_deposit(0, 1000)
-        kinds = [o.data["kind"] for o in alice.deposit()]  # observed: UnhealthyError (the fill, again)
+        kinds = [o.data["kind"] for o in alice.deposit()]
         kinds += [o.data["kind"] for o in alice.apply_fills()]
         assert kinds == ["deposit", "fill"]
     finally:
