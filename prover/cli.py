@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from circuits import CIRCUITS, get_circuit
-from prover.console import emit_json, err_console, phase_progress
+from prover.console import emit_json, err_console, phase_progress, say
 from prover.inputs import load_input_json, load_inputs
 from prover.trader.cli import register as register_trader_commands
 from verifier.cli import register as register_verifier_commands
@@ -45,7 +45,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output o
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> None:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    say(message, "[red]error:[/red] ", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -151,8 +151,8 @@ def setup_command(
     start = time.perf_counter()
     with phase_progress(f"setup {circuit.key_name()}") as on_phase:
         run_setup(circuit, the_curve, out, get_backend(the_curve, backend), progress=on_phase)
-    err_console.print(f"keys for {circuit.key_name()} on {the_curve.name} written to {out} "
-                      f"({time.perf_counter() - start:.1f} s)", highlight=False)
+    say(f"keys for {circuit.key_name()} on {the_curve.name} written to {out} "
+        f"({time.perf_counter() - start:.1f} s)")
 
 
 @app.command("prove", rich_help_panel=CORE_PANEL)
@@ -203,9 +203,8 @@ def prove_command(
     dump_json(public_to_json(cs.public_values()), public)
     if successor is not None:
         write_atomically(new_state, json.dumps(state_to_json(successor), indent=1).encode(), mode=0o600)
-        err_console.print(f"successor state written to {new_state} (private: it holds the new salt)", highlight=False)
-    err_console.print(f"proof written to {proof}, public inputs to {public} "
-                      f"({time.perf_counter() - started:.2f} s)", highlight=False)
+        say(f"successor state written to {new_state} (private: it holds the new salt)")
+    say(f"proof written to {proof}, public inputs to {public} ({time.perf_counter() - started:.2f} s)")
 
 
 # --- bench and demo --------------------------------------------------------------------
@@ -228,9 +227,6 @@ def bench_prove(
 ) -> None:
     """Median prove time with per-phase breakdown (and the ratio to snarkjs, if asked)."""
     from prover.bench import bench_prove as run
-
-    def say(message: str) -> None:
-        err_console.print(message, highlight=False)
 
     result = run(_circuit(circuit, log2, markets), curve, repeat, backend, compare_snarkjs, say)
     emit_json(result) if as_json else _print_bench(result)
@@ -262,11 +258,8 @@ def bench_report(
     """The whole benchmark matrix: JSON, a markdown table and PNG plots."""
     from prover.bench_report import Plan, run_report
 
-    def say(message: str) -> None:
-        err_console.print(message, highlight=False)
-
     run_report(Plan.quick() if quick else Plan.full(), out, compare_snarkjs, say)
-    err_console.print(f"benchmark report written to {out}", highlight=False)
+    say(f"benchmark report written to {out}")
 
 
 def _print_bench(result: dict) -> None:
@@ -292,11 +285,11 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except ZkMarginError as err:
-        err_console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        say(err, "[red]error:[/red] ", soft_wrap=True)
         sys.exit(EXIT_ERROR)
     except OSError as err:  # a file or folder the user named cannot be used
         where = f" {err.filename}" if err.filename else ""
-        err_console.print(f"[red]error:[/red] {err.strerror or err}{where}", highlight=False, soft_wrap=True)
+        say(f"{err.strerror or err}{where}", "[red]error:[/red] ", soft_wrap=True)
         sys.exit(EXIT_ERROR)
     except typer.Exit as done:
         sys.exit(done.exit_code)
