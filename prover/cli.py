@@ -1,7 +1,14 @@
-"""The ``zkmargin`` command: snarkjs-style noun-verb commands with default file names.
+"""The ``zkmargin`` command.
 
-Exit codes: 0 success (or a valid proof), 1 an invalid proof, 2 a malformed input or any other
-error the user can fix; the message is one line on stderr, never a traceback.
+Proofs, keys and benchmarks: ``groth16 verify`` (snarkjs's command and default file names),
+``circuit list`` / ``circuit info``, ``bench prove`` / ``verify`` / ``report``, and two verbs
+that take a statement's name, ``setup NAME`` and ``prove NAME``; ``demo``. The trader's
+commands (``prover.trader.cli``) and the operator's ``serve`` and ``ledger verify``
+(``verifier.cli``) are mounted here too.
+
+Exit codes of the commands defined here: 0 success (or a valid proof), 1 an invalid proof, 2 a
+malformed input or any other error the user can fix (the trader's commands have their own
+table, in the README); the message is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
