@@ -13,9 +13,11 @@ Trails"), for one S-box per partial round:
 2. the unit vector e_0 (the S-box position) is a cyclic vector of M;
 3. e_0 is a cyclic vector of M^r for r = 2..4t.
 
-The checks run on galois's GF(p) matrices and polynomials (rank, null spaces, characteristic
-polynomials, polynomial gcd, powering modulo a polynomial and equal-degree factorization).
-This module is only imported to regenerate the shipped parameters, never when Poseidon is
+The checks run on galois's GF(p) matrices and polynomials (products, rank, null spaces,
+polynomial arithmetic and gcd, powering modulo a polynomial, equal-degree factorization). Two
+steps stay by hand because galois's versions do not finish for a 254-bit p and t up to 17:
+the characteristic polynomial (:func:`_characteristic_poly`) and finding the roots in F_p
+(:func:`_roots_in_field`). This module is only imported to regenerate the shipped parameters, never when Poseidon is
 evaluated, so galois stays off the paths of the CLI and the service; it is installed with the
 ``params`` extra (``pip install 'zkmargin[params]'``).
 """
