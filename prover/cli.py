@@ -1,7 +1,14 @@
-"""The ``zkmargin`` command: snarkjs-style noun-verb commands with default file names.
+"""The ``zkmargin`` command.
 
-Exit codes: 0 success (or a valid proof), 1 an invalid proof, 2 a malformed input or any other
-error the user can fix; the message is one line on stderr, never a traceback.
+Proofs, keys and benchmarks: ``groth16 verify`` (snarkjs's command and default file names),
+``circuit list`` / ``circuit info``, ``bench prove`` / ``verify`` / ``report``, and two verbs
+that take a statement's name, ``setup NAME`` and ``prove NAME``; ``demo``. The trader's
+commands (``prover.trader.cli``) and the operator's ``serve`` and ``ledger verify``
+(``verifier.cli``) are mounted here too.
+
+Exit codes of the commands defined here: 0 success (or a valid proof), 1 an invalid proof, 2 a
+malformed input or any other error the user can fix (the trader's commands have their own
+table, in the README); the message is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import Annotated, Optional
 import typer
 
 from circuits import CIRCUITS, get_circuit
-from prover.console import emit_json, err_console, phase_progress
+from prover.console import emit_json, err_console, phase_progress, say
 from prover.inputs import load_input_json, load_inputs
 from prover.trader.cli import register as register_trader_commands
 from verifier.cli import register as register_verifier_commands
@@ -45,7 +52,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output o
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> None:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    say(message, "[red]error:[/red] ", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -190,8 +197,8 @@ def setup_command(
     start = time.perf_counter()
     with phase_progress(f"setup {circuit.key_name()}") as on_phase:
         run_setup(circuit, the_curve, out, get_backend(the_curve, backend), progress=on_phase)
-    err_console.print(f"keys for {circuit.key_name()} on {the_curve.name} written to {out} "
-                      f"({time.perf_counter() - start:.1f} s)", highlight=False)
+    say(f"keys for {circuit.key_name()} on {the_curve.name} written to {out} "
+        f"({time.perf_counter() - start:.1f} s)")
 
 
 @app.command("prove", rich_help_panel=CORE_PANEL)
@@ -242,9 +249,8 @@ def prove_command(
     dump_json(public_to_json(cs.public_values()), public)
     if successor is not None:
         write_atomically(new_state, json.dumps(state_to_json(successor), indent=1).encode(), mode=0o600)
-        err_console.print(f"successor state written to {new_state} (private: it holds the new salt)", highlight=False)
-    err_console.print(f"proof written to {proof}, public inputs to {public} "
-                      f"({time.perf_counter() - started:.2f} s)", highlight=False)
+        say(f"successor state written to {new_state} (private: it holds the new salt)")
+    say(f"proof written to {proof}, public inputs to {public} ({time.perf_counter() - started:.2f} s)")
 
 
 # --- bench and demo --------------------------------------------------------------------
@@ -267,9 +273,6 @@ def bench_prove(
 ) -> None:
     """Median prove time with per-phase breakdown (and the ratio to snarkjs, if asked)."""
     from prover.bench import bench_prove as run
-
-    def say(message: str) -> None:
-        err_console.print(message, highlight=False)
 
     result = run(_circuit(circuit, log2, markets), curve, repeat, backend, compare_snarkjs, say)
     emit_json(result) if as_json else _print_bench(result)
@@ -301,11 +304,8 @@ def bench_report(
     """The whole benchmark matrix: JSON, a markdown table and PNG plots."""
     from prover.bench_report import Plan, run_report
 
-    def say(message: str) -> None:
-        err_console.print(message, highlight=False)
-
     run_report(Plan.quick() if quick else Plan.full(), out, compare_snarkjs, say)
-    err_console.print(f"benchmark report written to {out}", highlight=False)
+    say(f"benchmark report written to {out}")
 
 
 def _print_bench(result: dict) -> None:
@@ -331,11 +331,11 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except ZkMarginError as err:
-        err_console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        say(err, "[red]error:[/red] ", soft_wrap=True)
         sys.exit(EXIT_ERROR)
     except OSError as err:  # a file or folder the user named cannot be used
         where = f" {err.filename}" if err.filename else ""
-        err_console.print(f"[red]error:[/red] {err.strerror or err}{where}", highlight=False, soft_wrap=True)
+        say(f"{err.strerror or err}{where}", "[red]error:[/red] ", soft_wrap=True)
         sys.exit(EXIT_ERROR)
     except typer.Exit as done:
         sys.exit(done.exit_code)

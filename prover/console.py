@@ -9,9 +9,20 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 err_console = Console(stderr=True)
+
+
+def say(message: object, label: str = "", **options: Any) -> None:
+    """Print a message on stderr exactly as written.
+
+    rich reads ``[...]`` as markup and drops the brackets it understands (``zkmargin[bench]``
+    would print as ``zkmargin``), so the message is escaped; only ``label`` (ours, such as
+    ``"[red]error:[/red] "``) is markup. ``options`` go to ``Console.print``.
+    """
+    err_console.print(label + escape(str(message)), highlight=False, **options)
 
 
 def emit_json(data: Any) -> None:

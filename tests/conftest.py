@@ -8,3 +8,59 @@ CURVES = [BLS12_381, BN254]
 @pytest.fixture(params=CURVES, ids=lambda c: c.name)
 def curve(request):
     return request.param
+
+
+# --- the fast lane ---------------------------------------------------------------------
+# `python -m pytest -m "not slow"` is what developers run while working (a few minutes);
+# CI runs everything (`python -m pytest`). Besides the tests marked `@pytest.mark.slow` in
+# place, the hook below marks slow, by node id (relative to the repository) or prefix:
+# whole modules that start Node.js/snarkjs, uvicorn workers, subprocess CLIs or prove real
+# circuits many times; single tests that take seconds (`--durations` on a 2-core machine);
+# and every test's PostgreSQL variant: the fast lane runs the database tests on SQLite.
+SLOW_MODULES = {
+    "tests/interop/": "snarkjs through Node.js",
+    "tests/prover/test_trader_cli.py": "the trader CLI end to end, proving in subprocesses",
+    "tests/prover/test_demo.py": "the whole demo",
+    "tests/prover/test_bench.py": "benchmark runs",
+    "tests/verifier/test_api_crash.py": "service processes killed and restarted",
+    "tests/verifier/test_api_workers.py": "several uvicorn workers",
+    "tests/verifier/test_api_schema.py": "schemathesis over the whole API",
+    "tests/verifier/test_serving.py": "real servers on real ports, killed supervisors",
+    "tests/circuits/test_mutation.py": "every mutated circuit proved and verified",
+    "tests/prover/test_cli.py": "the zkmargin command in subprocesses, 26 s",
+    "tests/prover/test_trader_token_binding.py": "a live service and the trader's client, 16 s",
+}
+SLOW_TESTS = {
+    "tests/groth16/test_groth16.py::test_batch_verification_finds_the_invalid_proofs": "12 s on BN254",
+    "tests/groth16/test_groth16.py::test_batch_verdicts_do_not_depend_on_the_number_of_threads": "10 s",
+    "tests/verifier/test_api_deposit_credits.py::test_identical_concurrent_deposit_credits": "5 s, threads",
+    "tests/verifier/test_api_account_opening.py::test_concurrent_account_openings": "6-9 s, threads",
+    "tests/verifier/test_api_concurrency.py::test_parallel_transitions_on_one_account": "4 s, threads",
+    "tests/verifier/test_ledger_concurrency.py::test_processes_appending_at_once": "processes",
+    "tests/verifier/test_db_migrations.py::test_replicas_migrating_at_once": "processes",
+    "tests/verifier/test_keys.py::test_in_development_an_outdated_key_is_moved_aside": "key generation, 6 s",
+    "tests/verifier/test_api_bad_input.py::test_corrupted_proofs_are_refused": "a proof per case, 10 s",
+    # a proof on BN254 runs on the pure-Python back end; the BLS12-381 variants stay in the lane
+    "tests/circuits/test_fill.py::test_fill_proof_verifies_and_is_bound_to_its_statement[bn128]": "4 s",
+    "tests/circuits/test_settle.py::test_settle_proof_verifies_and_is_bound_to_its_statement[bn128]": "5 s",
+    "tests/circuits/test_transfer.py::test_withdrawal_proof_verifies_and_is_bound_to_its_statement[bn128]": "5 s",
+    "tests/circuits/test_margin.py::test_proof_verifies_and_is_bound_to_every_public_input[bn128]": "3 s",
+    "tests/groth16/test_cross_backend.py::test_same_seed_gives_the_same_keys_on_fast_and_reference_backends[bn128]":
+        "3 s",
+}
+SLOW_PARAMETERS = {"postgresql"}  # the database tests' PostgreSQL variants (SQLite stays)
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    nodeid = item.nodeid.replace("\\", "/")
+    if any(nodeid.startswith(prefix) for prefix in (*SLOW_MODULES, *SLOW_TESTS)):
+        return True
+    params = getattr(item, "callspec", None)
+    values = params.params.values() if params is not None else ()
+    return any(isinstance(value, str) and value in SLOW_PARAMETERS for value in values)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _is_slow(item):
+            item.add_marker(pytest.mark.slow)

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from functools import cached_property
 
 from zkmargin.curves import Curve, get_curve
-from zkmargin.errors import MalformedInputError
 
 
 class ScalarField:
@@ -22,17 +21,6 @@ class ScalarField:
 
     def __repr__(self) -> str:
         return f"ScalarField({self.curve.name})"
-
-    def canonical(self, value: int, what: str = "value") -> int:
-        """Return ``value`` if it is a canonical element (0 <= value < r), else raise.
-
-        Verifiers must not silently reduce: ``x`` and ``x + r`` are distinct inputs.
-        """
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise MalformedInputError(f"{what} must be an integer, got {type(value).__name__}")
-        if not 0 <= value < self.r:
-            raise MalformedInputError(f"{what} is not below the scalar field modulus r")
-        return value
 
     def reduce(self, value: int) -> int:
         """Map any integer (including negatives) to its residue; for the prover's own values."""

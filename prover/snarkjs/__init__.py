@@ -191,18 +191,3 @@ def install_snarkjs(root: Path | None = None) -> SnarkjsRunner:
     if not runner.cli.exists():
         raise SnarkjsError(f"npm ci succeeded but {runner.cli} is missing")
     return runner
-
-
-_DEFAULT: SnarkjsRunner | None = None
-
-
-def snarkjs_verify(
-    vk_path: str | os.PathLike[str],
-    public_path: str | os.PathLike[str],
-    proof_path: str | os.PathLike[str],
-) -> bool:
-    """``snarkjs groth16 verify`` with the pinned snarkjs: True = OK!, False = rejected."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = install_snarkjs()
-    return _DEFAULT.verify(vk_path, public_path, proof_path)

@@ -23,7 +23,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from prover import statefile
-from prover.console import emit_json, err_console
+from prover.console import emit_json, err_console, say
 from prover.keystore import zkmargin_home
 from prover.trader.account import PROOF_STEPS, Outcome, TraderAccount
 from prover.trader.client import (
@@ -59,7 +59,7 @@ InsecureOpt = Annotated[bool, typer.Option("--insecure", help="allow plain http:
 # --- errors, passphrases, progress ---------------------------------------------------------
 
 def _fail(message: str, code: int) -> None:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
+    say(message, "[red]error:[/red] ", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -132,9 +132,9 @@ def _print(outcomes: list[Outcome], as_json: bool, empty: str) -> None:
 def _warn_if_token_withheld(account: TraderAccount) -> None:
     client = account.client
     if client.token_withheld:
-        err_console.print(f"[yellow]warning:[/yellow] --service {client.url} is not the service this account was "
-                          f"opened at ({client.token_service}); the account token is sent only there, so requests "
-                          "that need it will be refused", highlight=False, soft_wrap=True, markup=True)
+        say(f"--service {client.url} is not the service this account was opened at ({client.token_service}); the "
+            "account token is sent only there, so requests that need it will be refused", "[yellow]warning:[/yellow] ",
+            soft_wrap=True)
 
 
 def _run(state: Path | None, passphrase_file: Path | None, as_json: bool, service: str | None,

@@ -71,11 +71,6 @@ def resolve_database_url(url: str | None = None) -> str:
     )
 
 
-def is_sqlite(engine_or_session: Engine | Session) -> bool:
-    bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
-    return bind.dialect.name == "sqlite"
-
-
 def create_database_engine(url: str | None = None, **engine_options: Any) -> Engine:
     """An engine for ``url`` (resolved as above) configured for this module's locking rules."""
     resolved = resolve_database_url(url)

@@ -1,0 +1,40 @@
+"""Messages print as written: rich markup must not eat bracketed words such as ``zkmargin[bench]``."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import typer
+
+import prover.bench_report
+import prover.cli
+import prover.trader.cli
+from prover.console import say
+
+MESSAGE = "plots need matplotlib: pip install 'zkmargin[bench]' (see [red] and [/] and [link=x])"
+
+
+def test_say_prints_brackets_intact_after_a_markup_label(capsys):
+    say(MESSAGE, "[red]error:[/red] ", soft_wrap=True)
+    assert capsys.readouterr().err == f"error: {MESSAGE}\n"
+
+
+@pytest.mark.parametrize(
+    "fail", [lambda m: prover.cli.fail(m), lambda m: prover.trader.cli._fail(m, 3)], ids=["zkmargin", "trader"]
+)
+def test_command_failures_print_brackets_intact(capsys, fail):
+    with pytest.raises(typer.Exit):
+        fail(MESSAGE)
+    assert capsys.readouterr().err == f"error: {MESSAGE}\n"
+
+
+def test_bench_report_without_matplotlib_names_the_extra(capsys, monkeypatch, tmp_path):
+    """The issue's case: `zkmargin bench report` without matplotlib (the benchmarks themselves skipped)."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    monkeypatch.setattr(prover.bench_report, "run_report", lambda plan, out, compare, say: prover.bench_report.plot({}, out))
+    monkeypatch.setattr(sys, "argv", ["zkmargin", "bench", "report", "--quick", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as done:
+        prover.cli.main()
+    assert done.value.code == prover.cli.EXIT_ERROR
+    assert capsys.readouterr().err == "error: plots need matplotlib: pip install 'zkmargin[bench]'\n"
