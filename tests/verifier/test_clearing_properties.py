@@ -590,6 +590,16 @@ def trade(machine: ClearingMachine, buyer, seller, market: int, size: int, price
     machine.desk.post_fill(seller, market, -size, price, fee)
 
 
+def two_holders(machine: ClearingMachine):
+    """Alice long 2 and Bob short 2 of market 0 at 100, both fills applied in epoch 1."""
+    machine.open_accounts(count=2, deposits=[2000, 2000, 0])
+    alice, bob = machine.traders
+    trade(machine, alice, bob, market=0, size=2, price=100)
+    for trader in (alice, bob):
+        trader.apply_fills()
+    return alice, bob
+
+
 def settled_pnl(machine: ClearingMachine, epoch_id: int) -> dict[int, int]:
     from verifier.db.models import Settlement
 
@@ -605,11 +615,7 @@ def test_a_late_settlement_is_marked_on_the_positions_held_at_the_close(environm
     Both epochs finalize at zero on the positions held at each close."""
     machine = new_machine(environment)
     try:
-        machine.open_accounts(count=2, deposits=[2000, 2000, 0])
-        alice, bob = machine.traders
-        trade(machine, alice, bob, market=0, size=2, price=100)
-        for trader in (alice, bob):
-            trader.apply_fills()
+        alice, bob = two_holders(machine)
         machine.close_epoch([10, 0])  # epoch 1 settles at 110
         machine.open_epoch([0, 0])
         trade(machine, alice, bob, market=0, size=1, price=110)
@@ -651,11 +657,7 @@ def test_a_default_declared_for_a_later_epoch_leaves_no_earlier_epoch_unfinaliza
     finalize. (Before the fix: accepted, and epoch 1 wedged.)"""
     machine = new_machine(environment)
     try:
-        machine.open_accounts(count=2, deposits=[2000, 2000, 0])
-        alice, bob = machine.traders
-        trade(machine, alice, bob, market=0, size=2, price=100)
-        for trader in (alice, bob):
-            trader.apply_fills()
+        alice, bob = two_holders(machine)
         machine.close_epoch([5, 0])
         alice.settle()
         machine.open_epoch([0, 0])
