@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from rich.markup import escape
 from rich.console import Console
 
 from circuits.state import RATE_SCALE, BoundError, Fill, fresh_salt
@@ -157,10 +158,10 @@ class Story:
 
     def chapter(self, text: str) -> None:
         self.step += 1
-        console.print(f"\n[bold]{self.step}.[/bold] {text}")
+        console.print(f"\n[bold]{self.step}.[/bold] {escape(text)}")
 
     def fact(self, text: str) -> None:
-        console.print(f"   {text}")
+        console.print(f"   {escape(text)}")
 
     def proved(self, who: str, outcome: Any) -> None:
         data = outcome.data
@@ -203,7 +204,7 @@ def run_demo() -> int:
     with tempfile.TemporaryDirectory(prefix="zkmargin-demo-") as tmp:
         workdir = Path(tmp)
         with console.status("preparing the service (a first run also makes the proving keys: seconds)"):
-            settings, runtime = _prepare_service(workdir / "service", console.print)
+            settings, runtime = _prepare_service(workdir / "service", lambda text: console.print(escape(text)))
         with LocalService(settings) as service:
             ok = _play(service.url, runtime, workdir, Story())
     seconds = time.perf_counter() - started
@@ -220,9 +221,9 @@ def _play(url: str, runtime: Any, workdir: Path, story: Story) -> bool:
     operator = Operator(url, credentials, runtime.curve, runtime.market_count)
     names = [m.name for m in runtime.markets]
     maintenance = runtime.maintenance_rates
-    console.print(f"service   {url}: SQLite in {workdir}, {runtime.curve}, markets "
+    console.print(escape(f"service   {url}: SQLite in {workdir}, {runtime.curve}, markets "
                   + ", ".join(f"{m.name} (maintenance {m.maintenance_rate * 100 // RATE_SCALE} %, initial "
-                              f"{m.initial_rate * 100 // RATE_SCALE} %)" for m in runtime.markets))
+                              f"{m.initial_rate * 100 // RATE_SCALE} %)" for m in runtime.markets)))
     try:
         story.chapter(f"{len(operator.oracles)} oracles sign prices ({names[BTC]} {_money(OPENING_PRICES[BTC])}, "
                       f"{names[ETH]} {_money(OPENING_PRICES[ETH])}); the operator opens an epoch at their median")
