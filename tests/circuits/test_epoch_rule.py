@@ -15,6 +15,7 @@ from circuits.fill import ApplyFill
 from circuits.settle import Settle
 from circuits.state import BoundError, Fill
 from circuits.transfer import Transfer
+from tests.circuits.adversary import rederive
 from tests.circuits.helpers import (
     CURVES,
     EPOCH,
@@ -138,3 +139,25 @@ def test_an_out_of_range_epoch_cannot_open_a_commitment(curve):
     assert commit(forged, curve) == commit(honest, curve)
     inputs = settle_inputs(forged, settled(forged, P2)[0], 0, P2, curve, old_commitment=commit(honest, curve))
     assert_only_fails_at(Settle(2).synthesize(curve, inputs), "old/nonce range", "new nonce range")
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_a_fill_leaves_the_state_in_the_fills_epoch(curve):
+    f = Fill(7, 1, 0, 5, 100, 0, 99)
+    old = state(collateral=10**6, sizes=(0, 0), costs=(0, 0), epoch=3)  # flat: may move ahead
+    for wrong_epoch in (3, EPOCH + 1):  # stays behind, or runs ahead of the fill's epoch
+        inputs = fill_inputs(old, f, applied(old, f, epoch=wrong_epoch), P2, IM2, curve)
+        assert_only_fails_at(ApplyFill(2).synthesize(curve, inputs), "new commitment opens to the new state")
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_a_state_with_a_position_cannot_claim_to_be_flat(curve):
+    """The flat flag is an is-zero output: set to 1 for a state with a position (to skip an
+    epoch), the gadget's own constraint refuses it, and only that constraint."""
+    behind = state(collateral=10**6, sizes=(5, 0), costs=(400, 0), epoch=EPOCH - 1)
+    cs = _settle(behind, curve)
+    flag, inverse = "old is flat/is zero", "old is flat/inverse"
+    cs.set_value(cs.variable(flag), 1)
+    cs.set_value(cs.variable(inverse), 0)  # the cheater's best advice: satisfies x * inverse = 1 - out
+    rederive(cs, [flag, inverse])
+    assert_only_fails_at(cs, "old is flat/x * out = 0")

@@ -8,6 +8,7 @@ refusal (409) says what to do first.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -244,3 +245,42 @@ def test_a_fee_cannot_take_a_risk_reducing_fill_below_maintenance(api):
     alice.apply_fill(fair)
     view = api.expect(api.client.get(f"/accounts/{alice.account_id}", headers=alice.auth), 200)
     assert [f["fill_id"] for f in view["pending_fills"]] == [dodge]  # unapplied: a default once overdue
+
+
+def test_a_late_side_cannot_join_an_epoch_its_account_has_moved_past(api):
+    """A fill of epoch N could never be applied to a state already past N: refused when posted,
+    so the venue knows at once (rather than N being left one side short)."""
+    epoch1, alice, bob = trading_pair(api, 2)
+    api.close_epoch(epoch1, [105, 200])
+    settle(alice, epoch1)  # bob has not: the epoch stays open to late fills, but not for alice
+    body = api.post_fill(alice, 0, 1, 105, 0, epoch_id=epoch1, status=409)
+    assert body["code"] == "out_of_order" and f"moved past epoch {epoch1}" in body["detail"]
+
+
+def test_a_fill_posted_while_a_settlement_is_verified_is_applied_first(api):
+    """The order is checked again where the settlement is written, under the account row's lock
+    (which the late fill's posting takes too): the settlement is refused, nothing is written, and
+    the trader applies the fill, then settles."""
+    epoch1, alice, bob = trading_pair(api, 2)
+    api.close_epoch(epoch1, [105, 200])
+    settle(alice, epoch1)
+    submission = bob.settlement_request(epoch1)
+    batcher = api.client.app.state.context.batchers["settle"]
+    original, late = batcher.verify, {}
+
+    async def verify_while_the_venue_posts(*args, **kwargs):
+        late.update(await asyncio.to_thread(api.post_fill, bob, 0, 1, 100, 0, epoch_id=epoch1))
+        return await original(*args, **kwargs)
+
+    batcher.verify = verify_while_the_venue_posts
+    try:
+        response = api.client.post(submission.path, headers=bob.auth, json=submission.body)
+    finally:
+        batcher.verify = original
+    refused(response, "out_of_order", f"apply fill {late['fill_id']} of epoch {epoch1} first")
+    view = api.expect(api.client.get(f"/accounts/{bob.account_id}", headers=bob.auth), 200)
+    assert view["state_epoch"] == epoch1 and view["sequence"] == 2  # deposit, fill: the settlement left nothing
+    bob.apply_fill(late["fill_id"])
+    alice_late = api.post_fill(alice, 0, -1, 100, 0, epoch_id=epoch1, status=409)  # alice settled: refused
+    assert alice_late["code"] == "out_of_order"
+    assert settle(bob, epoch1) == -5  # short 2 at 100, bought 1 back at 100: short 1, marked at 105

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from verifier.db import records
-from verifier.db.models import Epoch, EpochStatus, PendingItem, PendingKind
+from verifier.db.models import Account, Epoch, EpochStatus, PendingItem, PendingKind
 from verifier.db.types import utc_now
-from verifier.errors import ConflictError, EpochStateError, FillFormatError
+from verifier.errors import ConflictError, EpochStateError, FillFormatError, OutOfOrderError
 from verifier.fill_delivery import CIPHERTEXT_BYTES, VERSION
 from verifier.services import accounts
 from verifier.services.context import ServiceContext
@@ -37,7 +37,8 @@ def post_fill(session: Session, ctx: ServiceContext, account_id: int, fill_commi
     if len(ciphertext) != CIPHERTEXT_BYTES or ciphertext[0] != VERSION:
         raise FillFormatError(f"a sealed fill is {CIPHERTEXT_BYTES} bytes starting with version byte {VERSION}; "
                               f"got {len(ciphertext)} bytes")
-    account = records.get_account(session, account_id)
+    # the account row's lock orders this against the account's transitions (see _refuse_if_moved_past)
+    account = records.lock_account(session, account_id)
     if account.encryption_public_key is None:
         raise ConflictError(f"account {account_id} has no encryption key to deliver fills to")
     existing = session.scalar(select(PendingItem).where(PendingItem.reference == reference))
@@ -47,6 +48,8 @@ def post_fill(session: Session, ctx: ServiceContext, account_id: int, fill_commi
         epoch_id = _open_epoch_id(session)
     else:
         _require_unfinalized(session, epoch_id)
+    if existing is None:
+        _refuse_if_moved_past(account, epoch_id)
     deadline = deadline or utc_now() + timedelta(seconds=ctx.runtime.settings.fill_window_seconds)
     item = records.record_fill(session, account_id=account_id, fill_commitment=fill_commitment, reference=reference,
                                epoch_id=epoch_id, ciphertext=ciphertext, deadline=deadline)
@@ -65,6 +68,15 @@ def _require_unfinalized(session: Session, epoch_id: int) -> None:
     """A trade's late side may join a closed epoch; a finalized one is settled for good."""
     if records.get_epoch(session, epoch_id).status is EpochStatus.FINALIZED:
         raise EpochStateError(f"epoch {epoch_id} is finalized: no fill can join it")
+
+
+def _refuse_if_moved_past(account: Account, epoch_id: int) -> None:
+    """A fill of epoch N can only be applied to a state in N (or flat and behind): an account
+    whose state moved past N could never apply it, and N would be left one side short."""
+    if account.state_epoch > epoch_id:
+        raise OutOfOrderError(f"account {account.id}'s state has moved past epoch {epoch_id} (it is in epoch "
+                              f"{account.state_epoch}): a fill of epoch {epoch_id} could never be applied to it; post "
+                              "both sides of the trade in one epoch")
 
 
 def list_fills(session: Session, account_id: int, token: str | None, pending_only: bool) -> list[dict[str, Any]]:

@@ -75,6 +75,7 @@ class Plan:
     epoch_id: int | None = None
     state_epoch: int | None = None  # the epoch the new state records (a public input)
     holds_position: bool | None = None  # what becomes public about the new state's position
+    fills_up_to: int | None = None  # fills of epochs up to this one must be applied first
     details: dict[str, Any] = field(default_factory=dict)
     sequence: int = 0  # the account's sequence the statement was built on
     rebuild: Callable[[int], Statement] | None = None  # the same statement from another old commitment
@@ -125,6 +126,13 @@ def _first_unapplied_fill(session: Session, account_id: int, up_to_epoch: int) -
         .order_by(PendingItem.epoch_id, PendingItem.id).limit(1))
 
 
+def refuse_earlier_fills(session: Session, account_id: int, up_to_epoch: int, action: str) -> None:
+    fill = _first_unapplied_fill(session, account_id, up_to_epoch)
+    if fill is not None:
+        raise OutOfOrderError(f"{action}: apply fill {fill.id} of epoch {fill.epoch_id} first "
+                              f"(POST /accounts/{account_id}/fills/{fill.id}/apply)")
+
+
 def require_clearing_order(session: Session, account: Account, epoch_id: int, action: str, *,
                            fills_up_to: int) -> None:
     """The service's second line behind the circuits' epoch rule, naming the step to take first.
@@ -134,10 +142,7 @@ def require_clearing_order(session: Session, account: Account, epoch_id: int, ac
     inside its own epoch: to act in a later one it settles its epoch first; a state already in a
     later epoch cannot go back (its earlier epochs are settled)."""
     records.refuse_if_in_default(session, account.id)
-    fill = _first_unapplied_fill(session, account.id, fills_up_to)
-    if fill is not None:
-        raise OutOfOrderError(f"{action}: apply fill {fill.id} of epoch {fill.epoch_id} first "
-                              f"(POST /accounts/{account.id}/fills/{fill.id}/apply)")
+    refuse_earlier_fills(session, account.id, fills_up_to, action)
     if account.state_epoch > epoch_id:
         raise OutOfOrderError(f"{action}: account {account.id}'s state is already in epoch {account.state_epoch}, "
                               f"after epoch {epoch_id}")
@@ -164,7 +169,7 @@ def _transfer_plan(session: Session, ctx: ServiceContext, account: Account, epoc
     epochs.mark_prices(session, ctx, epoch_id, require_open=True)
     require_clearing_order(session, account, epoch_id, action, fills_up_to=epoch_id - 1)
     return Plan(build(account.current_commitment), StatementKind.TRANSFER, account_id, account.current_commitment,
-                new_commitment, epoch_id=epoch_id, state_epoch=epoch_id, details=details,
+                new_commitment, epoch_id=epoch_id, state_epoch=epoch_id, fills_up_to=epoch_id - 1, details=details,
                 sequence=account.sequence, rebuild=build)
 
 
@@ -215,7 +220,7 @@ def plan_fill(session: Session, ctx: ServiceContext, account_id: int, token: str
         raise EpochStateError(f"fill {fill_id}'s epoch {epoch_id} is finalized: it can no longer be applied")
     require_clearing_order(session, account, epoch_id, f"fill {fill_id}", fills_up_to=epoch_id - 1)
     return Plan(build(account.current_commitment), StatementKind.FILL, account_id, account.current_commitment,
-                new_commitment, epoch_id=epoch_id, state_epoch=epoch_id, holds_position=True,
+                new_commitment, epoch_id=epoch_id, state_epoch=epoch_id, holds_position=True, fills_up_to=epoch_id - 1,
                 details={"fill_id": fill_id, "fill_commitment": fill_commitment},
                 sequence=account.sequence, rebuild=build)
 
@@ -241,7 +246,7 @@ def plan_settlement(session: Session, ctx: ServiceContext, account_id: int, toke
     require_clearing_order(session, account, epoch_id, f"settling epoch {epoch_id}", fills_up_to=epoch_id)
     return Plan(build(account.current_commitment), StatementKind.SETTLE, account_id, account.current_commitment,
                 new_commitment, epoch_id=epoch_id, state_epoch=epoch_id + 1, holds_position=holds_position,
-                details={"pnl": pnl, "holds_position": holds_position}, sequence=account.sequence, rebuild=build)
+                fills_up_to=epoch_id, details={"pnl": pnl, "holds_position": holds_position}, sequence=account.sequence, rebuild=build)
 
 
 # The hot path's one read: the account's commitment, its token hash, and whether that commitment
@@ -334,6 +339,11 @@ def commit_transition(session: Session, plan: Plan) -> dict[str, Any]:
         session, plan.account_id, expected_commitment=plan.old_commitment, new_commitment=plan.new_commitment,
         kind=plan.kind, statement_digest=plan.statement.digest, epoch_id=plan.epoch_id,
         state_epoch=plan.state_epoch, holds_position=plan.holds_position)
+    if plan.fills_up_to is not None:
+        # again under the account row's lock (the update holds it; a late fill's posting takes it
+        # too): a fill that arrived while the proof was verified is applied first, never stranded
+        refuse_earlier_fills(session, plan.account_id, plan.fills_up_to,
+                             f"{plan.statement.name} (a fill arrived while the proof was verified)")
     result = {"transition": _transition_view(transition)}
     details = plan.details
     if "deposit_id" in details:
