@@ -28,7 +28,7 @@ from tests.verifier.test_oracle import NON_CANONICAL_KEYS, SMALL_ORDER_KEYS
 from verifier.core.config import Settings
 from verifier.db.engine import Database
 from verifier.db.models import OracleKey, OracleReport, PriceSnapshotRecord, SnapshotPhase
-from verifier.errors import EquivocationError, InvalidOracleKeyError, OracleConfigError
+from verifier.errors import DatabaseConfigurationError, EquivocationError, InvalidOracleKeyError, OracleConfigError
 from verifier.oracle import generate_oracle_key, public_key_bytes, sign_report
 from verifier.services import prices
 
@@ -373,7 +373,7 @@ def test_the_upgrade_refuses_stored_equivocations(empty_database_url):
                     {"d": f"{i:064x}", "k": "ab" * 32, "p": price, "s": "00" * 64, "t": NOW})
     finally:
         database.dispose()
-    with pytest.raises(RuntimeError, match=r"1 equivocation\(s\).*market 0 timestamp 1700000000 \(2 prices\)"):
+    with pytest.raises(DatabaseConfigurationError, match=r"1 equivocation\(s\).*market 0 timestamp 1700000000 \(2 prices\)"):
         upgrade_database(empty_database_url)
 
 
@@ -389,5 +389,5 @@ def test_the_downgrade_refuses_while_keys_are_revoked(empty_database_url):
             session.add(OracleKey(public_key="ab" * 32, name="gone", revoked_at=NOW, revoked_reason="leaked"))
     finally:
         database.dispose()
-    with pytest.raises(RuntimeError, match=r"1 oracle key\(s\) are revoked \(gone\)"):
+    with pytest.raises(DatabaseConfigurationError, match=r"1 oracle key\(s\) are revoked \(gone\)"):
         command.downgrade(alembic_config(empty_database_url), "0003")

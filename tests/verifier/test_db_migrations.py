@@ -133,3 +133,20 @@ def test_postgres_urls_use_psycopg_3(given):
 def test_unsupported_urls_are_refused_clearly(given, message):
     with pytest.raises(DatabaseConfigurationError, match=message):
         resolve_database_url(given)
+
+
+def test_a_database_of_state_version_one_accounts_is_refused_with_instructions(empty_database_url):
+    """Their commitments do not open under state version 2: the upgrade stops, saying what to do,
+    instead of stranding the accounts (and ``zkmargin serve`` prints it as one line)."""
+    upgrade_database(empty_database_url, revision="0002")
+    engine = create_database_engine(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO accounts (id, genesis_commitment, current_commitment, sequence, opened_at) "
+                "VALUES (1, '11', '11', 0, CURRENT_TIMESTAMP)")
+        with pytest.raises(DatabaseConfigurationError, match="1 accounts committed under state version 1"):
+            upgrade_database(empty_database_url)
+        assert database_revision(engine) == "0002"  # nothing of 0003 was applied
+    finally:
+        engine.dispose()

@@ -25,6 +25,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+# a refusal the service reports as one line at start-up (a stable class: migrations import nothing else)
+from verifier.errors import DatabaseConfigurationError
+
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"
 branch_labels: str | Sequence[str] | None = None
@@ -34,7 +37,7 @@ depends_on: str | Sequence[str] | None = None
 def _refuse_version_one_accounts() -> None:
     count = op.get_bind().execute(sa.text("SELECT count(*) FROM accounts")).scalar()
     if count:
-        raise RuntimeError(
+        raise DatabaseConfigurationError(
             f"this database holds {count} accounts committed under state version 1; zkmargin's state "
             "version 2 commits to the state's epoch, so those commitments cannot be carried over. Let every "
             "account settle and withdraw under the old version, then start this version on a new database"

@@ -23,6 +23,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+# a refusal the service reports as one line at start-up (a stable class: migrations import nothing else)
+from verifier.errors import DatabaseConfigurationError
+
 revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
@@ -38,7 +41,7 @@ def _refuse_stored_equivocations() -> None:
     if rows:
         shown = "; ".join(f"oracle {oracle} market {market} timestamp {stamp} ({n} prices)"
                           for oracle, market, stamp, n in rows[:10])
-        raise RuntimeError(
+        raise DatabaseConfigurationError(
             f"oracle_reports holds {len(rows)} equivocation(s), different prices signed by one oracle for one market "
             f"and instant: {shown}. Revoke those oracles (remove them from ZKMARGIN_ORACLE_KEYS), keep the rows "
             "elsewhere as evidence if needed, delete all but one row of each group, then upgrade again")
@@ -61,7 +64,7 @@ def _refuse_revoked_keys() -> None:
     names = op.get_bind().execute(sa.text(
         "SELECT name FROM oracle_keys WHERE revoked_at IS NOT NULL ORDER BY name")).scalars().all()
     if names:
-        raise RuntimeError(
+        raise DatabaseConfigurationError(
             f"{len(names)} oracle key(s) are revoked ({', '.join(names[:10])}); revision 0003 cannot record a "
             "revocation, so a service at 0003 would trust them again. Delete them first: DELETE FROM oracle_reports "
             "WHERE oracle IN (SELECT public_key FROM oracle_keys WHERE revoked_at IS NOT NULL); DELETE FROM "
