@@ -10,7 +10,7 @@ from typing import Any
 from circuits import get_circuit
 from circuits.base import Circuit
 from circuits.state import AccountState, fresh_salt
-from prover.keystore import PROVING_KEY_FILE, VERIFICATION_KEY_FILE, cached_keys, default_key_dir
+from circuits.protocol.keystore import PROVING_KEY_FILE, VERIFICATION_KEY_FILE, cached_keys, default_key_dir
 from zkmargin.formats.snarkjs import dumps_json, proof_to_json
 from zkmargin.backends import get_backend
 from zkmargin.curves import get_curve

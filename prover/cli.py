@@ -187,7 +187,7 @@ def setup_command(
     backend: BackendOpt = None,
 ) -> None:
     """Single-party setup (development): writes proving_key.bin and verification_key.json."""
-    from prover.keystore import default_key_dir, run_setup
+    from circuits.protocol.keystore import default_key_dir, run_setup
     from zkmargin.backends import get_backend
     from zkmargin.curves import get_curve
 
@@ -222,7 +222,7 @@ def prove_command(
     transition, write the successor state (keep it private: it holds the salt).
     """
     from circuits.inputs import state_to_json
-    from prover.keystore import default_key_dir, load_keys
+    from circuits.protocol.keystore import default_key_dir, load_keys
     from zkmargin.backends import get_backend
     from zkmargin.curves import get_curve
     from zkmargin.formats.files import write_atomically

@@ -22,9 +22,9 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from circuits.protocol.home import zkmargin_home
 from prover import statefile
 from prover.console import emit_json, err_console, say
-from prover.keystore import zkmargin_home
 from prover.trader.account import PROOF_STEPS, Outcome, TraderAccount
 from prover.trader.client import (
     ServiceFailedError,
