@@ -211,7 +211,7 @@ class ClearingMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        from prover.demo import LocalService
+        from demo.run import LocalService
         from verifier.db.engine import Database
 
         env = self.env

@@ -23,6 +23,7 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
+from circuits.protocol.exit_codes import ExitCode
 from circuits.state import RATE_SCALE, BoundError, Fill, fresh_salt
 from prover.trader.account import TraderAccount, UnhealthyError, ratio_text
 
@@ -195,7 +196,7 @@ def _prepare_service(home: Path, announce: Callable[[str], None]) -> Any:
     return settings, runtime
 
 
-def run_demo() -> int:
+def run_demo() -> ExitCode:
     started = time.perf_counter()
     console.print("[bold]zkmargin demo[/bold]: private margin trading, one epoch from deposits to a zero-sum "
                   "settlement")
@@ -209,9 +210,9 @@ def run_demo() -> int:
     if ok:
         console.print(f"\n[green]demo complete[/green] in {seconds:.0f} s: the epoch finalized with pnl summing to "
                       "zero and the ledger verifies")
-        return 0
+        return ExitCode.OK
     console.print("\n[red]demo failed[/red]: see the lines above")
-    return 1
+    return ExitCode.INVALID
 
 
 def _play(url: str, runtime: Any, workdir: Path, story: Story) -> bool:
