@@ -23,7 +23,7 @@ import typer
 
 from circuits import CIRCUITS, get_circuit
 from prover.console import emit_json, err_console, phase_progress, say
-from prover.inputs import load_input_json, load_inputs
+from prover.inputs import load_input_json
 from prover.trader.cli import register as register_trader_commands
 from verifier.cli import register as register_verifier_commands
 from zkmargin.errors import ZkMarginError
@@ -232,11 +232,7 @@ def prove_command(
     the_curve = get_curve(curve)
     be = get_backend(the_curve, backend)
     circuit = _circuit(name, log2, markets)
-    successor = None
-    if hasattr(circuit, "prepare"):
-        values, successor = circuit.prepare(load_input_json(input), the_curve)
-    else:
-        values = load_inputs(input)
+    values, successor = circuit.prepare(load_input_json(input), the_curve, source=str(input))
     key_dir = keys or default_key_dir(circuit, the_curve)
     pk = load_keys(key_dir, be)
     started = time.perf_counter()
