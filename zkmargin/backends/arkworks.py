@@ -84,6 +84,13 @@ class ArkworksBackend(Backend):
     def pairing_check(self, g1s: Sequence[G1Point], g2s: Sequence[G2Point]) -> bool:
         return GT.pairing_check(list(g1s), list(g2s))
 
+    def pairing_product(self, g1s: Sequence[G1Point], g2s: Sequence[G2Point]) -> GT:
+        if len(g1s) != len(g2s):
+            raise ValueError(f"{len(g1s)} G1 points but {len(g2s)} G2 points")
+        if not g1s:
+            return GT.one()
+        return GT.multi_pairing(list(g1s), list(g2s))
+
     def g1_to_affine(self, a: G1Point) -> G1Affine | None:
         data = a.to_xy_bytes_le()
         if not any(data):

@@ -112,6 +112,10 @@ class BN254Backend(Backend):
         return fixed_base_mul(self._g2, base, scalars, BN254.r)
 
     def pairing_check(self, g1s: Sequence[G1Point], g2s: Sequence[G2Point]) -> bool:
+        return self.pairing_product(g1s, g2s) == _GT_ONE
+
+    def pairing_product(self, g1s: Sequence[G1Point], g2s: Sequence[G2Point]) -> list[int]:
+        """The product as garaga's 12 F_p coefficients of G_T."""
         coordinates: list[int] = []
         for p_xy, q_xy in zip(self._g1_affine_many(g1s), self._g2_affine_many(g2s), strict=True):
             if p_xy is None or q_xy is None:
@@ -119,8 +123,9 @@ class BN254Backend(Backend):
             (x0, x1), (y0, y1) = q_xy
             coordinates += (p_xy[0], p_xy[1], x0, x1, y0, y1)
         if not coordinates:
-            return True
-        return _native(garaga_rs.multi_pairing, _GARAGA_BN254, coordinates) == _GT_ONE
+            return list(_GT_ONE)
+        product: list[int] = _native(garaga_rs.multi_pairing, _GARAGA_BN254, coordinates)
+        return product
 
     def _g1_affine_many(self, points: Sequence[G1Point]) -> list[tuple[int, int] | None]:
         return [None if xy is None else (int(xy[0]), int(xy[1])) for xy in self._g1.normalize_many(points)]

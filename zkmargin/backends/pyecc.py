@@ -82,11 +82,14 @@ class PyEccBackend(Backend):
         return total
 
     def pairing_check(self, g1s: Sequence[Point], g2s: Sequence[Point]) -> bool:
+        return bool(self.pairing_product(g1s, g2s) == self._ec.FQ12.one())
+
+    def pairing_product(self, g1s: Sequence[Point], g2s: Sequence[Point]) -> Any:
         ec = self._ec
         product = ec.FQ12.one()
         for p, q in zip(g1s, g2s, strict=True):
             product = product * ec.pairing(q, p, final_exponentiate=False)
-        return ec.final_exponentiate(product) == ec.FQ12.one()
+        return ec.final_exponentiate(product)
 
     def g1_to_affine(self, a: Point) -> G1Affine | None:
         if self._ec.is_inf(a):

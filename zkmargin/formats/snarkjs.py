@@ -45,6 +45,7 @@ from zkmargin.backends.base import Backend, G1Affine, G2Affine
 from zkmargin.curves import BLS12_381, BN254, Curve, get_curve
 from zkmargin.formats.files import write_atomically
 from zkmargin.errors import MalformedInputError, UnknownCurveError
+from zkmargin.field import require_field_elements
 from zkmargin.groth16.keys import Proof, VerifyingKey
 
 __all__ = [
@@ -526,14 +527,7 @@ def vk_from_json(
 def public_to_json(values: Sequence[int], curve: str | Curve | None = None) -> list[str]:
     """``public.json`` content: decimal strings. With ``curve``, values must also be below r."""
     r = get_curve(curve).r if curve is not None else None
-    out = []
-    for i, value in enumerate(values):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise MalformedInputError(f"public value [{i}] must be an integer, not {_type_name(value)}")
-        if value < 0 or (r is not None and value >= r):
-            raise MalformedInputError(f"public value [{i}] is not in [0, r) (got {_show(value)})")
-        out.append(str(value))
-    return out
+    return [str(x) for x in require_field_elements(values, r, "public value ")]
 
 
 def public_from_json(

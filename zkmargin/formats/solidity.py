@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from zkmargin.backends import Backend, get_backend
 from zkmargin.curves import BN254, Curve
 from zkmargin.errors import MalformedInputError, UnsupportedCurveError
+from zkmargin.field import require_field_elements
 from zkmargin.groth16.keys import Proof, VerifyingKey
 
 CONTRACT_NAME = "Groth16Verifier"
@@ -193,10 +194,7 @@ def solidity_calldata(proof: Proof, public_inputs: Sequence[int], backend: Backe
     prints: ``[a0, a1],[[b01, b00],[b11, b10]],[c0, c1],[input...]`` as quoted 0x-words."""
     _require_bn254(proof.curve, "the proof")
     backend = backend or get_backend(proof.curve)
-    r = proof.curve.r
-    for i, x in enumerate(public_inputs):
-        if not isinstance(x, int) or isinstance(x, bool) or not 0 <= x < r:
-            raise MalformedInputError(f"public input {i} is not an integer below the scalar field modulus r")
+    require_field_elements(public_inputs, proof.curve.r, "public input ")
     a = backend.g1_to_affine(proof.a_g1) or (0, 0)
     c = backend.g1_to_affine(proof.c_g1) or (0, 0)
     b = backend.g2_to_affine(proof.b_g2) or ((0, 0), (0, 0))
