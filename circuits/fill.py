@@ -1,8 +1,9 @@
 """Statement 3, apply a fill: one venue fill moves one market's size and cost basis.
 
-Public inputs, in order (``ApplyFill.public_layout``): account id, old commitment, new commitment, fill commitment, epoch
-(the fill's: the one open when the venue posted it), mark price_0..price_{M-1} (that epoch's),
-initial_rate_0..initial_rate_{M-1}, maintenance_rate_0..maintenance_rate_{M-1}.
+Public inputs, in order (``ApplyFill.public_layout``): account id, old commitment, new
+commitment, fill commitment, epoch (the fill's: the one open when the venue posted it), mark
+price_0..price_{M-1} (that epoch's), initial_rate_0..initial_rate_{M-1},
+maintenance_rate_0..maintenance_rate_{M-1}.
 
 The fill's opening (fill id, market, size delta db != 0, price, fee, salt) is private and must open
 the public fill commitment, which also binds the account id, so a fill cannot be applied to

@@ -86,7 +86,8 @@ class Transfer(MarketCircuit):
                                    "prices": prices, "rates": initial_rates}, curve)
 
     def transition(self, state: AccountState, amount: int, epoch: int, prices: Sequence[int],
-                   initial_rates: Sequence[int], curve: Curve | str | None = None) -> tuple[AccountState, dict[str, Any]]:
+                   initial_rates: Sequence[int],
+                   curve: Curve | str | None = None) -> tuple[AccountState, dict[str, Any]]:
         """The successor state and the proving inputs; refuses what the circuit would reject."""
         c = get_curve(curve)
         state.validate(c)

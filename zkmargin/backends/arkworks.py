@@ -155,12 +155,15 @@ def _window_table(base: Point, c: int, windows: int) -> list[list[Point]]:
     """rows[j][d] == d * 2^(c*j) * base for |d| <= 2^(c-1); negative d index from the end
     of the row, as Python lists do."""
     identity = type(base).identity()
-    rows = []
+    rows: list[list[Point]] = []
     step = base
     for _ in range(windows):
-        positive = [step]
+        positive: list[Point] = [step]
         for _ in range((1 << (c - 1)) - 1):
             positive.append(positive[-1] + step)
-        rows.append([identity, *positive, *(-q for q in reversed(positive))])
+        row = [identity]
+        row.extend(positive)
+        row.extend(-q for q in reversed(positive))
+        rows.append(row)
         step = positive[-1] + positive[-1]  # 2 * 2^(c-1) * step: the next window's step
     return rows

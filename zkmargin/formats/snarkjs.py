@@ -213,7 +213,8 @@ def _type_name(value: Any) -> str:
 
 def _expect_type(value: Any, expected: type, source: str, field: str) -> None:
     if not isinstance(value, expected):
-        wanted = {dict: "an object", list: "an array", str: "a string"}.get(expected, expected.__name__)
+        names: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
+        wanted = names.get(expected, expected.__name__)
         raise MalformedInputError(f"{source}: {field} must be {wanted}, not {_type_name(value)}")
 
 
@@ -432,7 +433,9 @@ _XI0 = {BN254.name: 9, BLS12_381.name: 1}
 
 
 @lru_cache(maxsize=64)
-def _alphabeta_cached(curve_name: str, alpha: G1Affine | None, beta: G2Affine | None) -> tuple:
+def _alphabeta_cached(
+    curve_name: str, alpha: G1Affine | None, beta: G2Affine | None
+) -> tuple[tuple[tuple[str, str], ...], ...]:
     from py_ecc import optimized_bls12_381, optimized_bn128
 
     curve = get_curve(curve_name)

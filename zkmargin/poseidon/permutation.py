@@ -84,7 +84,8 @@ class Permutation:
     def schedule(self) -> SparseSchedule:
         """The prepared rounds, for the circuit gadget to follow step by step."""
         return SparseSchedule(
-            self._initial, self._head, self._partial, self._bridge, self._bridge_constants, self._tail, self._mds
+            self._initial, self._head, self._partial, self._bridge, self._bridge_constants, self._tail,
+            [list(row) for row in self._mds]
         )
 
     def _full_rounds(self, s: list[int], constant_rows: Sequence[Sequence[int]]) -> list[int]:
