@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from abc import abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from circuits.base import Circuit
+from circuits.base import Circuit, Inputs, Prepared, PublicInput, PublicVars
 from circuits.state import (
+    ACCOUNT_BITS,
     COLLATERAL_BITS,
     COST_BITS,
     EPOCH_BITS,
     HEALTH_BITS,
     NONCE_BITS,
+    PRICE_BITS,
     RATE_SCALE,
     SIZE_BITS,
-    PRICE_BITS,
     AccountState,
-    BoundError,
     check_markets,
-    check_range,
     state_domain,
 )
 from zkmargin.constraints import LC, ConstraintSystem, lc_sum
 from zkmargin.gadgets.bits import range_check
 from zkmargin.gadgets.equality import is_zero
 from zkmargin.gadgets.poseidon import poseidon_sponge_gadget
-from zkmargin.gadgets.signed import SignedInt, decompose_signed, signed_input
+from zkmargin.curves import Curve
+from zkmargin.gadgets.signed import SignedInt, signed_input
 
 
 @dataclass
@@ -41,18 +42,31 @@ class StateVars:
     costs: list[SignedInt]
 
 
+def opening_value(opening: object | None, attribute: str, index: int | None = None) -> Callable[[], int]:
+    """A value of a private opening (a state, a fill), read only when the witness is assigned."""
+
+    def read() -> int:
+        if opening is None:
+            raise KeyError(attribute)
+        value = getattr(opening, attribute)
+        number: int = value if index is None else value[index]
+        return number
+
+    return read
+
+
 def allocate_state(cs: ConstraintSystem, label: str, state: AccountState | None, markets: int) -> StateVars:
     """Private variables for a state opening, each range-checked to its documented bound."""
     with cs.namespace(label):
-        nonce = cs.private("nonce", lambda: state.nonce)
+        nonce = cs.private("nonce", opening_value(state, "nonce"))
         range_check(cs, nonce, NONCE_BITS, "nonce range")
-        epoch = cs.private("epoch", lambda: state.epoch)
+        epoch = cs.private("epoch", opening_value(state, "epoch"))
         range_check(cs, epoch, EPOCH_BITS, "epoch range")
-        salt = cs.private("salt", lambda: state.salt)  # blinding: any field element
-        collateral = cs.private("collateral", lambda: state.collateral)
+        salt = cs.private("salt", opening_value(state, "salt"))  # blinding: any field element
+        collateral = cs.private("collateral", opening_value(state, "collateral"))
         range_check(cs, collateral, COLLATERAL_BITS, "collateral range")
-        sizes = [signed_input(cs, f"size {m}", lambda m=m: state.sizes[m], SIZE_BITS) for m in range(markets)]
-        costs = [signed_input(cs, f"cost {m}", lambda m=m: state.costs[m], COST_BITS) for m in range(markets)]
+        sizes = [signed_input(cs, f"size {m}", opening_value(state, "sizes", m), SIZE_BITS) for m in range(markets)]
+        costs = [signed_input(cs, f"cost {m}", opening_value(state, "costs", m), COST_BITS) for m in range(markets)]
     return StateVars(nonce, epoch, salt, collateral, sizes, costs)
 
 
@@ -147,10 +161,16 @@ def assert_healthy(cs: ConstraintSystem, difference: LC, label: str) -> None:
     range_check(cs, difference, HEALTH_BITS, label)
 
 
-def signed_public(cs: ConstraintSystem, name: str, value: Callable[[], int], bits: int) -> SignedInt:
-    """A public signed integer (an amount, a pnl), decomposed to read its sign."""
-    var = cs.public(name, value)
-    return decompose_signed(cs, var, bits, f"{name} sign")
+# Public inputs several statements share (each statement's ``public_layout`` lists its own).
+ACCOUNT = PublicInput("account", "the account id", high=1 << ACCOUNT_BITS, noun="account id")
+OLD_COMMITMENT = PublicInput("old_commitment", "the ledger's commitment to the state the transition starts from")
+NEW_COMMITMENT = PublicInput("new_commitment", "the commitment to the successor state (fresh salt, nonce + 1)")
+EPOCH = PublicInput("epoch", "the open epoch the statement is proven in", high=1 << EPOCH_BITS)
+MARK_PRICES = PublicInput("prices", "each market's mark price, from the epoch's oracle snapshot", low=1,
+                          high=1 << PRICE_BITS, per_market=True, label="price")
+RATES_HIGH = RATE_SCALE + 1  # a rate is in [0, RATE_SCALE], in millionths
+INITIAL_RATES = PublicInput("rates", "each market's initial margin rate", high=RATES_HIGH, per_market=True,
+                            label="initial rate")
 
 
 class MarketCircuit(Circuit):
@@ -162,25 +182,42 @@ class MarketCircuit(Circuit):
     def parameters(self) -> dict[str, Any]:
         return {"markets": self.markets}
 
+    def copies(self, entry: PublicInput) -> int:
+        return self.markets if entry.per_market else 1
+
+    @abstractmethod
+    def prepare(self, data: Any, curve: Curve, source: str = "input") -> Prepared:
+        """Proving inputs and the successor state from ``input.json`` (see circuits.inputs)."""
+
     @staticmethod
-    def public(inputs: Mapping[str, Any] | None, name: str, index: int | None = None) -> Callable[[], int]:
-        """A deferred read of a public value (never called during setup)."""
-        if index is None:
-            return lambda: inputs["public"][name]
-        return lambda: inputs["public"][name][index]
+    def public_of(inputs: Inputs | None) -> Inputs | None:
+        """The ``"public"`` dict of proving inputs (None during setup)."""
+        return None if inputs is None else inputs.get("public")
+
+    @staticmethod
+    def state_of(inputs: Inputs | None, key: str = "state") -> AccountState | None:
+        if inputs is None:
+            return None
+        state: AccountState = inputs[key]
+        return state
 
 
-def check_prices(prices: Sequence[int], markets: int, what: str = "price") -> list[int]:
-    if len(prices) != markets:
-        raise BoundError(f"expected {markets} {what}s, got {len(prices)}")
-    return [check_range(f"{what} of market {m}", p, 1, 1 << PRICE_BITS) for m, p in enumerate(prices)]
+def deferred(inputs: Inputs | None, key: str) -> Callable[[], int]:
+    """A private value read from the proving inputs only when the witness is assigned."""
+
+    def read() -> int:
+        if inputs is None:
+            raise KeyError(key)
+        value: int = inputs[key]
+        return value
+
+    return read
 
 
-def check_rates(rates: Sequence[int], markets: int, what: str) -> list[int]:
-    if len(rates) != markets:
-        raise BoundError(f"expected {markets} {what}s, got {len(rates)}")
-    return [check_range(f"{what} of market {m}", x, 0, RATE_SCALE + 1) for m, x in enumerate(rates)]
-
-
-def check_field_element(name: str, value: int, r: int) -> int:
-    return check_range(name, value, 0, r)
+def open_old_state(cs: ConstraintSystem, inputs: Inputs | None, pub: PublicVars, markets: int) -> StateVars:
+    """The state a transition starts from: it opens the public old commitment for the account, and
+    it is in the statement's epoch or flat and behind it (``enforce_epoch_rule``)."""
+    old = allocate_state(cs, "old", MarketCircuit.state_of(inputs), markets)
+    open_state(cs, pub["account"], pub["old_commitment"], old, "old")
+    enforce_epoch_rule(cs, old, pub["epoch"], is_flat(cs, old, "old is flat"), "epoch")
+    return old

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from circuits.base import Circuit, Inputs
+from circuits.base import Circuit, Inputs, PublicInput
+from circuits.common import deferred
 from zkmargin.constraints import ConstraintSystem
 
 
@@ -13,12 +14,17 @@ class Mult(Circuit):
 
     name = "mult"
     description = "private a, public b, public output c = a*b (the snarkjs/circom example)"
+    public_layout = (
+        PublicInput("c", "the product a * b (circom's output signal comes first)"),
+        PublicInput("b", "the public factor"),
+    )
 
     def define(self, cs: ConstraintSystem, inputs: Inputs | None) -> None:
-        c = cs.public("c", lambda: inputs["a"] * inputs["b"])
-        b = cs.public("b", lambda: inputs["b"])
-        a = cs.private("a", lambda: inputs["a"], existential=True)
-        cs.enforce(a, b, c, "c = a * b")
+        a_value, b_value = deferred(inputs, "a"), deferred(inputs, "b")
+        public = None if inputs is None else {"c": lambda: a_value() * b_value(), "b": b_value}
+        pub = self.allocate_public(cs, public)
+        a = cs.private("a", a_value, existential=True)
+        cs.enforce(a, pub["b"], pub["c"], "c = a * b")
 
 
 class Chain(Circuit):
@@ -26,6 +32,7 @@ class Chain(Circuit):
 
     name = "chain"
     description = "a chain of squarings filling a 2^K domain (benchmarks)"
+    public_layout = (PublicInput("y", "x^(2^m), m the number of squarings"),)
 
     def __init__(self, log2: int = 10):
         if not 2 <= log2 <= 24:
@@ -47,8 +54,8 @@ class Chain(Circuit):
             y_value = inputs["x"] % cs.r
             for _ in range(m):
                 y_value = y_value * y_value % cs.r
-        y = cs.public("y", y_value)
-        x = cs.private("x", lambda: inputs["x"], existential=True)
+        y = self.allocate_public(cs, None if inputs is None else {"y": y_value})["y"]
+        x = cs.private("x", deferred(inputs, "x"), existential=True)
         current = x
         for i in range(m - 1):
             current = cs.mul(current, current, f"x^(2^{i + 1})")

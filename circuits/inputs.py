@@ -1,6 +1,7 @@
-"""JSON for the margin statements' proving inputs: an account state plus the statement's data.
+"""JSON for the statements' proving inputs.
 
-``zkmargin prove NAME --input input.json`` reads, per statement (integers as JSON numbers or
+``zkmargin prove NAME --input input.json`` reads, for ``mult`` and ``chain``, the snarkjs form
+(signal name -> integer or decimal string) and, per margin statement (integers as JSON numbers or
 decimal strings; negative sizes, costs and amounts allowed):
 
 - margin:   {"state": STATE, "epoch": e, "prices": [...], "rates": [...]}
@@ -47,6 +48,13 @@ def field(data: Any, key: str, where: str) -> Any:
     if key not in data:
         raise MalformedInputError(f"{where}: missing {key!r}")
     return data[key]
+
+
+def signal_values(data: Any, source: str = "input") -> dict[str, int]:
+    """The snarkjs ``input.json``: an object mapping each signal name to an integer."""
+    if not isinstance(data, dict):
+        raise MalformedInputError(f"{source}: expected a JSON object mapping signal names to values")
+    return {str(k): integer(v, f"{source}: {k}") for k, v in data.items()}
 
 
 def state_from_json(data: Any, where: str = "state") -> AccountState:

@@ -1,6 +1,6 @@
 """Statement 4, settle: mark to market at the epoch's settlement prices.
 
-Public inputs, in order: account id, old commitment, new commitment, epoch,
+Public inputs, in order (``Settle.public_layout``): account id, old commitment, new commitment, epoch,
 settlement price_0..price_{M-1}, pnl (signed, encoded as r - |pnl| when negative),
 holds position (1 if the settled state has a size in some market, else 0).
 
@@ -9,8 +9,9 @@ settled are the ones held at N's close. pnl = sum_m (b_m P_m - k_m); the new sta
 N + 1 and has c + pnl (>= 0: a loss beyond the collateral cannot be settled, the account is in
 default), k_m = b_m P_m, the same sizes, nonce + 1 and a fresh salt. The position bit tells the
 ledger whether the account must settle the next epochs (a flat account is not asked to).
-Positions stay hidden; the pnl is public to the ledger, as variation margin is in real clearing. |b_m P_m| < 2^88 follows from the size and price bounds, so the new cost bases
-need no further range check.
+Positions stay hidden; the pnl is public to the ledger, as variation margin is in real clearing.
+|b_m P_m| < 2^88 follows from the size and price bounds, so the new cost bases need no further
+range check.
 """
 
 from __future__ import annotations
@@ -18,18 +19,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from circuits.base import Inputs, Prepared, PublicInput
 from circuits.common import (
+    ACCOUNT,
+    NEW_COMMITMENT,
+    OLD_COMMITMENT,
     MarketCircuit,
-    allocate_state,
-    check_field_element,
-    check_prices,
     commit_state,
-    enforce_epoch_rule,
-    is_flat,
-    open_state,
+    deferred,
+    open_old_state,
 )
-from circuits.state import ACCOUNT_BITS, COLLATERAL_BITS, EPOCH_BITS, NONCE_BITS, AccountState, BoundError, check_range
 from circuits.inputs import field, integer, integers, state_from_json
+from circuits.state import COLLATERAL_BITS, EPOCH_BITS, NONCE_BITS, PRICE_BITS, AccountState, BoundError
 from zkmargin.constraints import ConstraintSystem, lc_sum
 from zkmargin.curves import Curve, get_curve
 from zkmargin.gadgets.bits import range_check
@@ -39,23 +40,27 @@ from zkmargin.gadgets.equality import is_zero
 class Settle(MarketCircuit):
     name = "settle"
     description = "settle pnl at public settlement prices: c += pnl, k = b*P"
+    public_layout = (
+        ACCOUNT,
+        OLD_COMMITMENT,
+        NEW_COMMITMENT,
+        # the settled state moves to epoch + 1, which must fit the state's epoch bound
+        PublicInput("epoch", "the closed epoch being settled", high=(1 << EPOCH_BITS) - 1),
+        PublicInput("prices", "each market's settlement price", low=1, high=1 << PRICE_BITS, per_market=True,
+                    label="settlement price"),
+        PublicInput("pnl", "the signed variation margin: sum_m (b_m P_m - k_m)", low=-(1 << COLLATERAL_BITS),
+                    high=1 << COLLATERAL_BITS),
+        PublicInput("holds_position", "whether the settled state has a size in some market", flag=True),
+    )
 
-    def define(self, cs: ConstraintSystem, inputs: dict[str, Any] | None) -> None:
-        pub, M = self.public, self.markets
-        account = cs.public("account", pub(inputs, "account"))
-        old_commitment = cs.public("old commitment", pub(inputs, "old_commitment"))
-        new_commitment = cs.public("new commitment", pub(inputs, "new_commitment"))
-        epoch = cs.public("epoch", pub(inputs, "epoch"))
-        prices = [cs.public(f"settlement price {m}", pub(inputs, "prices", m)) for m in range(M)]
-        pnl = cs.public("pnl", pub(inputs, "pnl"))
-        holds_position = cs.public("holds position", pub(inputs, "holds_position"))
-
-        old = allocate_state(cs, "old", inputs and inputs["state"], M)
-        open_state(cs, account, old_commitment, old, "old")
-        enforce_epoch_rule(cs, old, epoch, is_flat(cs, old, "old is flat"), "epoch")
+    def define(self, cs: ConstraintSystem, inputs: Inputs | None) -> None:
+        M = self.markets
+        pub = self.allocate_public(cs, self.public_of(inputs))
+        account, epoch, pnl, prices = pub["account"], pub["epoch"], pub["pnl"], pub.per_market("prices")
+        old = open_old_state(cs, inputs, pub, M)
         # the settled state has k = b P: it holds a position iff some size is not 0
         no_size = is_zero(cs, lc_sum([s.abs for s in old.sizes]), "no size")
-        cs.enforce_equal(holds_position, 1 - no_size, "the position bit is the settled state's")
+        cs.enforce_equal(pub["holds_position"], 1 - no_size, "the position bit is the settled state's")
         marked = [cs.mul(old.sizes[m].value, prices[m], f"b*P {m}") for m in range(M)]
         cs.enforce_equal(lc_sum([marked[m] - old.costs[m].value for m in range(M)]), pnl, "pnl = sum(b*P - k)")
 
@@ -63,30 +68,20 @@ class Settle(MarketCircuit):
         range_check(cs, new_nonce, NONCE_BITS, "new nonce range")
         new_collateral = old.collateral + pnl
         range_check(cs, new_collateral, COLLATERAL_BITS, "collateral after settlement is not negative")
-        new_salt = cs.private("new/salt", lambda: inputs["new_salt"])
+        new_salt = cs.private("new/salt", deferred(inputs, "new_salt"))
         digest = commit_state(
             cs, account, new_nonce, epoch + 1, new_salt, new_collateral, [s.value for s in old.sizes], marked,
             "new commitment",
         )
-        cs.enforce_equal(digest, new_commitment, "new commitment opens to the settled state")
+        cs.enforce_equal(digest, pub["new_commitment"], "new commitment opens to the settled state")
 
     def public_inputs(
         self, account_id: int, old_commitment: int, new_commitment: int, epoch: int,
         settlement_prices: Sequence[int], pnl: int, holds_position: bool, curve: Curve | str | None = None,
     ) -> list[int]:
-        c = get_curve(curve)
-        check_range("pnl", pnl, -(1 << COLLATERAL_BITS), 1 << COLLATERAL_BITS)
-        if not isinstance(holds_position, bool):
-            raise BoundError(f"holds_position must be a bool, got {holds_position!r}")
-        return [
-            check_range("account id", account_id, 0, 1 << ACCOUNT_BITS),
-            check_field_element("old commitment", old_commitment, c.r),
-            check_field_element("new commitment", new_commitment, c.r),
-            check_range("epoch", epoch, 0, (1 << EPOCH_BITS) - 1),  # the next epoch fits the state
-            *check_prices(settlement_prices, self.markets, "settlement price"),
-            pnl % c.r,
-            int(holds_position),
-        ]
+        return self.public_vector({"account": account_id, "old_commitment": old_commitment,
+                                   "new_commitment": new_commitment, "epoch": epoch, "prices": settlement_prices,
+                                   "pnl": pnl, "holds_position": holds_position}, curve)
 
     def transition(self, state: AccountState, epoch: int, settlement_prices: Sequence[int],
                    curve: Curve | str | None = None) -> tuple[AccountState, int, dict[str, Any]]:
@@ -94,7 +89,7 @@ class Settle(MarketCircuit):
         c = get_curve(curve)
         state.validate(c)
         state.require_in_epoch(epoch, f"settling epoch {epoch}")
-        prices = check_prices(settlement_prices, self.markets, "settlement price")
+        prices = self.check_public("prices", settlement_prices, c)
         pnl = sum(b * p - k for b, k, p in zip(state.sizes, state.costs, prices))
         if state.collateral + pnl < 0:
             raise BoundError(
@@ -107,16 +102,12 @@ class Settle(MarketCircuit):
         new.validate(c)
         vector = self.public_inputs(state.account_id, state.commitment(c), new.commitment(c), epoch, prices, pnl,
                                     new.holds_position, c)
-        public = {
-            "account": vector[0], "old_commitment": vector[1], "new_commitment": vector[2],
-            "epoch": vector[3], "prices": prices, "pnl": vector[-2], "holds_position": vector[-1],
-        }
-        return new, pnl, {"public": public, "state": state, "new_salt": new.salt}
+        return new, pnl, {"public": self.name_public(vector), "state": state, "new_salt": new.salt}
 
-    def prepare(self, data: dict[str, Any], curve: Curve) -> tuple[dict[str, Any], AccountState]:
+    def prepare(self, data: Any, curve: Curve, source: str = "input") -> Prepared:
         """Proving inputs and the successor state from ``input.json`` (see circuits.inputs)."""
-        state = state_from_json(field(data, "state", "input"))
-        epoch = integer(field(data, "epoch", "input"), "epoch")
-        prices = integers(field(data, "prices", "input"), "prices")
+        state = state_from_json(field(data, "state", source))
+        epoch = integer(field(data, "epoch", source), "epoch")
+        prices = integers(field(data, "prices", source), "prices")
         new, _pnl, inputs = self.transition(state, epoch, prices, curve)
-        return inputs, new
+        return Prepared(inputs, new)

@@ -40,6 +40,7 @@ d_new - d_old lies in (-2^119, 2^119) and is proven to lie in [0, 2^119) (FILL_C
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from zkmargin.curves import Curve, get_curve
@@ -152,7 +153,8 @@ class AccountState:
         return any(self.sizes)
 
     @classmethod
-    def genesis(cls, account_id: int, markets: int, salt: int | None = None, curve: Curve | str | None = None) -> AccountState:
+    def genesis(cls, account_id: int, markets: int, salt: int | None = None,
+                curve: Curve | str | None = None) -> AccountState:
         """The empty account: nonce 0, epoch 0, no collateral, no positions, a fresh salt."""
         check_markets(markets)
         return cls(account_id, 0, fresh_salt(curve) if salt is None else salt, 0, (0,) * markets, (0,) * markets)
@@ -186,7 +188,7 @@ class AccountState:
                 *(pack_position(b, k) for b, k in zip(self.sizes, self.costs))]
 
     def commitment(self, curve: Curve | str | None = None) -> int:
-        from zkmargin.poseidon import poseidon_sponge
+        from zkmargin.poseidon.sponge import poseidon_sponge
 
         c = get_curve(curve)
         self.validate(c)
@@ -199,18 +201,18 @@ class AccountState:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     # Money math out of circuit, with exactly the circuit's integer semantics.
-    def equity(self, prices: list[int]) -> int:
+    def equity(self, prices: Sequence[int]) -> int:
         return self.collateral + sum(b * p - k for b, k, p in zip(self.sizes, self.costs, prices))
 
-    def requirement(self, prices: list[int], rates: list[int]) -> int:
+    def requirement(self, prices: Sequence[int], rates: Sequence[int]) -> int:
         """sum |b*P| * rate, still multiplied by RATE_SCALE (divide to read it in money)."""
         return sum(abs(b * p) * rate for b, p, rate in zip(self.sizes, prices, rates))
 
-    def health_difference(self, prices: list[int], rates: list[int]) -> int:
+    def health_difference(self, prices: Sequence[int], rates: Sequence[int]) -> int:
         """E * RATE_SCALE - requirement: healthy iff >= 0."""
         return self.equity(prices) * RATE_SCALE - self.requirement(prices, rates)
 
-    def require_healthy(self, prices: list[int], rates: list[int], what: str) -> None:
+    def require_healthy(self, prices: Sequence[int], rates: Sequence[int], what: str) -> None:
         """Refuse, before any proving work, a state a proof could not exist for; say by how much."""
         shortfall = -self.health_difference(list(prices), list(rates))
         if shortfall > 0:
@@ -253,7 +255,7 @@ class Fill:
                 self.price, self.fee, self.salt]
 
     def commitment(self, curve: Curve | str | None = None) -> int:
-        from zkmargin.poseidon import poseidon_sponge
+        from zkmargin.poseidon.sponge import poseidon_sponge
 
         c = get_curve(curve)
         return poseidon_sponge(self.commitment_inputs(), fill_domain(c), c)

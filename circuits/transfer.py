@@ -1,6 +1,6 @@
 """Statement 2, deposit or withdrawal: collateral moves by exactly the public signed amount.
 
-Public inputs, in order: account id, old commitment, new commitment, amount (signed: a
+Public inputs, in order (``Transfer.public_layout``): account id, old commitment, new commitment, amount (signed: a
 withdrawal is negative, encoded as r - |amount|), epoch (the open epoch the transfer is proven
 against), price_0..price_{M-1}, initial_rate_0..initial_rate_{M-1}.
 
@@ -15,67 +15,63 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from circuits.base import Inputs, Prepared, PublicInput
 from circuits.common import (
+    ACCOUNT,
+    EPOCH,
+    INITIAL_RATES,
+    MARK_PRICES,
+    NEW_COMMITMENT,
+    OLD_COMMITMENT,
     MarketCircuit,
-    allocate_state,
     assert_healthy,
-    check_field_element,
-    check_prices,
-    check_rates,
     commit_state,
-    enforce_epoch_rule,
+    deferred,
     health_difference,
-    is_flat,
-    open_state,
-    signed_public,
-)
-from circuits.state import (
-    ACCOUNT_BITS,
-    COLLATERAL_BITS,
-    EPOCH_BITS,
-    NONCE_BITS,
-    TRANSFER_BITS,
-    AccountState,
-    BoundError,
-    check_range,
+    open_old_state,
 )
 from circuits.inputs import field, integer, integers, state_from_json
+from circuits.state import COLLATERAL_BITS, NONCE_BITS, TRANSFER_BITS, AccountState, BoundError
 from zkmargin.constraints import ConstraintSystem
 from zkmargin.curves import Curve, get_curve
 from zkmargin.gadgets.bits import range_check
+from zkmargin.gadgets.signed import decompose_signed
 
 
 class Transfer(MarketCircuit):
     name = "transfer"
     description = "deposit (amount > 0) or withdrawal (amount < 0) of collateral"
+    public_layout = (
+        ACCOUNT,
+        OLD_COMMITMENT,
+        NEW_COMMITMENT,
+        PublicInput("amount", "the signed amount: a deposit is positive, a withdrawal negative",
+                    low=-(1 << TRANSFER_BITS), high=1 << TRANSFER_BITS),
+        EPOCH,
+        MARK_PRICES,
+        INITIAL_RATES,
+    )
 
-    def define(self, cs: ConstraintSystem, inputs: dict[str, Any] | None) -> None:
-        pub, M = self.public, self.markets
-        account = cs.public("account", pub(inputs, "account"))
-        old_commitment = cs.public("old commitment", pub(inputs, "old_commitment"))
-        new_commitment = cs.public("new commitment", pub(inputs, "new_commitment"))
-        amount = signed_public(cs, "amount", pub(inputs, "amount"), TRANSFER_BITS)
-        epoch = cs.public("epoch", pub(inputs, "epoch"))
-        prices = [cs.public(f"price {m}", pub(inputs, "prices", m)) for m in range(M)]
-        rates = [cs.public(f"initial rate {m}", pub(inputs, "rates", m)) for m in range(M)]
-
-        old = allocate_state(cs, "old", inputs and inputs["state"], M)
-        open_state(cs, account, old_commitment, old, "old")
-        enforce_epoch_rule(cs, old, epoch, is_flat(cs, old, "old is flat"), "epoch")
+    def define(self, cs: ConstraintSystem, inputs: Inputs | None) -> None:
+        pub = self.allocate_public(cs, self.public_of(inputs))
+        account, epoch = pub["account"], pub["epoch"]
+        amount = decompose_signed(cs, pub["amount"], TRANSFER_BITS, "amount sign")
+        old = open_old_state(cs, inputs, pub, self.markets)
 
         new_nonce = old.nonce + 1
         range_check(cs, new_nonce, NONCE_BITS, "new nonce range")
-        new_salt = cs.private("new/salt", lambda: inputs["new_salt"])
+        new_salt = cs.private("new/salt", deferred(inputs, "new_salt"))
         new_collateral = old.collateral + amount.value
         range_check(cs, new_collateral, COLLATERAL_BITS, "new collateral is not negative")
         digest = commit_state(
             cs, account, new_nonce, epoch, new_salt, new_collateral,
             [s.value for s in old.sizes], [k.value for k in old.costs], "new commitment",
         )
-        cs.enforce_equal(digest, new_commitment, "new commitment opens to the new state")
+        cs.enforce_equal(digest, pub["new_commitment"], "new commitment opens to the new state")
 
         difference = health_difference(
-            cs, new_collateral, old.sizes, [k.value for k in old.costs], prices, rates, "initial"
+            cs, new_collateral, old.sizes, [k.value for k in old.costs], pub.per_market("prices"),
+            pub.per_market("rates"), "initial",
         )
         # only a withdrawal (sign 1) must leave the account above initial margin
         gated = cs.mul(amount.sign, difference, "withdrawal gates the initial-margin check")
@@ -85,20 +81,13 @@ class Transfer(MarketCircuit):
         self, account_id: int, old_commitment: int, new_commitment: int, amount: int, epoch: int,
         prices: Sequence[int], initial_rates: Sequence[int], curve: Curve | str | None = None,
     ) -> list[int]:
-        c = get_curve(curve)
-        check_range("amount", amount, -(1 << TRANSFER_BITS), 1 << TRANSFER_BITS)
-        return [
-            check_range("account id", account_id, 0, 1 << ACCOUNT_BITS),
-            check_field_element("old commitment", old_commitment, c.r),
-            check_field_element("new commitment", new_commitment, c.r),
-            amount % c.r,
-            check_range("epoch", epoch, 0, 1 << EPOCH_BITS),
-            *check_prices(prices, self.markets),
-            *check_rates(initial_rates, self.markets, "initial rate"),
-        ]
+        return self.public_vector({"account": account_id, "old_commitment": old_commitment,
+                                   "new_commitment": new_commitment, "amount": amount, "epoch": epoch,
+                                   "prices": prices, "rates": initial_rates}, curve)
 
     def transition(self, state: AccountState, amount: int, epoch: int, prices: Sequence[int],
-                   initial_rates: Sequence[int], curve: Curve | str | None = None) -> tuple[AccountState, dict[str, Any]]:
+                   initial_rates: Sequence[int],
+                   curve: Curve | str | None = None) -> tuple[AccountState, dict[str, Any]]:
         """The successor state and the proving inputs; refuses what the circuit would reject."""
         c = get_curve(curve)
         state.validate(c)
@@ -112,18 +101,14 @@ class Transfer(MarketCircuit):
         vector = self.public_inputs(
             state.account_id, state.commitment(c), new.commitment(c), amount, epoch, prices, initial_rates, c
         )
-        public = {
-            "account": vector[0], "old_commitment": vector[1], "new_commitment": vector[2],
-            "amount": vector[3], "epoch": vector[4], "prices": list(prices), "rates": list(initial_rates),
-        }
-        return new, {"public": public, "state": state, "new_salt": new.salt}
+        return new, {"public": self.name_public(vector), "state": state, "new_salt": new.salt}
 
-    def prepare(self, data: dict[str, Any], curve: Curve) -> tuple[dict[str, Any], AccountState]:
+    def prepare(self, data: Any, curve: Curve, source: str = "input") -> Prepared:
         """Proving inputs and the successor state from ``input.json`` (see circuits.inputs)."""
-        state = state_from_json(field(data, "state", "input"))
-        amount = integer(field(data, "amount", "input"), "amount")
-        epoch = integer(field(data, "epoch", "input"), "epoch")
-        prices = integers(field(data, "prices", "input"), "prices")
-        rates = integers(field(data, "rates", "input"), "rates")
+        state = state_from_json(field(data, "state", source))
+        amount = integer(field(data, "amount", source), "amount")
+        epoch = integer(field(data, "epoch", source), "epoch")
+        prices = integers(field(data, "prices", source), "prices")
+        rates = integers(field(data, "rates", source), "rates")
         new, inputs = self.transition(state, amount, epoch, prices, rates, curve)
-        return inputs, new
+        return Prepared(inputs, new)

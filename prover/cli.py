@@ -29,7 +29,7 @@ from circuits import CIRCUITS, get_circuit
 from circuits.protocol.exit_codes import ExitCode
 from prover.bench.cli import register as register_bench_commands
 from prover.console import emit_json, err_console, phase_progress, say
-from prover.inputs import load_input_json, load_inputs
+from prover.inputs import load_input_json
 from prover.options import BackendOpt, CurveOpt, JsonOpt, Log2Opt, MarketsOpt
 from prover.trader.cli import register as register_trader_commands
 from zkmargin.errors import ZkMarginError
@@ -222,11 +222,7 @@ def prove_command(
     the_curve = get_curve(curve)
     be = get_backend(the_curve, backend)
     circuit = _circuit(name, log2, markets)
-    successor = None
-    if hasattr(circuit, "prepare"):
-        values, successor = circuit.prepare(load_input_json(input), the_curve)
-    else:
-        values = load_inputs(input)
+    values, successor = circuit.prepare(load_input_json(input), the_curve, source=str(input))
     key_dir = keys or default_key_dir(circuit, the_curve)
     pk = load_keys(key_dir, be)
     started = time.perf_counter()

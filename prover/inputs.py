@@ -1,4 +1,4 @@
-"""Reading the ``input.json`` that snarkjs also takes: signal name -> integer."""
+"""Reading ``input.json`` (each statement parses its content: ``Circuit.prepare``)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from circuits.inputs import integer
 from zkmargin.errors import MalformedInputError
-
-
-def parse_inputs(data: Any, source: str = "input") -> dict[str, int]:
-    if not isinstance(data, dict):
-        raise MalformedInputError(f"{source}: expected a JSON object mapping signal names to values")
-    return {str(k): integer(v, f"{source}: {k}") for k, v in data.items()}
 
 
 def load_input_json(path: str | Path) -> Any:
@@ -26,6 +19,3 @@ def load_input_json(path: str | Path) -> Any:
         raise MalformedInputError(f"{path}: not valid JSON ({err})") from None
     return data
 
-
-def load_inputs(path: str | Path) -> dict[str, int]:
-    return parse_inputs(load_input_json(path), str(Path(path)))

@@ -10,6 +10,25 @@ from collections.abc import Sequence
 from functools import cached_property
 
 from zkmargin.curves import Curve, get_curve
+from zkmargin.errors import MalformedInputError
+
+
+def require_field_element(value: object, r: int | None, what: str) -> int:
+    """``value`` as a canonical element of F_r: an int (never a bool) in [0, r), never reduced,
+    since ``x`` and ``x + r`` are different statements. MalformedInputError otherwise. With ``r``
+    None (the field is not known yet) only the type and the sign are checked."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise MalformedInputError(f"{what} must be an integer, not {type(value).__name__}")
+    if value < 0:
+        raise MalformedInputError(f"{what} is not in [0, r): it is negative")
+    if r is not None and value >= r:
+        raise MalformedInputError(f"{what} is not in [0, r): not below the scalar field modulus r")
+    return value
+
+
+def require_field_elements(values: Sequence[object], r: int | None, what: str) -> list[int]:
+    """Every value canonical (see ``require_field_element``); errors name ``what[i]``."""
+    return [require_field_element(v, r, f"{what}[{i}]") for i, v in enumerate(values)]
 
 
 class ScalarField:

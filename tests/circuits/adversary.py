@@ -258,7 +258,7 @@ class Witness:
         for move in moves:
             before = {}
             affected: set[int] = set()
-            for v, value in move:
+            for v, _value in move:
                 before[v] = w[v]
                 affected.update(self.cons_of[v])
             affected.discard(k)

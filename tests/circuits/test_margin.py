@@ -172,7 +172,8 @@ def test_nonce_bound(curve):
 
 
 @pytest.mark.parametrize("curve", CURVES)
-@pytest.mark.parametrize("size,ok", [((1 << 40) - 1, True), (1 << 40, False), (-(1 << 40), True), (-(1 << 40) - 1, False)])
+@pytest.mark.parametrize("size,ok", [((1 << 40) - 1, True), (1 << 40, False), (-(1 << 40), True),
+                                     (-(1 << 40) - 1, False)])
 def test_size_bounds(curve, size, ok):
     s = state(collateral=1 << 80, sizes=(size,), costs=(size * 100,))
     assert s.health_difference(P1, MM1) > 0
@@ -184,7 +185,8 @@ def test_size_bounds(curve, size, ok):
 
 
 @pytest.mark.parametrize("curve", CURVES)
-@pytest.mark.parametrize("cost,ok", [((1 << 88) - 1, True), (1 << 88, False), (-(1 << 88), True), (-(1 << 88) - 1, False)])
+@pytest.mark.parametrize("cost,ok", [((1 << 88) - 1, True), (1 << 88, False), (-(1 << 88), True),
+                                     (-(1 << 88) - 1, False)])
 def test_cost_basis_bounds(curve, cost, ok):
     s = state(collateral=1 << 95, sizes=(0,), costs=(cost,))
     assert s.health_difference(P1, MM1) > 0

@@ -72,7 +72,8 @@ def test_settle_proof_verifies_and_is_bound_to_its_statement(settle_keys, curve)
     new, pnl, cs = honest(old, [100], curve)
     assert pnl == -100
     public = cs.public_values()
-    assert public == Settle(1).public_inputs(old.account_id, commit(old, curve), commit(new, curve), EPOCH, [100], pnl, True, curve)
+    assert public == Settle(1).public_inputs(old.account_id, commit(old, curve), commit(new, curve), EPOCH, [100], pnl,
+                                             True, curve)
     proof = prove(pk, cs)
     assert verify(pk.vk, public, proof)
     for what, index, value in [
@@ -137,7 +138,8 @@ def test_settling_at_other_prices_than_the_public_ones(curve):
 @pytest.mark.parametrize("curve", CURVES)
 def test_old_state_must_be_the_ledgers(curve):
     ledger = state(nonce=5, collateral=1000, sizes=(10, -3), costs=(900, -6300))
-    for stale in (replace(ledger, nonce=4), replace(ledger, costs=(1000, -6000)), replace(ledger, salt=ledger.salt + 1)):
+    for stale in (replace(ledger, nonce=4), replace(ledger, costs=(1000, -6000)),
+                  replace(ledger, salt=ledger.salt + 1)):
         new, pnl = settled(stale, P2)
         cs = synth(stale, new, pnl, P2, curve, old_commitment=commit(ledger, curve), account=ledger.account_id)
         labels = assert_only_fails_at(cs, OLD_OPENS, NEW_OPENS)

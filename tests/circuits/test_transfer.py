@@ -71,8 +71,8 @@ def test_withdrawal_proof_verifies_and_is_bound_to_its_statement(transfer_keys, 
     old = state(collateral=150, sizes=(10,), costs=(1000,))
     new, cs = honest(old, -30, P, IM, curve)
     public = cs.public_values()
-    assert public == Transfer(1).public_inputs(old.account_id, commit(old, curve), commit(new, curve), -30, EPOCH, P, IM,
-                                                curve)
+    assert public == Transfer(1).public_inputs(old.account_id, commit(old, curve), commit(new, curve), -30, EPOCH, P,
+                                                IM, curve)
     proof = prove(pk, cs)
     assert verify(pk.vk, public, proof)
     for what, index, value in [

@@ -167,7 +167,8 @@ def test_bn254_prover_splits_its_msms_between_two_processes(monkeypatch, process
     their statement."""
     import os
 
-    from zkmargin.groth16.prover import FORK_ENV, PhaseTimer
+    from zkmargin.groth16 import PhaseTimer
+    from zkmargin.groth16.msm import FORK_ENV
 
     if processes == "2" and len(os.sched_getaffinity(0)) < 2:
         pytest.skip("one core: the prover never forks")
@@ -188,7 +189,8 @@ def test_bn254_prover_survives_a_failed_second_process(monkeypatch):
     """If the forked child fails, the parent computes the second halves itself."""
     import os
 
-    import zkmargin.groth16.prover as prover_module
+    import zkmargin.groth16.msm as msm_module
+    from zkmargin.groth16 import PhaseTimer
 
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("one core: the prover never forks")
@@ -197,13 +199,13 @@ def test_bn254_prover_survives_a_failed_second_process(monkeypatch):
         conn.close()
         os._exit(3)  # dies without an answer
 
-    monkeypatch.setenv(prover_module.FORK_ENV, "2")
-    monkeypatch.setattr(prover_module, "_msm_halves_in_child", broken_child)
+    monkeypatch.setenv(msm_module.FORK_ENV, "2")
+    monkeypatch.setattr(msm_module, "_msm_halves_in_child", broken_child)
     backend = get_backend("bn128")
     circuit = get_circuit("chain", log2=9)
     pk = setup(circuit.shape("bn128"), backend, insecure_test_seed=12)
     cs = circuit.synthesize("bn128", {"x": 9})
-    timer = prover_module.PhaseTimer()
+    timer = PhaseTimer()
     proof = prove(pk, cs, backend, timer=timer)
     assert "msm second halves (child failed)" in timer.seconds
     assert verify(pk.vk, cs.public_values(), proof, backend)

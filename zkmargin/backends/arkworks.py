@@ -84,6 +84,13 @@ class ArkworksBackend(Backend):
     def pairing_check(self, g1s: Sequence[G1Point], g2s: Sequence[G2Point]) -> bool:
         return GT.pairing_check(list(g1s), list(g2s))
 
+    def pairing_product(self, g1s: Sequence[G1Point], g2s: Sequence[G2Point]) -> GT:
+        if len(g1s) != len(g2s):
+            raise ValueError(f"{len(g1s)} G1 points but {len(g2s)} G2 points")
+        if not g1s:
+            return GT.one()
+        return GT.multi_pairing(list(g1s), list(g2s))
+
     def g1_to_affine(self, a: G1Point) -> G1Affine | None:
         data = a.to_xy_bytes_le()
         if not any(data):
@@ -148,12 +155,15 @@ def _window_table(base: Point, c: int, windows: int) -> list[list[Point]]:
     """rows[j][d] == d * 2^(c*j) * base for |d| <= 2^(c-1); negative d index from the end
     of the row, as Python lists do."""
     identity = type(base).identity()
-    rows = []
+    rows: list[list[Point]] = []
     step = base
     for _ in range(windows):
-        positive = [step]
+        positive: list[Point] = [step]
         for _ in range((1 << (c - 1)) - 1):
             positive.append(positive[-1] + step)
-        rows.append([identity, *positive, *(-q for q in reversed(positive))])
+        row = [identity]
+        row.extend(positive)
+        row.extend(-q for q in reversed(positive))
+        rows.append(row)
         step = positive[-1] + positive[-1]  # 2 * 2^(c-1) * step: the next window's step
     return rows

@@ -22,6 +22,7 @@ Fp2 = tuple[int, int]
 G2Affine = tuple[Fp2, Fp2]
 G1 = Any  # a backend's own point objects
 G2 = Any
+GT = Any  # a backend's own target-group elements
 
 
 def fp2_mul(a: Fp2, b: Fp2, p: int) -> Fp2:
@@ -105,6 +106,13 @@ class Backend(ABC):
     @abstractmethod
     def pairing_check(self, g1s: Sequence[G1], g2s: Sequence[G2]) -> bool:
         """True iff prod_i e(g1s[i], g2s[i]) == 1 in G_T (one final exponentiation)."""
+
+    @abstractmethod
+    def pairing_product(self, g1s: Sequence[G1], g2s: Sequence[G2]) -> GT:
+        """prod_i e(g1s[i], g2s[i]) in G_T: one Miller loop per pair, one final exponentiation."""
+
+    def gt_eq(self, a: GT, b: GT) -> bool:
+        return bool(a == b)
 
     # --- affine coordinates ----------------------------------------------------------
     @abstractmethod

@@ -11,7 +11,8 @@ curve by panicking, so this module hands it only points the contract has already
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from garaga import garaga_rs
 from gmpy2 import mpz
@@ -100,10 +101,12 @@ class BN254Backend(Backend):
         return self._g2.eq(a, b)
 
     def g1_msm(self, points: Sequence[G1Point], scalars: Sequence[int]) -> G1Point:
-        return msm(self._g1, points, scalars, BN254.r)
+        total: G1Point = msm(self._g1, points, scalars, BN254.r)
+        return total
 
     def g2_msm(self, points: Sequence[G2Point], scalars: Sequence[int]) -> G2Point:
-        return msm(self._g2, points, scalars, BN254.r)
+        total: G2Point = msm(self._g2, points, scalars, BN254.r)
+        return total
 
     def g1_batch_mul(self, base: G1Point, scalars: Sequence[int]) -> list[G1Point]:
         return fixed_base_mul(self._g1, base, scalars, BN254.r)
@@ -112,6 +115,10 @@ class BN254Backend(Backend):
         return fixed_base_mul(self._g2, base, scalars, BN254.r)
 
     def pairing_check(self, g1s: Sequence[G1Point], g2s: Sequence[G2Point]) -> bool:
+        return self.pairing_product(g1s, g2s) == _GT_ONE
+
+    def pairing_product(self, g1s: Sequence[G1Point], g2s: Sequence[G2Point]) -> list[int]:
+        """The product as garaga's 12 F_p coefficients of G_T."""
         coordinates: list[int] = []
         for p_xy, q_xy in zip(self._g1_affine_many(g1s), self._g2_affine_many(g2s), strict=True):
             if p_xy is None or q_xy is None:
@@ -119,8 +126,8 @@ class BN254Backend(Backend):
             (x0, x1), (y0, y1) = q_xy
             coordinates += (p_xy[0], p_xy[1], x0, x1, y0, y1)
         if not coordinates:
-            return True
-        return _native(garaga_rs.multi_pairing, _GARAGA_BN254, coordinates) == _GT_ONE
+            return list(_GT_ONE)
+        return list(_native(garaga_rs.multi_pairing, _GARAGA_BN254, coordinates))
 
     def _g1_affine_many(self, points: Sequence[G1Point]) -> list[tuple[int, int] | None]:
         return [None if xy is None else (int(xy[0]), int(xy[1])) for xy in self._g1.normalize_many(points)]
@@ -169,10 +176,10 @@ class BN254Backend(Backend):
         (x0, x1), (y0, y1) = xy
         image = _native(garaga_rs.g2_scalar_mul, _GARAGA_BN254, (x0, x1, y0, y1), _SIX_Z_SQUARED)
         (px0, px1), (py0, py1) = _psi(xy)
-        return image == (px0, px1, py0, py1)
+        return bool(image == (px0, px1, py0, py1))
 
 
-def _native(function, *args):
+def _native(function: Callable[..., Any], *args: object) -> Any:
     """Call garaga; its Rust panics (raised as pyo3's PanicException, a BaseException) on an
     input it rejects become the project's error instead of escaping ``except Exception``."""
     try:

@@ -231,13 +231,13 @@ class G1Group(JacobianGroup[G1Point, G1Aff]):
             return not z1 and not z2
         z1z1 = z1 * z1
         z2z2 = z2 * z2
-        return (x1 * z2z2 - x2 * z1z1) % p == 0 and (y1 * z2z2 * z2 - y2 * z1z1 * z1) % p == 0
+        return bool((x1 * z2z2 - x2 * z1z1) % p == 0 and (y1 * z2z2 * z2 - y2 * z1z1 * z1) % p == 0)
 
     def on_curve(self, a: G1Point) -> bool:
         p = self.p
         x, y, z = a
         z2 = z * z % p
-        return (y * y - x * x * x - self.b * z2 * z2 * z2) % p == 0
+        return bool((y * y - x * x * x - self.b * z2 * z2 * z2) % p == 0)
 
     def normalize_many(self, points: Sequence[G1Point]) -> list[G1Aff | None]:
         p = self.p

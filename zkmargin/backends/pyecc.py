@@ -16,7 +16,9 @@ from zkmargin.curves import BLS12_381, BN254, Curve
 
 _MODULES: dict[str, ModuleType] = {BLS12_381.name: optimized_bls12_381, BN254.name: optimized_bn128}
 
-Point = tuple[Any, Any, Any]  # py_ecc projective (x, y, z); z == 0 is the point at infinity
+# py_ecc projective (x, y, z), z == 0 the point at infinity; the curve's module is chosen at run
+# time, so mypy sees its points as Any
+Point = Any
 
 
 class PyEccBackend(Backend):
@@ -67,8 +69,8 @@ class PyEccBackend(Backend):
         # calls equal to every point: decide infinity first.
         a_inf, b_inf = self._ec.is_inf(a), self._ec.is_inf(b)
         if a_inf or b_inf:
-            return a_inf and b_inf
-        return self._ec.eq(a, b)
+            return bool(a_inf and b_inf)
+        return bool(self._ec.eq(a, b))
 
     def g1_msm(self, points: Sequence[Point], scalars: Sequence[int]) -> Point:
         return self._sum_of_products(points, scalars, self._ec.Z1)
@@ -82,11 +84,14 @@ class PyEccBackend(Backend):
         return total
 
     def pairing_check(self, g1s: Sequence[Point], g2s: Sequence[Point]) -> bool:
+        return bool(self.pairing_product(g1s, g2s) == self._ec.FQ12.one())
+
+    def pairing_product(self, g1s: Sequence[Point], g2s: Sequence[Point]) -> Any:
         ec = self._ec
         product = ec.FQ12.one()
         for p, q in zip(g1s, g2s, strict=True):
             product = product * ec.pairing(q, p, final_exponentiate=False)
-        return ec.final_exponentiate(product) == ec.FQ12.one()
+        return ec.final_exponentiate(product)
 
     def g1_to_affine(self, a: Point) -> G1Affine | None:
         if self._ec.is_inf(a):
@@ -109,7 +114,7 @@ class PyEccBackend(Backend):
         return fq2(list(xy[0])), fq2(list(xy[1])), fq2.one()
 
     def g1_in_subgroup(self, a: Point) -> bool:
-        return self._ec.is_on_curve(a, self._ec.b) and self._ec.is_inf(self._ec.multiply(a, self.curve.r))
+        return bool(self._ec.is_on_curve(a, self._ec.b) and self._ec.is_inf(self._ec.multiply(a, self.curve.r)))
 
     def g2_in_subgroup(self, a: Point) -> bool:
-        return self._ec.is_on_curve(a, self._ec.b2) and self._ec.is_inf(self._ec.multiply(a, self.curve.r))
+        return bool(self._ec.is_on_curve(a, self._ec.b2) and self._ec.is_inf(self._ec.multiply(a, self.curve.r)))

@@ -19,6 +19,7 @@ import hashlib
 import json
 import struct
 from pathlib import Path
+from typing import Any
 
 from zkmargin.backends import Backend, get_backend
 from zkmargin.curves import get_curve
@@ -45,7 +46,7 @@ _SECTIONS = (
 )
 
 
-def _get(pk: ProvingKey, dotted: str):
+def _get(pk: ProvingKey, dotted: str) -> Any:
     obj = pk
     for part in dotted.split("."):
         obj = getattr(obj, part)
@@ -110,9 +111,9 @@ def proving_key_from_bytes(data: bytes, backend: Backend | None = None, *, sourc
             except MalformedInputError as err:
                 raise KeyFileError(f"{source}: {err}") from None
         else:
-            decode = backend.g1_from_bytes_unchecked if group == 1 else backend.g2_from_bytes_unchecked
+            decode_trusted = backend.g1_from_bytes_unchecked if group == 1 else backend.g2_from_bytes_unchecked
             try:
-                points = [decode(section[i * size : (i + 1) * size]) for i in range(count)]
+                points = [decode_trusted(section[i * size : (i + 1) * size]) for i in range(count)]
             except ValueError as err:  # a native backend may still refuse an off-curve point
                 raise KeyFileError(f"{source}: section {name}: {err}") from None
         values[name] = points if is_list else points[0]

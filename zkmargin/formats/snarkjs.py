@@ -45,6 +45,7 @@ from zkmargin.backends.base import Backend, G1Affine, G2Affine
 from zkmargin.curves import BLS12_381, BN254, Curve, get_curve
 from zkmargin.formats.files import write_atomically
 from zkmargin.errors import MalformedInputError, UnknownCurveError
+from zkmargin.field import require_field_elements
 from zkmargin.groth16.keys import Proof, VerifyingKey
 
 __all__ = [
@@ -212,7 +213,8 @@ def _type_name(value: Any) -> str:
 
 def _expect_type(value: Any, expected: type, source: str, field: str) -> None:
     if not isinstance(value, expected):
-        wanted = {dict: "an object", list: "an array", str: "a string"}.get(expected, expected.__name__)
+        names: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
+        wanted = names.get(expected, expected.__name__)
         raise MalformedInputError(f"{source}: {field} must be {wanted}, not {_type_name(value)}")
 
 
@@ -431,7 +433,9 @@ _XI0 = {BN254.name: 9, BLS12_381.name: 1}
 
 
 @lru_cache(maxsize=64)
-def _alphabeta_cached(curve_name: str, alpha: G1Affine | None, beta: G2Affine | None) -> tuple:
+def _alphabeta_cached(
+    curve_name: str, alpha: G1Affine | None, beta: G2Affine | None
+) -> tuple[tuple[tuple[str, str], ...], ...]:
     from py_ecc import optimized_bls12_381, optimized_bn128
 
     curve = get_curve(curve_name)
@@ -526,14 +530,7 @@ def vk_from_json(
 def public_to_json(values: Sequence[int], curve: str | Curve | None = None) -> list[str]:
     """``public.json`` content: decimal strings. With ``curve``, values must also be below r."""
     r = get_curve(curve).r if curve is not None else None
-    out = []
-    for i, value in enumerate(values):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise MalformedInputError(f"public value [{i}] must be an integer, not {_type_name(value)}")
-        if value < 0 or (r is not None and value >= r):
-            raise MalformedInputError(f"public value [{i}] is not in [0, r) (got {_show(value)})")
-        out.append(str(value))
-    return out
+    return [str(x) for x in require_field_elements(values, r, "public value ")]
 
 
 def public_from_json(

@@ -23,8 +23,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from zkmargin.backends import Backend, get_backend
+from zkmargin.backends.base import G1, G2
 from zkmargin.curves import BN254, Curve
 from zkmargin.errors import MalformedInputError, UnsupportedCurveError
+from zkmargin.field import require_field_elements
 from zkmargin.groth16.keys import Proof, VerifyingKey
 
 CONTRACT_NAME = "Groth16Verifier"
@@ -43,14 +45,14 @@ def _require_bn254(curve: Curve, what: str) -> None:
         )
 
 
-def _g1_words(backend: Backend, point, what: str) -> tuple[int, int]:
+def _g1_words(backend: Backend, point: G1, what: str) -> tuple[int, int]:
     xy = backend.g1_to_affine(point)
     if xy is None:
         raise MalformedInputError(f"{what} is the point at infinity")
     return xy
 
 
-def _g2_words(backend: Backend, point, what: str) -> tuple[int, int, int, int]:
+def _g2_words(backend: Backend, point: G2, what: str) -> tuple[int, int, int, int]:
     """(x_imaginary, x_real, y_imaginary, y_real): EIP-197's order."""
     xy = backend.g2_to_affine(point)
     if xy is None:
@@ -78,7 +80,8 @@ def solidity_verifier(vk: VerifyingKey, backend: Backend | None = None, *, contr
     p, r = vk.curve.p, vk.curve.r
     n = vk.num_public
 
-    constants = [("R", r, "scalar field modulus: public inputs must be below it"),
+    constants: list[tuple[str, int, str | None]] = [
+                 ("R", r, "scalar field modulus: public inputs must be below it"),
                  ("P", p, "base field modulus: proof coordinates must be below it")]
     ax, ay = _g1_words(backend, vk.alpha_g1, "alpha")
     constants += [("ALPHA_X", ax, None), ("ALPHA_Y", ay, None)]
@@ -96,7 +99,8 @@ def solidity_verifier(vk: VerifyingKey, backend: Backend | None = None, *, contr
         f"pragma solidity {SOLIDITY_PRAGMA};",
         "",
         "/// @notice verifyProof(a, b, c, input) is true iff (a, b, c) is a valid Groth16 proof of",
-        f"/// the {n} public input{'s' if n != 1 else ''} `input` under the key below; it is false (never a revert) for",
+        f"/// the {n} public input{'s' if n != 1 else ''} `input` under the key below; it is false "
+        "(never a revert) for",
         "/// inputs not below r, proof coordinates not below p, proof points at infinity, and points",
         "/// the precompiles reject (off the curve, or B outside the prime-order subgroup of G2).",
         "/// @dev G2 points are in EIP-197 order, imaginary part first: b = [[x1, x0], [y1, y0]].",
@@ -193,10 +197,7 @@ def solidity_calldata(proof: Proof, public_inputs: Sequence[int], backend: Backe
     prints: ``[a0, a1],[[b01, b00],[b11, b10]],[c0, c1],[input...]`` as quoted 0x-words."""
     _require_bn254(proof.curve, "the proof")
     backend = backend or get_backend(proof.curve)
-    r = proof.curve.r
-    for i, x in enumerate(public_inputs):
-        if not isinstance(x, int) or isinstance(x, bool) or not 0 <= x < r:
-            raise MalformedInputError(f"public input {i} is not an integer below the scalar field modulus r")
+    require_field_elements(public_inputs, proof.curve.r, "public input ")
     a = backend.g1_to_affine(proof.a_g1) or (0, 0)
     c = backend.g1_to_affine(proof.c_g1) or (0, 0)
     b = backend.g2_to_affine(proof.b_g2) or ((0, 0), (0, 0))

@@ -6,6 +6,8 @@ can never be decomposed into the bits of ``value + r``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from zkmargin.constraints import LC, ConstraintSystem, LCLike, lc_sum
 from zkmargin.gadgets.boolean import boolean
 
@@ -28,7 +30,7 @@ def to_bits(cs: ConstraintSystem, x: LCLike, n: int, label: str) -> list[LC]:
     _check_width(cs, n)
     x = LC.of(x)
     with cs.namespace(label):
-        bits = [boolean(cs, f"bit {i}", lambda i=i: (cs.value(x) >> i) & 1) for i in range(n)]
+        bits = [boolean(cs, f"bit {i}", _bit_of(cs, x, i)) for i in range(n)]
         cs.enforce_equal(lc_sum([b * (1 << i) for i, b in enumerate(bits)]), x, "bits recompose the value")
     return bits
 
@@ -41,3 +43,8 @@ def range_check(cs: ConstraintSystem, x: LCLike, n: int, label: str) -> None:
 def from_bits(bits: list[LC]) -> LC:
     """sum b_i 2^i (free: linear)."""
     return lc_sum([b * (1 << i) for i, b in enumerate(bits)])
+
+
+def _bit_of(cs: ConstraintSystem, x: LC, i: int) -> Callable[[], int]:
+    """Bit i of x's value, read only when the witness is assigned."""
+    return lambda: (cs.value(x) >> i) & 1

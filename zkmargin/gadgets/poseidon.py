@@ -47,6 +47,7 @@ def poseidon_permutation_gadget(cs: ConstraintSystem, state: Sequence[LCLike]) -
                 lcs = [_dot(first_row, [x0, *lcs[1:]], r) + constant,
                        *[x + x0 * u for x, u in zip(lcs[1:], column)]]
                 if values is not None:
+                    assert v0 is not None  # computed from values[0]
                     state_values = [v0, *values[1:]]
                     values = [(sum(m * v for m, v in zip(first_row, state_values)) + constant) % r,
                               *[(v + u * v0) % r for v, u in zip(values[1:], column)]]
@@ -75,7 +76,8 @@ def _full_round(
     new_lcs = [_dot(row, outs, r) + c for row, c in zip(mds, constants)]
     if values is None:
         return new_lcs, None
-    new_values = [(sum(m * v for (_, v), m in zip(boxed, row)) + c) % r for row, c in zip(mds, constants)]
+    boxed_values = [v for _, v in boxed if v is not None]  # all computed: values were given
+    new_values = [(sum(m * v for v, m in zip(boxed_values, row)) + c) % r for row, c in zip(mds, constants)]
     return new_lcs, new_values
 
 
@@ -92,7 +94,7 @@ def poseidon_sponge_gadget(cs: ConstraintSystem, inputs: Sequence[LCLike], domai
     """The sponge of :mod:`zkmargin.poseidon.sponge`: same domain, same inputs, same digest."""
     state = [LC.of(initial_capacity(domain, len(inputs)))] + [LC()] * SPONGE_RATE
     with cs.namespace(f"poseidon sponge {domain}"):
-        for index, block in enumerate(blocks(list(inputs))):
+        for index, block in enumerate(blocks([LC.of(x) for x in inputs])):
             with cs.namespace(f"block {index}"):
                 absorbed = [state[0], *[s + v for s, v in zip(state[1:], block)]]
                 state = poseidon_permutation_gadget(cs, absorbed)

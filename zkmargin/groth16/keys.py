@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from zkmargin.backends.base import Backend
 from zkmargin.curves import Curve
 
 G1 = Any  # backend point objects
@@ -31,6 +32,28 @@ class VerifyingKey:
     @property
     def num_public(self) -> int:
         return len(self.gamma_abc_g1) - 1
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedVerifyingKey:
+    """A verifying key readied for one backend (arkworks' ``PreparedVerifyingKey``): e(alpha, beta)
+    computed once, gamma and delta negated once. A verification then takes three Miller loops
+    and one final exponentiation instead of four; ``zkmargin.groth16.prepare_verifying_key``
+    makes one."""
+
+    vk: VerifyingKey
+    backend: Backend  # whose G_T holds alpha_beta
+    alpha_beta: Any  # e(alpha, beta) in the backend's G_T
+    neg_gamma_g2: G2
+    neg_delta_g2: G2
+
+    @property
+    def curve(self) -> Curve:
+        return self.vk.curve
+
+    @property
+    def num_public(self) -> int:
+        return self.vk.num_public
 
 
 @dataclass

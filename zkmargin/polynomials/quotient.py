@@ -186,5 +186,5 @@ def _pack(values: list[Any], order: Sequence[int], modulus: Any, slot: int, scal
 
 def _to_bytes(value: Any, length: int) -> bytes:
     if hasattr(value, "to_bytes"):
-        return value.to_bytes(length, "little")
+        return bytes(value.to_bytes(length, "little"))
     return int(value).to_bytes(length, "little")  # pragma: no cover

@@ -68,7 +68,7 @@ class GrainBits:
     def _shrunk(self, raw_count: int) -> str:
         raw = lfsr_sequence(self._seed, STATE_BITS + WARM_UP_BITS + raw_count)[STATE_BITS + WARM_UP_BITS :]
         kept = raw[1::2][raw[0::2] == 1]
-        return (kept + ord("0")).tobytes().decode("ascii")
+        return str((kept + ord("0")).tobytes().decode("ascii"))
 
     def read(self, num_bits: int) -> int:
         """The next ``num_bits`` output bits as an integer, first bit most significant."""

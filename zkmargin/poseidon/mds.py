@@ -165,7 +165,9 @@ def _roots_in_field(f: galois.Poly) -> list[Any]:
     """
     gf = f.field
     x = galois.Poly.Identity(gf)
-    split = galois.gcd(f, pow(x, gf.order, f) - x)
+    frobenius = pow(x, gf.order, f) - x  # x^p - x, reduced mod f
+    # galois's annotations declare gcd and pow for int only; both are defined for Poly too
+    split: galois.Poly = galois.gcd(f, frobenius)  # type: ignore[arg-type, assignment]
     if split.degree == 0:
         return []
     return [-factor.coeffs[-1] for factor in split.equal_degree_factors(1)]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zkmargin.curves import BLS12_381, BN254, Curve, get_curve
 from zkmargin.errors import MalformedInputError
@@ -105,9 +105,10 @@ def _load(curve_name: str, t: int) -> PoseidonParams:
 
 
 @cache
-def _data(curve_name: str) -> dict:
+def _data(curve_name: str) -> dict[str, Any]:
     text = resources.files(__package__).joinpath(_file_name(curve_name)).read_text("ascii")
-    return json.loads(text)
+    document: dict[str, Any] = json.loads(text)
+    return document
 
 
 def _file_name(curve_name: str) -> str:
@@ -115,7 +116,7 @@ def _file_name(curve_name: str) -> str:
 
 
 # --- serialization ----------------------------------------------------------------------
-def to_json(params: PoseidonParams) -> dict:
+def to_json(params: PoseidonParams) -> dict[str, Any]:
     return {
         "t": params.t,
         "full_rounds": params.full_rounds,
@@ -125,7 +126,7 @@ def to_json(params: PoseidonParams) -> dict:
     }
 
 
-def from_json(item: dict, curve_name: str) -> PoseidonParams:
+def from_json(item: dict[str, Any], curve_name: str) -> PoseidonParams:
     t = item["t"]
     flat = [int(c, 16) for c in item["round_constants"]]
     return PoseidonParams(
@@ -139,7 +140,7 @@ def from_json(item: dict, curve_name: str) -> PoseidonParams:
     )
 
 
-def curve_document(curve: Curve) -> dict:
+def curve_document(curve: Curve) -> dict[str, Any]:
     """The whole data file of one curve, freshly generated."""
     return {
         "description": (
@@ -154,7 +155,7 @@ def curve_document(curve: Curve) -> dict:
     }
 
 
-def _render(document: dict) -> str:
+def _render(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=1) + "\n"
 
 

@@ -25,6 +25,7 @@ from operator import mul
 
 from zkmargin.curves import Curve, get_curve
 from zkmargin.errors import MalformedInputError
+from zkmargin.field import require_field_elements
 from zkmargin.poseidon import linalg
 from zkmargin.poseidon.params import PoseidonParams, load_params
 
@@ -83,7 +84,8 @@ class Permutation:
     def schedule(self) -> SparseSchedule:
         """The prepared rounds, for the circuit gadget to follow step by step."""
         return SparseSchedule(
-            self._initial, self._head, self._partial, self._bridge, self._bridge_constants, self._tail, self._mds
+            self._initial, self._head, self._partial, self._bridge, self._bridge_constants, self._tail,
+            [list(row) for row in self._mds]
         )
 
     def _full_rounds(self, s: list[int], constant_rows: Sequence[Sequence[int]]) -> list[int]:
@@ -137,11 +139,7 @@ def get_permutation(curve: Curve | str | None, t: int) -> Permutation:
 
 def check_elements(values: Sequence[int], r: int, what: str) -> None:
     """Every value must be a canonical field element: an int in [0, r)."""
-    for i, v in enumerate(values):
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise MalformedInputError(f"{what}[{i}] must be an integer, got {type(v).__name__}")
-        if not 0 <= v < r:
-            raise MalformedInputError(f"{what}[{i}] is not below the scalar field modulus r")
+    require_field_elements(values, r, what)
 
 
 def poseidon_permutation(state: Sequence[int], curve: Curve | str | None = None) -> list[int]:

@@ -46,7 +46,7 @@ def initial_capacity(domain: str, length: int) -> int:
 def blocks(values: Sequence[T]) -> list[list[T | int]]:
     """The inputs cut into rate-sized blocks, zero-padded, at least one block."""
     count = max(1, -(-len(values) // SPONGE_RATE))
-    padded = [*values, *[0] * (count * SPONGE_RATE - len(values))]
+    padded: list[T | int] = [*values, *[0] * (count * SPONGE_RATE - len(values))]
     return [padded[k : k + SPONGE_RATE] for k in range(0, len(padded), SPONGE_RATE)]
 
 
