@@ -9,7 +9,7 @@ import signal
 import httpx
 import pytest
 
-from verifier.ledger import EXIT_OK, ledger_verify_command
+from verifier.cli import EXIT_OK, ledger_verify_command
 
 
 def send_and_get_killed(server, trader, submission) -> None:

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from verifier.ledger import EXIT_OK, ledger_verify_command
+from verifier.cli import EXIT_OK, ledger_verify_command
 
 N = 16
 

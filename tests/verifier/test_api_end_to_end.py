@@ -5,7 +5,7 @@ epoch finalizes with pnl summing to zero, and the ledger verifies."""
 
 from __future__ import annotations
 
-from verifier.ledger import EXIT_OK, ledger_verify_command
+from verifier.cli import EXIT_OK, ledger_verify_command
 
 
 def test_an_epoch_from_prices_to_finalization(api, database_url, capsys):

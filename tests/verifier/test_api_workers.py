@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.verifier.test_api_end_to_end import run_an_epoch
-from verifier.ledger import EXIT_OK, ledger_verify_command
+from verifier.cli import EXIT_OK, ledger_verify_command
 
 N = 8
 

@@ -463,7 +463,7 @@ class ClearingMachine(RuleBasedStateMachine):
 
     @invariant()
     def finalized_epochs_sum_to_zero(self) -> None:
-        from verifier import ledger
+        from verifier.db import ledger
         from verifier.db.models import Epoch, EpochStatus, JournalEntry, LedgerPosting, Settlement
 
         with self.db.reader() as session:
