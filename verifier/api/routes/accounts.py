@@ -24,7 +24,8 @@ async def open_account(ctx: ContextDep, body: OpenAccountRequest, request: Reque
     return await accounts.open_new_account(ctx, address, body.genesis_salt, body.encryption_public_key)
 
 
-@router.get("/accounts/{account_id}", response_model=AccountView, summary="The account's commitments, pending items and ledger balances")
+@router.get("/accounts/{account_id}", response_model=AccountView,
+            summary="The account's commitments, pending items and ledger balances")
 async def get_account(ctx: ContextDep, account_id: AccountId, token: TokenDep, operator: IsOperatorDep) -> dict[str, Any]:
     return await ctx.read(accounts.get_account_view, account_id, token, operator)
 

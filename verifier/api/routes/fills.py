@@ -27,7 +27,8 @@ async def post_fill(ctx: ContextDep, body: PostFillRequest, response: Response) 
     return view
 
 
-@router.get("/accounts/{account_id}/fills", response_model=list[SealedFill], summary="The account's fills with their sealed openings (owner)")
+@router.get("/accounts/{account_id}/fills", response_model=list[SealedFill],
+            summary="The account's fills with their sealed openings (owner)")
 async def list_fills(ctx: ContextDep, account_id: AccountId, token: TokenDep,
                      pending: Annotated[bool, Query()] = True) -> list[dict[str, Any]]:
     return await ctx.read(fills.list_fills, account_id, token, pending)

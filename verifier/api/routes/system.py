@@ -35,7 +35,8 @@ async def config(ctx: ContextDep) -> dict[str, Any]:
     return system.public_config(ctx.runtime)
 
 
-@router.get("/keys/{statement}", response_model=VerificationKeyJson, summary="A statement's verification key (snarkjs verification_key.json)")
+@router.get("/keys/{statement}", response_model=VerificationKeyJson,
+            summary="A statement's verification key (snarkjs verification_key.json)")
 async def verification_key(
     ctx: ContextDep, statement: Annotated[Literal["margin", "transfer", "fill", "settle"], Path()],
 ) -> dict[str, Any]:
@@ -43,8 +44,8 @@ async def verification_key(
 
 
 @router.get("/keys/{statement}/proving-key", response_class=FileResponse,
-            responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-                             "description": "the proving key file"}},
+            responses={200: {"description": "the proving key file", "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
             summary="A statement's proving key (public: traders prove with it), in zkmargin's binary format")
 async def proving_key(
     ctx: ContextDep, statement: Annotated[Literal["margin", "transfer", "fill", "settle"], Path()],
