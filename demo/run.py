@@ -284,7 +284,7 @@ def _play(url: str, runtime: Any, workdir: Path, story: Story) -> bool:
                        f"({UnhealthyError(str(exc))})")
         for name, trader in traders.items():
             health = trader.client.health(trader.wallet.account_id, next_epoch)
-            story.fact(f"{name:<6} service health in epoch {next_epoch}: {health['status']}")
+            story.fact(f"{name:<6} service health in epoch {next_epoch}: {health.status}")
 
         story.chapter("The operator verifies the ledger")
         report = operator.ledger_report()

@@ -91,9 +91,41 @@ def ledger_verify(
                                                         help="default: the SQLite file under ZKMARGIN_HOME")] = None,
 ) -> None:
     """Recompute the ledger's hash chain and balances: exit 0 intact, 1 broken, 2 error."""
-    from verifier.ledger import ledger_verify_command
-
     raise typer.Exit(ledger_verify_command(database_url))
+
+
+
+def ledger_verify_command(database_url: str | None = None) -> int:
+    """``zkmargin ledger verify``: print a one-line verdict; exit 0 intact, 1 broken, 2 error.
+
+    The exit codes are the CLI's (``ExitCode``: OK, INVALID for a broken ledger, ERROR).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from verifier.db.engine import Database
+    from verifier.db.ledger import verify_ledger
+    from verifier.db.migrate import require_current_schema
+
+    try:
+        database = Database.connect(database_url)
+    except ZkMarginError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.ERROR
+    try:
+        require_current_schema(database.engine)
+        with database.reader() as session:
+            report = verify_ledger(session)
+    except (ZkMarginError, SQLAlchemyError) as exc:
+        print(f"error: cannot verify the ledger at {database.url}: {_one_line(exc)}", file=sys.stderr)
+        return ExitCode.ERROR
+    finally:
+        database.dispose()
+    print(report.verdict(), file=sys.stdout if report.ok else sys.stderr)
+    return ExitCode.OK if report.ok else ExitCode.INVALID
+
+
+def _one_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def register(app: typer.Typer) -> None:

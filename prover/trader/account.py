@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from circuits import get_circuit
+from circuits.protocol.api import Epoch, Market, SealedFill
 from circuits.protocol.fill_delivery import TraderKeyPair, open_fill
 from circuits.state import RATE_SCALE, AccountState, BoundError, fresh_salt
 from prover import statefile
@@ -74,6 +75,20 @@ class _ReportingTimer(PhaseTimer):
         self._progress(name, True)
 
 
+def _prices(prices: list[int] | None) -> list[int]:
+    """An epoch's mark or settlement prices, which the service fixes when it opens or closes it."""
+    if prices is None:
+        raise TraderError("the service sent an epoch without the prices it should have fixed")
+    return prices
+
+
+def _epoch_of(fill: SealedFill) -> int:
+    """The epoch a fill was posted in (the service records one for every fill)."""
+    if fill.epoch_id is None:
+        raise TraderError(f"the service sent fill #{fill.fill_id} without its epoch")
+    return fill.epoch_id
+
+
 def ratio_text(numerator: int, denominator: int) -> str:
     """numerator/denominator with two decimals, by integer arithmetic (no floats near money)."""
     if denominator == 0:
@@ -95,7 +110,7 @@ class TraderAccount:
         self.progress = progress
         self.backend = get_backend(wallet.curve)
         self.keys = TraderKeys(path.parent / "keys", client, wallet.curve, wallet.markets, self.backend)
-        self._markets: list[dict[str, Any]] | None = None
+        self._markets: list[Market] | None = None
 
     # --- opening and loading ---------------------------------------------------------------
 
@@ -112,19 +127,19 @@ class TraderAccount:
             raise statefile.StateFileExistsError(f"a state file already exists at {path}: choose another --state")
         client = ServiceClient(service, transport=transport, insecure=insecure)
         config = client.config()
-        curve, markets = config["curve"], len(config["markets"])
+        curve, markets = config.curve, len(config.markets)
         delivery = TraderKeyPair.generate()
         salt = fresh_salt(curve)
         opened = client.open_account(salt, delivery.public_hex)
-        genesis = AccountState.genesis(int(opened["account_id"]), markets, salt=salt)
-        if int(opened["genesis_commitment"]) != genesis.commitment(curve):
+        genesis = AccountState.genesis(opened.account_id, markets, salt=salt)
+        if int(opened.genesis_commitment) != genesis.commitment(curve):
             raise StateDivergedError("the service computed another genesis commitment than ours: "
                                      "it runs another circuit version")
         wallet = Wallet(service=client.url, curve=curve, markets=markets, account_id=genesis.account_id,
-                        account_token=opened["account_token"], delivery_key=delivery.private_hex, state=genesis)
+                        account_token=opened.account_token, delivery_key=delivery.private_hex, state=genesis)
         statefile.create(path, wallet.to_document(), passphrase)
         client.close()
-        return cls(path, wallet, passphrase, ServiceClient(service, opened["account_token"], transport=transport,
+        return cls(path, wallet, passphrase, ServiceClient(service, opened.account_token, transport=transport,
                                                            insecure=insecure), progress)
 
     @classmethod
@@ -151,15 +166,15 @@ class TraderAccount:
 
     # --- the service's public records -----------------------------------------------------
 
-    def markets(self) -> list[dict[str, Any]]:
+    def markets(self) -> list[Market]:
         if self._markets is None:
             self._markets = self.client.markets()
         return self._markets
 
     def rates(self, kind: str) -> list[int]:
-        return [int(m[f"{kind}_rate"]) for m in self.markets()]
+        return [m.initial_rate if kind == "initial" else m.maintenance_rate for m in self.markets()]
 
-    def open_epoch(self) -> dict[str, Any]:
+    def open_epoch(self) -> Epoch:
         try:
             return self.client.current_epoch()
         except ServiceRefusedError as exc:
@@ -177,7 +192,7 @@ class TraderAccount:
         state stays current). Returns what happened, or None when there was nothing to do.
         """
         wallet = self.wallet
-        service_commitment = int(self.client.account(wallet.account_id)["current_commitment"])
+        service_commitment = int(self.client.account(wallet.account_id).current_commitment)
         pending = wallet.pending
         if pending is not None and pending.new_commitment == service_commitment:
             wallet.promote(pending)
@@ -284,49 +299,49 @@ class TraderAccount:
     def deposit(self, amount: int | None = None, deposit_id: int | None = None) -> list[Outcome]:
         """Prove credited deposits into the state: the one given, or every one pending."""
         view = self.client.account(self.wallet.account_id)
-        pending = view["pending_deposits"]
+        pending = view.pending_deposits
         if deposit_id is not None:
-            chosen = [d for d in pending if d["deposit_id"] == deposit_id]
+            chosen = [d for d in pending if d.deposit_id == deposit_id]
         elif amount is not None:
-            chosen = [d for d in pending if int(d["amount"]) == amount][:1]
+            chosen = [d for d in pending if int(d.amount) == amount][:1]
         else:
             chosen = pending
         if not chosen:
-            listing = ", ".join(f"#{d['deposit_id']}: {d['amount']}" for d in pending) or "none"
+            listing = ", ".join(f"#{d.deposit_id}: {d.amount}" for d in pending) or "none"
             which = (f"credited deposit of {amount}" if amount is not None
                      else f"credited deposit #{deposit_id}" if deposit_id is not None else "credited deposit")
             raise TraderError(f"no {which} is waiting to be applied (pending: {listing}); "
                               "the operator credits a deposit once the funds arrive")
-        outcomes = self.catch_up(before_epoch=self.open_epoch()["epoch_id"])
+        outcomes = self.catch_up(before_epoch=self.open_epoch().epoch_id)
         for item in chosen:
             epoch = self.open_epoch()
-            value = int(item["amount"])
+            value = int(item.amount)
             try:
                 new, inputs = get_circuit("transfer", markets=self.wallet.markets).transition(
-                    self.wallet.state, value, epoch["epoch_id"], epoch["mark_prices"], self.rates("initial"),
+                    self.wallet.state, value, epoch.epoch_id, _prices(epoch.mark_prices), self.rates("initial"),
                     self.wallet.curve)
             except BoundError as exc:
-                raise self._refuse_unhealthy(exc, f"deposit #{item['deposit_id']}") from None
+                raise self._refuse_unhealthy(exc, f"deposit #{item.deposit_id}") from None
             outcomes.append(self._transition(
-                "deposit", "transfer", f"/accounts/{self.wallet.account_id}/deposits/{item['deposit_id']}/apply",
-                epoch["epoch_id"], new, inputs, {}, {"deposit_id": item["deposit_id"], "amount": str(value)}))
+                "deposit", "transfer", f"/accounts/{self.wallet.account_id}/deposits/{item.deposit_id}/apply",
+                epoch.epoch_id, new, inputs, {}, {"deposit_id": item.deposit_id, "amount": str(value)}))
         return outcomes
 
     def withdraw(self, amount: int) -> list[Outcome]:
         if amount <= 0:
             raise TraderError("the amount to withdraw must be positive")
-        outcomes = self.catch_up(before_epoch=self.open_epoch()["epoch_id"])
+        outcomes = self.catch_up(before_epoch=self.open_epoch().epoch_id)
         if amount > self.wallet.state.collateral:
             raise UnhealthyError(f"cannot withdraw {amount}: the collateral is {self.wallet.state.collateral}")
         epoch = self.open_epoch()
         try:
             new, inputs = get_circuit("transfer", markets=self.wallet.markets).transition(
-                self.wallet.state, -amount, epoch["epoch_id"], epoch["mark_prices"], self.rates("initial"),
+                self.wallet.state, -amount, epoch.epoch_id, _prices(epoch.mark_prices), self.rates("initial"),
                 self.wallet.curve)
         except BoundError as exc:
             raise self._refuse_unhealthy(exc, f"cannot withdraw {amount}") from None
         outcomes.append(self._transition("withdrawal", "transfer", f"/accounts/{self.wallet.account_id}/withdrawals",
-                                         epoch["epoch_id"], new, inputs, {"amount": str(amount)},
+                                         epoch.epoch_id, new, inputs, {"amount": str(amount)},
                                          {"amount": str(amount)}))
         return outcomes
 
@@ -351,24 +366,24 @@ class TraderAccount:
         while True:
             state = self.wallet.state
             fills = sorted((f for f in self.client.fills(self.wallet.account_id, pending=True)
-                            if before_epoch is None or f["epoch_id"] < before_epoch),
-                           key=lambda f: (f["epoch_id"], f["fill_id"]))
-            if fills and fills[0]["epoch_id"] < state.epoch:
+                            if before_epoch is None or _epoch_of(f) < before_epoch),
+                           key=lambda f: (_epoch_of(f), f.fill_id))
+            if fills and _epoch_of(fills[0]) < state.epoch:
                 raise TraderError(
-                    f"fill #{fills[0]['fill_id']} of epoch {fills[0]['epoch_id']} can no longer be applied: this "
+                    f"fill #{fills[0].fill_id} of epoch {fills[0].epoch_id} can no longer be applied: this "
                     f"account has settled that epoch already (its state is in epoch {state.epoch}); the operator "
                     "treats an unapplied fill as a default")
-            if fills and (fills[0]["epoch_id"] == state.epoch or state.is_flat):
+            if fills and (fills[0].epoch_id == state.epoch or state.is_flat):
                 outcomes.append(self._apply_fill(fills[0]))
                 continue
             if state.is_flat or (settle_through is not None and state.epoch > settle_through):
                 return outcomes
             epoch = self._epoch_or_none(state.epoch)
-            if epoch is None or epoch["status"] != "closed":
+            if epoch is None or epoch.status != "closed":
                 return outcomes
             outcomes.append(self._settle_one(epoch))
 
-    def _epoch_or_none(self, epoch_id: int) -> dict[str, Any] | None:
+    def _epoch_or_none(self, epoch_id: int) -> Epoch | None:
         try:
             return self.client.epoch(epoch_id)
         except ServiceRefusedError as exc:
@@ -376,44 +391,44 @@ class TraderAccount:
                 return None
             raise
 
-    def _apply_fill(self, record: dict[str, Any]) -> Outcome:
-        fill = open_fill(bytes.fromhex(record["ciphertext"]), self.wallet.delivery_key,
-                         int(record["fill_commitment"]), self.wallet.curve, markets=self.wallet.markets)
-        epoch_id = int(record["epoch_id"])
+    def _apply_fill(self, record: SealedFill) -> Outcome:
+        fill = open_fill(bytes.fromhex(record.ciphertext or ""), self.wallet.delivery_key,
+                         int(record.fill_commitment), self.wallet.curve, markets=self.wallet.markets)
+        epoch_id = _epoch_of(record)
         epoch = self.client.epoch(epoch_id)  # the fill's epoch, open or closed: its mark prices
         try:
             new, inputs = get_circuit("fill", markets=self.wallet.markets).transition(
-                self.wallet.state, fill, epoch_id, epoch["mark_prices"], self.rates("initial"),
+                self.wallet.state, fill, epoch_id, _prices(epoch.mark_prices), self.rates("initial"),
                 self.rates("maintenance"), self.wallet.curve)
         except BoundError as exc:
-            raise self._refuse_unhealthy(exc, f"fill #{record['fill_id']} cannot be applied") from None
+            raise self._refuse_unhealthy(exc, f"fill #{record.fill_id} cannot be applied") from None
         side = "buy" if fill.size_delta > 0 else "sell"
         return self._transition(
-            "fill", "fill", f"/accounts/{self.wallet.account_id}/fills/{record['fill_id']}/apply",
+            "fill", "fill", f"/accounts/{self.wallet.account_id}/fills/{record.fill_id}/apply",
             epoch_id, new, inputs, {},
-            {"fill_id": record["fill_id"], "market": self.market_name(fill.market), "side": side})
+            {"fill_id": record.fill_id, "market": self.market_name(fill.market), "side": side})
 
     def attest(self, epoch_id: int | None = None) -> Outcome:
         """Prove maintenance margin at the (open) epoch's mark prices."""
         epoch = self.open_epoch() if epoch_id is None else self.client.epoch(epoch_id)
-        if epoch["status"] != "open":
-            raise TraderError(f"epoch {epoch['epoch_id']} is {epoch['status']}: attestations are for the open epoch")
+        if epoch.status != "open":
+            raise TraderError(f"epoch {epoch.epoch_id} is {epoch.status}: attestations are for the open epoch")
         state = self.wallet.state
         try:
             inputs = get_circuit("margin", markets=self.wallet.markets).assignment(
-                state, epoch["epoch_id"], epoch["mark_prices"], self.rates("maintenance"), self.wallet.curve)
+                state, epoch.epoch_id, _prices(epoch.mark_prices), self.rates("maintenance"), self.wallet.curve)
         except BoundError as exc:
-            raise self._refuse_unhealthy(exc, f"no margin attestation can exist for epoch {epoch['epoch_id']}") from None
+            raise self._refuse_unhealthy(exc, f"no margin attestation can exist for epoch {epoch.epoch_id}") from None
         proof, seconds = self._prove("margin", inputs)
         submission = Submission(kind="attestation", path=f"/accounts/{self.wallet.account_id}/attestations",
-                                epoch_id=epoch["epoch_id"], old_commitment=self.wallet.commitment(),
-                                body={"epoch_id": epoch["epoch_id"], "proof": proof})
+                                epoch_id=epoch.epoch_id, old_commitment=self.wallet.commitment(),
+                                body={"epoch_id": epoch.epoch_id, "proof": proof})
         start = time.perf_counter()
         self._send(submission)
         round_trip = time.perf_counter() - start
-        return Outcome(f"margin attested for epoch {epoch['epoch_id']}: proved in {seconds['prove']:.2f} s, "
+        return Outcome(f"margin attested for epoch {epoch.epoch_id}: proved in {seconds['prove']:.2f} s, "
                        f"verified by the service in {round_trip * 1000:.0f} ms",
-                       {"kind": "attestation", "epoch_id": epoch["epoch_id"],
+                       {"kind": "attestation", "epoch_id": epoch.epoch_id,
                         "prove_seconds": round(seconds["prove"], 4), "round_trip_seconds": round(round_trip, 4),
                         "phases": {k: round(v, 4) for k, v in seconds.items()}})
 
@@ -422,19 +437,19 @@ class TraderAccount:
         first (or up to ``epoch_id``); the pnl is public, the positions are not."""
         if epoch_id is not None:
             epoch = self.client.epoch(epoch_id)
-            if epoch["status"] != "closed":
-                raise TraderError(f"epoch {epoch_id} is {epoch['status']}: only a closed epoch (settlement prices "
+            if epoch.status != "closed":
+                raise TraderError(f"epoch {epoch_id} is {epoch.status}: only a closed epoch (settlement prices "
                                   "fixed) can be settled")
             if self.wallet.state.epoch > epoch_id:
                 raise TraderError(f"epoch {epoch_id} needs no settlement from this account: its state is in epoch "
                                   f"{self.wallet.state.epoch} already")
         return self.catch_up(settle_through=epoch_id)
 
-    def _settle_one(self, epoch: dict[str, Any]) -> Outcome:
-        eid = epoch["epoch_id"]
+    def _settle_one(self, epoch: Epoch) -> Outcome:
+        eid = epoch.epoch_id
         try:
             new, pnl, inputs = get_circuit("settle", markets=self.wallet.markets).transition(
-                self.wallet.state, eid, epoch["settlement_prices"], self.wallet.curve)
+                self.wallet.state, eid, _prices(epoch.settlement_prices), self.wallet.curve)
         except BoundError as exc:
             raise self._refuse_unhealthy(exc, f"epoch {eid} cannot be settled") from None
         return self._transition("settlement", "settle", f"/accounts/{self.wallet.account_id}/settlements", eid, new,
@@ -444,7 +459,7 @@ class TraderAccount:
 
     def market_name(self, index: int) -> str:
         markets = self.markets()
-        return markets[index]["name"] if index < len(markets) else f"market {index}"
+        return markets[index].name if index < len(markets) else f"market {index}"
 
     def status(self) -> dict[str, Any]:
         """Positions, equity and margin ratio at the open epoch's prices (computed here), and the
@@ -459,24 +474,25 @@ class TraderAccount:
             "account_id": state.account_id, "service": self.wallet.service, "collateral": str(state.collateral),
             "positions": [{"market": self.market_name(m), "size": str(b), "cost_basis": str(k)}
                           for m, (b, k) in enumerate(zip(state.sizes, state.costs)) if b or k],
-            "nonce": state.nonce, "state_epoch": state.epoch, "in_sync": int(view["current_commitment"]) == self.wallet.commitment(),
+            "nonce": state.nonce, "state_epoch": state.epoch, "in_sync": int(view.current_commitment) == self.wallet.commitment(),
             "pending_submission": None if self.wallet.pending is None else self.wallet.pending.kind,
-            "service_view": {"sequence": view["sequence"], "in_default": view.get("in_default"),
-                             "pending_deposits": view["pending_deposits"],
-                             "pending_fills": [f["fill_id"] for f in view["pending_fills"]],
-                             "ledger_balances": view["balances"]},
+            "service_view": {"sequence": view.sequence,
+                             "in_default": view.in_default and view.in_default.model_dump(mode="json"),
+                             "pending_deposits": [d.model_dump(mode="json") for d in view.pending_deposits],
+                             "pending_fills": [f.fill_id for f in view.pending_fills],
+                             "ledger_balances": view.balances.model_dump(mode="json")},
         }
-        if epoch is not None and epoch.get("mark_prices"):
-            prices = epoch["mark_prices"]
+        if epoch is not None and epoch.mark_prices:
+            prices = epoch.mark_prices
             equity = state.equity(prices)
             maintenance = state.requirement(prices, self.rates("maintenance"))
             initial = state.requirement(prices, self.rates("initial"))
-            result["epoch"] = {"epoch_id": epoch["epoch_id"], "mark_prices": prices}
+            result["epoch"] = {"epoch_id": epoch.epoch_id, "mark_prices": prices}
             result["equity"] = str(equity)
             # requirements carry RATE_SCALE; round up to whole collateral units
             result["maintenance_requirement"] = str(-(-maintenance // RATE_SCALE))
             result["initial_requirement"] = str(-(-initial // RATE_SCALE))
             result["margin_ratio"] = ratio_text(equity * RATE_SCALE, maintenance) if maintenance else None
             result["excess_over_maintenance"] = str((equity * RATE_SCALE - maintenance) // RATE_SCALE)
-            result["health"] = self.client.health(state.account_id, epoch["epoch_id"])
+            result["health"] = self.client.health(state.account_id, epoch.epoch_id).model_dump(mode="json")
         return result

@@ -1,6 +1,8 @@
 """The trader's HTTP client for the verifier service: one method per endpoint a trader uses.
 
-Failures become three exceptions a command can explain: the service could not be reached
+Answers are parsed into the response models of ``circuits.protocol.api`` (the ones the service
+declares), so a command reads typed fields, never dictionary keys. Failures become three
+exceptions a command can explain: the service could not be reached
 (``ServiceUnreachableError``: connection refused, DNS, timeout), it refused the request
 (``ServiceRefusedError``: 4xx, with the service's one-line ``detail`` and ``code``), or it failed
 (``ServiceFailedError``: 5xx, the operator's problem; retry later).
@@ -18,13 +20,25 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from circuits.protocol.api import (
+    AccountView,
+    Epoch,
+    Health,
+    Market,
+    OpenedAccount,
+    SealedFill,
+    ServiceConfig,
+    VerificationKeyJson,
+)
 from zkmargin.errors import ZkMarginError
 from zkmargin.formats.files import write_atomically
 
+Model = TypeVar("Model", bound=BaseModel)
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 MAX_KEY_BYTES = 1 << 30  # a proving key larger than 1 GiB is not one we asked for
 
@@ -171,18 +185,39 @@ class ServiceClient:
         return self._send("GET", path, params=params or None).json()
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """The answer as JSON: for saved proof submissions, replayed as they were and logged as answered."""
         return self._send("POST", path, json=body).json()
+
+    def _parsed(self, model: type[Model], answer: Any, path: str) -> Model:
+        try:
+            return model.model_validate(answer)
+        except ValidationError as exc:
+            raise ServiceError(f"the service at {self.url} answered {path} with an unreadable {model.__name__} "
+                               f"({exc.errors()[0]['msg']})") from None
+
+    def _parsed_list(self, model: type[Model], answer: Any, path: str) -> list[Model]:
+        try:
+            return TypeAdapter(list[model]).validate_python(answer)  # type: ignore[valid-type]
+        except ValidationError as exc:
+            raise ServiceError(f"the service at {self.url} answered {path} with an unreadable list of "
+                               f"{model.__name__} ({exc.errors()[0]['msg']})") from None
+
+    def _get(self, model: type[Model], path: str, **params: Any) -> Model:
+        return self._parsed(model, self.get(path, **params), path)
+
+    def _get_list(self, model: type[Model], path: str, **params: Any) -> list[Model]:
+        return self._parsed_list(model, self.get(path, **params), path)
 
     # --- public configuration ------------------------------------------------------------
 
-    def config(self) -> dict[str, Any]:
-        return self.get("/config")
+    def config(self) -> ServiceConfig:
+        return self._get(ServiceConfig, "/config")
 
-    def markets(self) -> list[dict[str, Any]]:
-        return self.get("/markets")
+    def markets(self) -> list[Market]:
+        return self._get_list(Market, "/markets")
 
-    def verification_key(self, statement: str) -> dict[str, Any]:
-        return self.get(f"/keys/{statement}")
+    def verification_key(self, statement: str) -> VerificationKeyJson:
+        return self._get(VerificationKeyJson, f"/keys/{statement}")
 
     def download_proving_key(self, statement: str, destination: Path) -> str:
         """Stream the statement's proving key to ``destination`` (atomically); returns its circuit id."""
@@ -207,26 +242,27 @@ class ServiceClient:
         write_atomically(destination, b"".join(chunks))
         return circuit_id
 
-    def epoch(self, epoch_id: int) -> dict[str, Any]:
-        return self.get(f"/epochs/{epoch_id}")
+    def epoch(self, epoch_id: int) -> Epoch:
+        return self._get(Epoch, f"/epochs/{epoch_id}")
 
-    def current_epoch(self) -> dict[str, Any]:
-        return self.get("/epochs/current")
+    def current_epoch(self) -> Epoch:
+        return self._get(Epoch, "/epochs/current")
 
-    def epochs(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self.get("/epochs", limit=limit)
+    def epochs(self, limit: int = 50) -> list[Epoch]:
+        return self._get_list(Epoch, "/epochs", limit=limit)
 
     # --- the account ---------------------------------------------------------------------
 
-    def open_account(self, genesis_salt: int, encryption_public_key: str) -> dict[str, Any]:
-        return self.post("/accounts", {"genesis_salt": str(genesis_salt),
-                                       "encryption_public_key": encryption_public_key})
+    def open_account(self, genesis_salt: int, encryption_public_key: str) -> OpenedAccount:
+        answer = self.post("/accounts", {"genesis_salt": str(genesis_salt),
+                                         "encryption_public_key": encryption_public_key})
+        return self._parsed(OpenedAccount, answer, "/accounts")
 
-    def account(self, account_id: int) -> dict[str, Any]:
-        return self.get(f"/accounts/{account_id}")
+    def account(self, account_id: int) -> AccountView:
+        return self._get(AccountView, f"/accounts/{account_id}")
 
-    def health(self, account_id: int, epoch_id: int) -> dict[str, Any]:
-        return self.get(f"/accounts/{account_id}/health", epoch_id=epoch_id)
+    def health(self, account_id: int, epoch_id: int) -> Health:
+        return self._get(Health, f"/accounts/{account_id}/health", epoch_id=epoch_id)
 
-    def fills(self, account_id: int, pending: bool = True) -> list[dict[str, Any]]:
-        return self.get(f"/accounts/{account_id}/fills", pending=str(pending).lower())
+    def fills(self, account_id: int, pending: bool = True) -> list[SealedFill]:
+        return self._get_list(SealedFill, f"/accounts/{account_id}/fills", pending=str(pending).lower())

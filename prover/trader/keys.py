@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from circuits.protocol.api import ServiceConfig
 from circuits.protocol.keystore import PROVING_KEY_FILE, circuit_id, statement_key_dir
 from prover.trader.client import ServiceClient
 from zkmargin.backends import Backend
@@ -41,23 +42,23 @@ class TraderKeys:
         self.curve = curve
         self.markets = markets
         self.backend = backend
-        self._service_config: dict | None = None
+        self._service_config: ServiceConfig | None = None
         self._loaded: dict[str, ProvingKey] = {}
 
     def _announced_circuit_id(self, statement: str) -> str:
         if self._service_config is None:
             self._service_config = self.client.config()
-        try:
-            return self._service_config["statements"][statement]["circuit_id"]
-        except (KeyError, TypeError):
-            raise KeysMismatchError(f"the service announces no {statement} statement") from None
+        announced = self._service_config.statements.get(statement)
+        if announced is None:
+            raise KeysMismatchError(f"the service announces no {statement} statement")
+        return announced.circuit_id
 
     def path(self, statement: str) -> Path:
         return statement_key_dir(self.directory, statement, self.markets, self.curve) / PROVING_KEY_FILE
 
     def _acceptable(self, pk: ProvingKey, statement: str, circuit_id: str) -> bool:
         return (pk.circuit_id == circuit_id
-                and vk_to_json(pk.vk, self.backend) == self.client.verification_key(statement))
+                and vk_to_json(pk.vk, self.backend) == self.client.verification_key(statement).model_dump())
 
     def _load(self, path: Path, *, checked: bool = False) -> ProvingKey | None:
         try:

@@ -12,6 +12,7 @@ unless ``ZKMARGIN_SKIP_POSTGRES=1`` says to skip them on purpose.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -25,9 +26,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from verifier.db.engine import Database
+from verifier.db.ledger import GENESIS_HASH
 from verifier.db.migrate import upgrade_database
 from verifier.db.models import Base
-from verifier.ledger import GENESIS_HASH
 
 POSTGRES_URL_ENV = "ZKMARGIN_TEST_POSTGRES_URL"
 SKIP_POSTGRES_ENV = "ZKMARGIN_SKIP_POSTGRES"
@@ -257,7 +258,32 @@ def api_settings(api_keys, oracle_private_keys, database_url, tmp_path):
 
 
 @pytest.fixture
-def api(api_settings, api_keys, oracle_private_keys):
+def wire_unchanged_by_response_models(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every response a route's ``response_model`` shapes must be exactly the JSON the route's own
+    return value encodes to without one (pydantic's encoding of plain values, which FastAPI used for
+    the routes' ``dict`` return annotations): no field dropped, renamed, retyped or reformatted.
+    The models describe the wire, they do not change it. Returns the paths of the responses checked."""
+    import fastapi.routing
+    from pydantic_core import to_jsonable_python
+
+    checked: list[str] = []
+    serialize = fastapi.routing.serialize_response
+
+    async def serialize_and_compare(*args, **kwargs):
+        shaped = await serialize(*args, **kwargs)
+        if kwargs.get("field") is not None:
+            sent = json.loads(shaped) if kwargs.get("dump_json") else shaped  # JSON bytes on FastAPI's fast path
+            unshaped = to_jsonable_python(kwargs["response_content"])
+            assert sent == unshaped, f"the response model changed the wire: {sent!r} != {unshaped!r}"
+            checked.append(str(getattr(kwargs.get("endpoint_ctx"), "path", "") or ""))
+        return shaped
+
+    monkeypatch.setattr(fastapi.routing, "serialize_response", serialize_and_compare)
+    return checked
+
+
+@pytest.fixture
+def api(api_settings, api_keys, oracle_private_keys, wire_unchanged_by_response_models):
     from fastapi.testclient import TestClient
 
     from verifier.main import create_app

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from circuits.protocol.exit_codes import ExitCode
-from verifier.ledger import ledger_verify_command
+from verifier.cli import ledger_verify_command
 
 
 def send_and_get_killed(server, trader, submission) -> None:

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from circuits.protocol.exit_codes import ExitCode
-from verifier.ledger import ledger_verify_command
+from verifier.cli import ledger_verify_command
 
 N = 16
 

@@ -6,7 +6,7 @@ epoch finalizes with pnl summing to zero, and the ledger verifies."""
 from __future__ import annotations
 
 from circuits.protocol.exit_codes import ExitCode
-from verifier.ledger import ledger_verify_command
+from verifier.cli import ledger_verify_command
 
 
 def test_an_epoch_from_prices_to_finalization(api, database_url, capsys):

@@ -11,7 +11,7 @@ import pytest
 
 from circuits.protocol.exit_codes import ExitCode
 from tests.verifier.test_api_end_to_end import run_an_epoch
-from verifier.ledger import ledger_verify_command
+from verifier.cli import ledger_verify_command
 
 N = 8
 

@@ -463,8 +463,9 @@ class ClearingMachine(RuleBasedStateMachine):
 
     @invariant()
     def finalized_epochs_sum_to_zero(self) -> None:
-        from verifier import ledger
+        from verifier.db import ledger
         from verifier.db.models import Epoch, EpochStatus, JournalEntry, LedgerPosting, Settlement
+        from verifier.services.settlements import default_allocation_reference
 
         with self.db.reader() as session:
             finalized = session.scalars(select(Epoch).where(Epoch.status == EpochStatus.FINALIZED)).all()
@@ -474,7 +475,7 @@ class ClearingMachine(RuleBasedStateMachine):
                                                           .where(Settlement.epoch_id == epoch.id)))
                 from_default_fund = sum(int(a) for a in session.scalars(
                     select(LedgerPosting.amount).join(JournalEntry, LedgerPosting.entry_id == JournalEntry.id)
-                    .where(JournalEntry.reference == ledger.default_allocation_reference(epoch.id),
+                    .where(JournalEntry.reference == default_allocation_reference(epoch.id),
                            LedgerPosting.ledger_account == ledger.DEFAULT_FUND)))
                 assert pnl + from_default_fund == 0, (
                     f"epoch {epoch.id}: settled pnl {pnl}, default-fund allocation {from_default_fund}")

@@ -12,10 +12,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from verifier.db.engine import Database, create_database_engine, resolve_database_url
+from verifier.db.ledger import GENESIS_HASH, verify_ledger
 from verifier.db.migrate import database_revision, head_revision, require_current_schema, upgrade_database
 from verifier.db.models import Base, LedgerHead
 from verifier.errors import DatabaseConfigurationError
-from verifier.ledger import GENESIS_HASH, verify_ledger
 
 
 def test_migrations_apply_from_scratch(empty_database_url):

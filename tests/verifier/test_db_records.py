@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from tests.verifier.helpers import accept_attestation
+from verifier.db.ledger import EXTERNAL, Posting, append_entry, balance
 from verifier.db.models import (
     Account,
     AccountCommitment,
@@ -25,11 +27,11 @@ from verifier.db.records import (
     open_account,
     open_epoch,
     overdue_fills,
-    record_attestation,
     record_fill,
 )
 from verifier.errors import DuplicateError, NotFoundError, StaleCommitmentError, VerifierError
-from verifier.ledger import EXTERNAL, Posting, append_entry, balance, credit_deposit
+from verifier.services.deposits import credit_deposit
+from verifier.services.errors import AlreadyAcceptedError
 
 
 def digest(label: str) -> str:
@@ -91,11 +93,13 @@ def test_a_statement_is_accepted_once_and_a_commitment_entered_once(database):
         open_account(session, 2, 20)
         transfer(session, 1, 10, 11, label="s")
         open_epoch(session, 5)
-        record_attestation(session, account_id=2, epoch_id=5, commitment=20, statement_digest=digest("a"))
+        accept_attestation(session, account_id=2, epoch_id=5, commitment=20, statement_digest=digest("a"))
     with pytest.raises(DuplicateError, match="statement"), database.unit_of_work() as session:
         transfer(session, 1, 11, 12, label="s")
+    with pytest.raises(AlreadyAcceptedError, match="already accepted"), database.unit_of_work() as session:
+        accept_attestation(session, account_id=2, epoch_id=5, commitment=20, statement_digest=digest("a"))
     with pytest.raises(DuplicateError, match="statement"), database.unit_of_work() as session:
-        record_attestation(session, account_id=2, epoch_id=5, commitment=20, statement_digest=digest("a"))
+        transfer(session, 2, 20, 21, label="a")  # a transition cannot reuse an attestation's statement
     with pytest.raises(DuplicateError, match="commitment"), database.unit_of_work() as session:
         transfer(session, 1, 11, 10)  # back to an old state: its old proofs would be valid again
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from verifier.cli import ledger_verify_command
+from verifier.db.ledger import EXTERNAL, Posting, append_entry, verify_ledger
 from verifier.db.models import EntryKind
-from verifier.ledger import EXTERNAL, Posting, append_entry, ledger_verify_command, verify_ledger
 
 ENTRIES = 5
 

@@ -9,8 +9,8 @@ import threading
 from sqlalchemy import func, select
 
 from verifier.db.engine import Database
+from verifier.db.ledger import EXTERNAL, Posting, append_entry, balance, verify_ledger
 from verifier.db.models import EntryKind, JournalEntry
-from verifier.ledger import EXTERNAL, Posting, append_entry, balance, verify_ledger
 
 PER_WRITER = 12
 

@@ -7,9 +7,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from verifier.db.models import EntryKind, JournalEntry, LedgerHead
-from verifier.errors import DuplicateError, UnbalancedEntryError, VerifierError
-from verifier.ledger import (
+from verifier.db.ledger import (
     CLEARING,
     EXTERNAL,
     GENESIS_HASH,
@@ -20,6 +18,8 @@ from verifier.ledger import (
     lock_ledger_head,
     verify_ledger,
 )
+from verifier.db.models import EntryKind, JournalEntry, LedgerHead
+from verifier.errors import DuplicateError, UnbalancedEntryError, VerifierError
 
 KIND = EntryKind.DEPOSIT_CREDITED
 

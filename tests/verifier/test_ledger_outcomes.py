@@ -19,7 +19,8 @@ from tests.verifier.test_ledger_settlement import EPOCH, market_and_epoch  # noq
 from verifier.db.models import AccountDefault, Settlement, StatementKind
 from verifier.db.records import advance_commitment, get_account, open_account
 from verifier.errors import AccountInDefaultError, DuplicateError
-from verifier.ledger import mark_default, record_settlement
+from verifier.services.defaults import mark_default
+from verifier.services.settlements import record_settlement
 
 HOLD = 0.3  # how long the first transaction keeps its writes uncommitted
 

@@ -8,6 +8,16 @@ import hashlib
 import pytest
 from sqlalchemy import func, select
 
+from verifier.db.ledger import (
+    CLEARING,
+    DEFAULT_FUND,
+    EXTERNAL,
+    balance,
+    trader_collateral,
+    trader_deposits,
+    trader_payouts,
+    verify_ledger,
+)
 from verifier.db.models import (
     Epoch,
     EpochStatus,
@@ -30,23 +40,10 @@ from verifier.errors import (
     EpochNotBalancedError,
     EpochStateError,
 )
-from verifier.ledger import (
-    CLEARING,
-    DEFAULT_FUND,
-    EXTERNAL,
-    apply_deposit,
-    balance,
-    credit_deposit,
-    finalize_epoch,
-    mark_default,
-    pay_payout,
-    record_settlement,
-    record_withdrawal,
-    trader_collateral,
-    trader_deposits,
-    trader_payouts,
-    verify_ledger,
-)
+from verifier.services.defaults import mark_default
+from verifier.services.deposits import apply_deposit, credit_deposit
+from verifier.services.payouts import pay_payout, record_withdrawal
+from verifier.services.settlements import finalize_epoch, record_settlement
 
 EPOCH = 3
 

@@ -6,7 +6,7 @@
 - ``migrate``: ``upgrade_database(url)``, which the service calls at start-up.
 - ``models``: the tables; ``types``: exact money, field elements, UTC timestamps.
 - ``records``: accounts and their commitment chain (optimistic concurrency), pending fills,
-  attestations, epochs. Money moves through ``verifier.ledger``.
+  attestations, epochs. Money moves through ``verifier.db.ledger``.
 """
 
 from verifier.db.engine import Database, create_database_engine, resolve_database_url

@@ -8,7 +8,7 @@ integers, so the service hands out account and epoch ids below 2^63.
 
 The ledger tables (``journal_entries``, ``ledger_postings``, ``ledger_head``) are append-only;
 the database refuses updates and deletes of entries and postings (triggers created by the
-initial migration), and ``verifier.ledger.verify_ledger`` detects anything that bypasses that.
+initial migration), and ``verifier.db.ledger.verify_ledger`` detects anything that bypasses that.
 
 Keep ``verifier/db/migrations/versions`` in step with this file: a test compares the migrated
 schema with these models.
@@ -102,7 +102,7 @@ class EpochStatus(enum.StrEnum):
 
 
 class EntryKind(enum.StrEnum):
-    """Every kind of journal entry the ledger knows; see ``verifier.ledger`` for their postings."""
+    """Every kind of journal entry the ledger knows; see ``verifier.db.ledger`` for their postings."""
 
     DEPOSIT_CREDITED = "deposit_credited"
     DEPOSIT_APPLIED = "deposit_applied"
@@ -317,7 +317,7 @@ class JournalEntry(Base):
     """One append-only, hash-chained ledger entry; its postings sum to exactly zero.
 
     ``sequence`` runs 1, 2, 3, ... without gaps; ``entry_hash`` = SHA-256(previous_hash ||
-    canonical encoding), see ``verifier.ledger``. ``reference`` is an idempotency key.
+    canonical encoding), see ``verifier.db.ledger``. ``reference`` is an idempotency key.
     """
 
     __tablename__ = "journal_entries"

@@ -1,5 +1,6 @@
 """Record-keeping the service does around proofs: accounts, their commitment chain, pending
-items, attestations and epochs. Money moves only through ``verifier.ledger``.
+items and epochs (attestations are kept by ``verifier.services.transitions``). Money moves
+only through ``verifier.db.ledger``.
 
 Every function takes the caller's session and never commits: the caller groups the writes
 that belong together in one ``Database.unit_of_work()``. Refusals raise ``verifier.errors``
@@ -7,7 +8,7 @@ classes (``NotFoundError``, ``StaleCommitmentError``, ``DuplicateError``, ``Epoc
 
 Lock order, to keep concurrent transactions free of deadlocks: account row (the transition's
 compare-and-swap), then epoch row (shared by settlements, exclusive for finalization), then the
-ledger head (``verifier.ledger.append_entry``). Finalization takes only the epoch row.
+ledger head (``verifier.db.ledger.append_entry``). Finalization takes only the epoch row.
 """
 
 from __future__ import annotations
@@ -185,21 +186,6 @@ def lock_account(session: Session, account_id: int) -> Account:
     if account is None:
         raise NotFoundError(f"account {account_id} does not exist")
     return account
-
-
-def record_attestation(session: Session, *, account_id: int, epoch_id: int, commitment: int,
-                       statement_digest: str) -> Attestation:
-    """Keep an accepted margin attestation; the same statement is accepted once."""
-    get_account(session, account_id)
-    epoch = get_epoch(session, epoch_id)
-    if epoch.status is EpochStatus.FINALIZED:
-        raise EpochStateError(f"epoch {epoch_id} is finalized")
-    _refuse_seen_statement(session, _check_digest(statement_digest))
-    attestation = Attestation(account_id=account_id, epoch_id=epoch_id, commitment=commitment,
-                              statement_digest=statement_digest, created_at=utc_now())
-    session.add(attestation)
-    session.flush()
-    return attestation
 
 
 # --- pending items ------------------------------------------------------------------------

@@ -13,12 +13,12 @@ import secrets
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from circuits.protocol.fill_delivery import load_public_key
 from circuits.state import AccountState
-from verifier import ledger
-from verifier.db import records
+from verifier.db import ledger, records
 from verifier.db.models import Account, AccountCredential, PendingItem, PendingKind
 from verifier.db.types import utc_now
 from verifier.errors import NotFoundError
@@ -37,6 +37,19 @@ def open_account(session: Session, ctx: ServiceContext, genesis_salt: int, encry
     session.flush()
     return {"account_id": account_id, "genesis_commitment": str(commitment), "markets": ctx.markets,
             "curve": ctx.curve, "account_token": token}
+
+
+async def open_new_account(ctx: ServiceContext, address: str | None, genesis_salt: int,
+                           encryption_public_key: str) -> dict[str, Any]:
+    """``open_account`` in a unit of work, after the per-address rate limit (before any database work)."""
+    ctx.account_openings.check(address)
+    for attempt in range(5):  # openings take turns for the next id; this only covers an unexpected clash
+        try:
+            return await ctx.write(open_account, ctx, genesis_salt, encryption_public_key)
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
 
 
 def authenticate(session: Session, account_id: int, token: str | None) -> Account:

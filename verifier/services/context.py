@@ -1,8 +1,10 @@
 """What every request's business logic runs against: the runtime configuration, the database,
 one batch verifier per statement, and the metrics.
 
-Database work is synchronous (SQLAlchemy sessions); ``read``/``write`` run it in a worker
-thread so the event loop keeps serving (and batching) other requests meanwhile.
+Database work is synchronous (SQLAlchemy); it runs in a worker thread so the event loop keeps
+serving (and batching) other requests meanwhile, in one of three ways: ``read`` (a consistent
+snapshot: views and reports), ``write`` (a unit of work) and ``autocommit`` (the proof intake's
+plans and its one-statement keep of an attestation, without BEGIN/COMMIT round trips).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from verifier.batching import BatchVerifier
@@ -59,17 +60,11 @@ class ServiceContext:
         # per worker process: see verifier.services.ratelimit
         self.account_openings = AddressRateLimiter(self.runtime.settings.account_openings_per_minute, 60.0,
                                                    what="account openings")
-        # Plans (the read step of a proof submission) need no snapshot isolation: everything they
-        # read is checked again where it is written. On PostgreSQL they run in autocommit (no
-        # BEGIN/ROLLBACK round trips: each query sees the latest committed data); on SQLite in
-        # the reader's deferred transaction (a writer's BEGIN IMMEDIATE would take the write lock).
-        self._plain = None
         self._autocommit: Engine | None = None
         self._autocommit_threads = ThreadPoolExecutor(AUTOCOMMIT_CONNECTIONS, thread_name_prefix="zkmargin-autocommit")
         if self.database.engine.dialect.name != "sqlite":
             self._autocommit = (self.database.autocommit_engine
                                 or self.database.engine.execution_options(isolation_level="AUTOCOMMIT"))
-            self._plain = sessionmaker(self._autocommit, expire_on_commit=False, autoflush=False)
         for name, key in self.runtime.keys.items():
             self.batchers[name] = BatchVerifier(name, key.vk, max_batch=self.runtime.settings.max_batch,
                                                 observer=self.metrics.observe_batch,
@@ -85,36 +80,35 @@ class ServiceContext:
         return self.runtime.market_count
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``fn(session, *args)`` in a read-only snapshot, in a worker thread."""
+        """``fn(session, *args)`` in one consistent read-only snapshot, in a worker thread: views and
+        reports (a ledger verification must not mistake an append committed meanwhile for damage)."""
         def run() -> T:
             with self.database.reader() as session:
                 return fn(session, *args, **kwargs)
         return await run_in_threadpool(run)
 
-    async def plan(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``fn(session, *args)`` reading committed data (never writing), in a worker thread."""
-        if self._plain is None:
-            return await self.read(fn, *args, **kwargs)
-
+    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(session, *args)`` in one unit of work (commits together or not at all), in a worker thread."""
         def run() -> T:
-            with self._plain() as session:
-                try:
-                    return fn(session, *args, **kwargs)
-                finally:
-                    session.rollback()
+            with self.database.unit_of_work() as session:
+                return fn(session, *args, **kwargs)
         return await run_in_threadpool(run)
 
     @property
     def autocommits(self) -> bool:
-        """Whether ``autocommit`` is available (PostgreSQL)."""
+        """Whether ``autocommit`` runs statements that commit on their own (PostgreSQL) or only reads (SQLite)."""
         return self._autocommit is not None
 
     async def autocommit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``fn(connection, *args)`` on a Core connection in autocommit (PostgreSQL only), in a worker
-        thread: each statement commits on its own, with no BEGIN/COMMIT round trips and no ORM
-        session. For reads that need no snapshot and for writes that are one atomic statement."""
+        """The proof intake's round trips: ``fn(db, *args)`` where each statement stands on its own.
+
+        On PostgreSQL ``db`` is a Core connection in autocommit: no BEGIN/COMMIT round trips, each
+        read sees the latest committed data, each write is one atomic statement. Plans need no
+        snapshot (everything they read is checked again where it is written). SQLite has no such
+        connection (its writers must take the write lock): there ``db`` is a read snapshot's
+        session, for reads only (``autocommits`` is False)."""
         if self._autocommit is None:
-            raise RuntimeError("autocommit connections are for PostgreSQL only")
+            return await self.read(fn, *args, **kwargs)
         engine = self._autocommit
 
         def run() -> T:
@@ -145,24 +139,6 @@ class ServiceContext:
         except SQLAlchemyError as exc:
             log.warning("could not open the autocommit connections in advance: %s", exc,
                         extra={"event": "warm_up_failed"})
-
-    async def query(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``fn(db, *args)`` reading committed data with Core statements (``db.execute``), in a worker
-        thread: on an autocommit connection on PostgreSQL, in a read snapshot (a session) on SQLite."""
-        if self._autocommit is None:
-            return await self.read(fn, *args, **kwargs)
-        return await self.autocommit(fn, *args, **kwargs)
-
-    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``fn(session, *args)`` in one unit of work (commits together or not at all)."""
-        def run() -> T:
-            with self.database.unit_of_work() as session:
-                return fn(session, *args, **kwargs)
-        return await run_in_threadpool(run)
-
-    def write_now(self, fn: Callable[[Session], T]) -> T:
-        with self.database.unit_of_work() as session:
-            return fn(session)
 
     async def aclose(self) -> None:
         for batcher in self.batchers.values():

@@ -2,7 +2,7 @@
 
 At most one epoch is open at a time: its mark prices are what margin attestations, deposits,
 withdrawals and fills are proven against during the epoch. Closing fixes the settlement prices
-(never changed afterwards); settle proofs use those. Finalization is ``verifier.ledger``'s.
+(never changed afterwards); settle proofs use those. Finalization is ``verifier.services.settlements``'.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from verifier import ledger
 from verifier.db import records
 from verifier.db.models import Epoch, EpochStatus, SnapshotPhase
 from verifier.db.types import utc_now
@@ -99,13 +98,6 @@ def close_epoch(session: Session, ctx: ServiceContext, epoch_id: int,
     prices.store_snapshot(session, epoch_id, SnapshotPhase.SETTLEMENT, taken, overridden=trips)
     session.flush()
     return {**epoch_view(session, epoch), "circuit_breaker_override": [t.to_dict() for t in trips] or None}
-
-
-def finalize_epoch(session: Session, epoch_id: int) -> dict[str, Any]:
-    result = ledger.finalize_epoch(session, epoch_id)
-    return {"epoch_id": result.epoch_id, "status": "finalized", "settled_accounts": result.settled_accounts,
-            "defaulted_accounts": result.defaulted_accounts, "total_pnl": result.total_pnl,
-            "default_allocation": str(result.default_allocation), "finalized_at": result.finalized_at}
 
 
 def epoch_status(session: Session, epoch_id: int) -> EpochStatus:

@@ -9,7 +9,7 @@
   attestation deadline has passed.
 - **healthy**: otherwise.
 
-"May hold a position" is ``ledger.settlement_obligations``: what the public records say about
+"May hold a position" is ``settlements.settlement_obligations``: what the public records say about
 the account's state in that epoch (its epoch and position bit, its fills still to apply).
 """
 
@@ -20,11 +20,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from verifier import ledger
 from verifier.db import records
 from verifier.db.models import Account, AccountDefault, Attestation, Epoch, EpochStatus, PendingItem, PendingKind
 from verifier.db.types import utc_now
 from verifier.services import accounts
+from verifier.services.settlements import settlement_obligations
 
 
 def _health(account_id: int, epoch: Epoch, *, may_hold_position: bool, attested: bool, settled: bool,
@@ -55,7 +55,7 @@ def epoch_health(session: Session, epoch_id: int, status: str | None = None) -> 
     """Every account's health in the epoch (the operator's listing), optionally one status only."""
     epoch = records.get_epoch(session, epoch_id)
     now = utc_now()
-    obligations = ledger.settlement_obligations(session, epoch_id)
+    obligations = settlement_obligations(session, epoch_id)
     positions, settled = obligations.required, set(obligations.settled)
     timely = Attestation.epoch_id == epoch_id
     if epoch.attestation_deadline is not None:

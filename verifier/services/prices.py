@@ -143,6 +143,17 @@ def submit_report(session: Session, ctx: ServiceContext, report: SignedReport) -
     return report_view(stored), created
 
 
+async def receive_report(ctx: ServiceContext, report: SignedReport) -> tuple[dict[str, Any], bool]:
+    """``submit_report`` in a unit of work, counted in the metrics (accepted, duplicate, refused)."""
+    try:
+        view, created = await ctx.write(submit_report, ctx, report)
+    except Exception:
+        ctx.metrics.oracle_reports.labels("refused").inc()
+        raise
+    ctx.metrics.oracle_reports.labels("accepted" if created else "duplicate").inc()
+    return view, created
+
+
 def _fresh_reports(session: Session, ctx: ServiceContext, now: int) -> list[SignedReport]:
     settings = ctx.runtime.settings
     rows = session.scalars(select(OracleReport).where(

@@ -2,12 +2,14 @@
 
 Every submission runs in three steps:
 
-1. **plan** (a read snapshot): authenticate the owner, find the referenced records, and build
+1. **plan** (reading committed data): authenticate the owner, find the referenced records, and build
    the public inputs with the circuit's ``public_inputs(...)`` from *our* records — the
    account's current commitment as the old commitment, the epoch's prices, the market rates,
    the pending deposit's amount, the stored fill commitment. The client supplies only the new
    commitment, the withdrawal amount or the pnl, and references. A statement (or a new
-   commitment) accepted before is refused here with 409, before any pairing.
+   commitment) accepted before is refused here with 409, before any pairing. Each transition
+   is declared once (``TransitionSpec``: ``DEPOSIT``, ``WITHDRAWAL``, ``FILL``, ``SETTLEMENT``)
+   and planned by ``plan_transition``.
 2. **verify** the proof (batched with concurrent submissions).
 3. **commit** (one unit of work): compare-and-swap the account's commitment from the one the
    statement was built on, plus the ledger effect (deposit applied, payout recorded, fill
@@ -23,21 +25,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, String, bindparam, exists, insert, or_, select
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import BigInteger, Connection, String, bindparam, exists, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from circuits.state import BoundError
-from verifier import ledger
 from verifier.batching import Announcement
 from verifier.db import records
+from verifier.db.ledger import MAX_POSTING
 from verifier.db.models import (
     Account,
     AccountCommitment,
     AccountCredential,
-    Epoch,
     Attestation,
+    Epoch,
     EpochStatus,
     PendingItem,
     PendingKind,
@@ -53,14 +55,17 @@ from verifier.errors import (
     OutOfOrderError,
     StaleCommitmentError,
 )
-from verifier.services import accounts, epochs
+from verifier.services import accounts, deposits, epochs, payouts, settlements
 from verifier.services.context import ServiceContext
 from verifier.services.errors import AlreadyAcceptedError, ProofRejectedError, RequestError
 from verifier.services.statements import Statement, build_statement, parse_proof, verify_statement
-from zkmargin.errors import MalformedInputError
 from zkmargin.curves import get_curve
+from zkmargin.errors import MalformedInputError
 
 log = logging.getLogger("zkmargin.verifier")
+
+
+Effect = Callable[[Session, AccountCommitment, "Plan"], dict[str, Any]]
 
 
 @dataclass
@@ -79,6 +84,7 @@ class Plan:
     details: dict[str, Any] = field(default_factory=dict)
     sequence: int = 0  # the account's sequence the statement was built on
     rebuild: Callable[[int], Statement] | None = None  # the same statement from another old commitment
+    effect: Effect | None = None  # what accepting a transition writes besides the commitment
 
 
 def _field_element(ctx: ServiceContext, name: str, value: int) -> int:
@@ -151,102 +157,238 @@ def require_clearing_order(session: Session, account: Account, epoch_id: int, ac
                               f"positions of that epoch (POST /accounts/{account.id}/settlements)")
 
 
-def _transfer_plan(session: Session, ctx: ServiceContext, account: Account, epoch_id: int, new_commitment: int,
-                   amount: int, action: str, details: dict[str, Any], *, already_applied: bool = False) -> Plan:
-    """A deposit (amount > 0) or a withdrawal (amount < 0), proven against the open epoch."""
-    _field_element(ctx, "new_commitment", new_commitment)
-    prices = epochs.mark_prices(session, ctx, epoch_id, require_open=False)
-    transfer = ctx.runtime.keys["transfer"].circuit
-    account_id = account.id  # the closure outlives the session (a rebuild after a failed proof)
+@dataclass(frozen=True)
+class TransitionRequest:
+    """What a client's submission names; everything else comes from our records."""
+
+    account_id: int
+    token: str | None
+    epoch_id: int
+    new_commitment: int
+    item_id: int | None = None  # the deposit or fill applied
+    amount: int | None = None  # a withdrawal's amount (positive)
+    pnl: int | None = None
+    holds_position: bool | None = None
+
+
+@dataclass(frozen=True)
+class Records:
+    """What a transition's statement takes from our records besides the account."""
+
+    prices: list[int]
+    details: dict[str, Any]  # what accepting it writes (see the specs' ``effect``)
+    already_applied: str | None = None  # why it cannot be accepted again (a consumed item, a settled epoch)
+
+
+Gather = Callable[[Session, ServiceContext, TransitionRequest], Records]
+PublicInputs = Callable[[Any, ServiceContext, TransitionRequest, Records, int], list[int]]
+Check = Callable[[Session, ServiceContext, TransitionRequest], None]
+
+
+@dataclass(frozen=True)
+class TransitionSpec:
+    """One transition, declared: its statement, where each public input comes from, which checks
+    run before the pairing, and what accepting it writes.
+
+    ``submit(ctx, spec, proof, request)`` plans every transition the same way: authenticate the
+    owner; ``gather`` the referenced records (item, amount, prices); check the new commitment
+    is a field element; answer 'already accepted' for a statement accepted before, else refuse
+    what was ``already_applied``; run ``checks``; require the clearing order; build the statement
+    from the account's current commitment with ``public_inputs``.
+    """
+
+    statement: str  # margin, transfer, fill, settle: the key in ``Runtime.keys``
+    kind: StatementKind
+    action: Callable[[TransitionRequest], str]  # what the refusals call it
+    gather: Gather
+    public_inputs: PublicInputs  # (circuit, ctx, request, records, old commitment) -> the public inputs
+    checks: tuple[Check, ...]
+    effect: Effect
+    next_state_epoch: Callable[[int], int]  # the epoch the new state records
+    fills_up_to: Callable[[int], int]  # fills of epochs up to this one are applied first
+    holds_position: Callable[[TransitionRequest], bool | None] = lambda request: None  # None: unchanged
+
+
+def plan_transition(session: Session, ctx: ServiceContext, spec: TransitionSpec, request: TransitionRequest) -> Plan:
+    """The statement ``spec`` declares, built from our records, and what accepting it writes."""
+    account = accounts.authenticate(session, request.account_id, request.token)
+    found = spec.gather(session, ctx, request)
+    _field_element(ctx, "new_commitment", request.new_commitment)
+    circuit = ctx.runtime.keys[spec.statement].circuit
 
     def build(old: int) -> Statement:
-        return build_statement(ctx, "transfer", transfer.public_inputs(
-            account_id, old, new_commitment, amount, epoch_id, prices, ctx.runtime.initial_rates, ctx.curve))
+        return build_statement(ctx, spec.statement, spec.public_inputs(circuit, ctx, request, found, old))
 
-    _refuse_accepted(session, ctx, account_id, new_commitment, build)
-    if already_applied:
-        raise DuplicateError(f"{action} has already been applied")
-    epochs.mark_prices(session, ctx, epoch_id, require_open=True)
-    require_clearing_order(session, account, epoch_id, action, fills_up_to=epoch_id - 1)
-    return Plan(build(account.current_commitment), StatementKind.TRANSFER, account_id, account.current_commitment,
-                new_commitment, epoch_id=epoch_id, state_epoch=epoch_id, fills_up_to=epoch_id - 1, details=details,
-                sequence=account.sequence, rebuild=build)
+    _refuse_accepted(session, ctx, request.account_id, request.new_commitment, build)
+    if found.already_applied is not None:
+        raise DuplicateError(found.already_applied)
+    for check in spec.checks:
+        check(session, ctx, request)
+    fills_up_to = spec.fills_up_to(request.epoch_id)
+    require_clearing_order(session, account, request.epoch_id, spec.action(request), fills_up_to=fills_up_to)
+    return Plan(build(account.current_commitment), spec.kind, request.account_id, account.current_commitment,
+                request.new_commitment, epoch_id=request.epoch_id, state_epoch=spec.next_state_epoch(request.epoch_id),
+                holds_position=spec.holds_position(request), fills_up_to=fills_up_to, details=found.details,
+                sequence=account.sequence, rebuild=build, effect=spec.effect)
 
 
-def plan_deposit(session: Session, ctx: ServiceContext, account_id: int, token: str | None, deposit_id: int,
-                 epoch_id: int, new_commitment: int) -> Plan:
-    account = accounts.authenticate(session, account_id, token)
-    item = session.get(PendingItem, deposit_id)
-    if item is None or item.account_id != account_id or item.kind is not PendingKind.DEPOSIT:
-        raise NotFoundError(f"account {account_id} has no deposit {deposit_id}")
+# --- what each transition takes from our records ---------------------------------------------
+
+
+def _pending_item(session: Session, request: TransitionRequest, kind: PendingKind) -> PendingItem:
+    item = session.get(PendingItem, request.item_id)
+    if item is None or item.account_id != request.account_id or item.kind is not kind:
+        raise NotFoundError(f"account {request.account_id} has no {kind.value} {request.item_id}")
+    return item
+
+
+def _mark_prices(session: Session, ctx: ServiceContext, request: TransitionRequest) -> list[int]:
+    return epochs.mark_prices(session, ctx, request.epoch_id, require_open=False)
+
+
+def _deposit_records(session: Session, ctx: ServiceContext, request: TransitionRequest) -> Records:
+    item = _pending_item(session, request, PendingKind.DEPOSIT)
     amount = int(item.amount)
-    return _transfer_plan(session, ctx, account, epoch_id, new_commitment, amount, f"deposit {deposit_id}",
-                          {"deposit_id": deposit_id, "amount": amount}, already_applied=item.consumed_by is not None)
+    applied = f"deposit {request.item_id} has already been applied" if item.consumed_by is not None else None
+    return Records(_mark_prices(session, ctx, request), {"deposit_id": request.item_id, "amount": amount}, applied)
 
 
-def plan_withdrawal(session: Session, ctx: ServiceContext, account_id: int, token: str | None, amount: int,
-                    epoch_id: int, new_commitment: int) -> Plan:
-    account = accounts.authenticate(session, account_id, token)
-    if not 0 < amount < ledger.MAX_POSTING:
+def _withdrawal_records(session: Session, ctx: ServiceContext, request: TransitionRequest) -> Records:
+    amount = request.amount
+    if amount is None or not 0 < amount < MAX_POSTING:
         raise RequestError(f"a withdrawal amount must lie in (0, 2^96), got {amount}")
-    return _transfer_plan(session, ctx, account, epoch_id, new_commitment, -amount, "withdrawal", {"amount": amount})
+    return Records(_mark_prices(session, ctx, request), {"amount": amount})
 
 
-def plan_fill(session: Session, ctx: ServiceContext, account_id: int, token: str | None, fill_id: int,
-              epoch_id: int, new_commitment: int) -> Plan:
+def _fill_records(session: Session, ctx: ServiceContext, request: TransitionRequest) -> Records:
     """A fill is proven against its own epoch (the one open when the venue posted it), which may
     be closed by now: its positions are settled with that epoch."""
-    account = accounts.authenticate(session, account_id, token)
-    _field_element(ctx, "new_commitment", new_commitment)
-    item = session.get(PendingItem, fill_id)
-    if item is None or item.account_id != account_id or item.kind is not PendingKind.FILL:
-        raise NotFoundError(f"account {account_id} has no fill {fill_id}")
-    if item.epoch_id != epoch_id:
-        raise RequestError(f"fill {fill_id} belongs to epoch {item.epoch_id}: prove it against that epoch's mark "
-                           f"prices, with epoch_id {item.epoch_id}")
-    prices = epochs.mark_prices(session, ctx, epoch_id, require_open=False)
-    circuit = ctx.runtime.keys["fill"].circuit
-    fill_commitment = int(item.fill_commitment)
-
-    def build(old: int) -> Statement:
-        return build_statement(ctx, "fill", circuit.public_inputs(
-            account_id, old, new_commitment, fill_commitment, epoch_id, prices, ctx.runtime.initial_rates,
-            ctx.runtime.maintenance_rates, ctx.curve))
-
-    _refuse_accepted(session, ctx, account_id, new_commitment, build)
-    if item.consumed_by is not None:
-        raise DuplicateError(f"fill {fill_id} has already been applied")
-    if epochs.epoch_status(session, epoch_id) is EpochStatus.FINALIZED:
-        raise EpochStateError(f"fill {fill_id}'s epoch {epoch_id} is finalized: it can no longer be applied")
-    require_clearing_order(session, account, epoch_id, f"fill {fill_id}", fills_up_to=epoch_id - 1)
-    return Plan(build(account.current_commitment), StatementKind.FILL, account_id, account.current_commitment,
-                new_commitment, epoch_id=epoch_id, state_epoch=epoch_id, holds_position=True, fills_up_to=epoch_id - 1,
-                details={"fill_id": fill_id, "fill_commitment": fill_commitment},
-                sequence=account.sequence, rebuild=build)
+    item = _pending_item(session, request, PendingKind.FILL)
+    if item.epoch_id != request.epoch_id:
+        raise RequestError(f"fill {request.item_id} belongs to epoch {item.epoch_id}: prove it against that epoch's "
+                           f"mark prices, with epoch_id {item.epoch_id}")
+    applied = f"fill {request.item_id} has already been applied" if item.consumed_by is not None else None
+    return Records(_mark_prices(session, ctx, request),
+                   {"fill_id": request.item_id, "fill_commitment": int(item.fill_commitment)}, applied)
 
 
-def plan_settlement(session: Session, ctx: ServiceContext, account_id: int, token: str | None, epoch_id: int,
-                    pnl: int, new_commitment: int, holds_position: bool) -> Plan:
-    account = accounts.authenticate(session, account_id, token)
-    _field_element(ctx, "new_commitment", new_commitment)
+def _settlement_records(session: Session, ctx: ServiceContext, request: TransitionRequest) -> Records:
+    account_id, epoch_id = request.account_id, request.epoch_id
     epoch = records.get_epoch(session, epoch_id)
     if epoch.status is EpochStatus.OPEN:
         raise EpochStateError(f"epoch {epoch_id} is still open: settle after it closes")
-    prices = [p.price for p in epoch.prices]
-    circuit = ctx.runtime.keys["settle"].circuit
+    settled = session.scalar(select(exists().where(Settlement.account_id == account_id,
+                                                   Settlement.epoch_id == epoch_id)))
+    return Records([p.price for p in epoch.prices], {"pnl": request.pnl, "holds_position": request.holds_position},
+                   f"account {account_id} has already settled epoch {epoch_id}" if settled else None)
 
-    def build(old: int) -> Statement:
-        return build_statement(ctx, "settle", circuit.public_inputs(
-            account_id, old, new_commitment, epoch_id, prices, pnl, holds_position, ctx.curve))
 
-    _refuse_accepted(session, ctx, account_id, new_commitment, build)
-    if session.scalar(select(exists().where(Settlement.account_id == account_id, Settlement.epoch_id == epoch_id))):
-        raise DuplicateError(f"account {account_id} has already settled epoch {epoch_id}")
-    epochs.settlement_prices(session, ctx, epoch_id)  # refuses a finalized epoch
-    require_clearing_order(session, account, epoch_id, f"settling epoch {epoch_id}", fills_up_to=epoch_id)
-    return Plan(build(account.current_commitment), StatementKind.SETTLE, account_id, account.current_commitment,
-                new_commitment, epoch_id=epoch_id, state_epoch=epoch_id + 1, holds_position=holds_position,
-                fills_up_to=epoch_id, details={"pnl": pnl, "holds_position": holds_position}, sequence=account.sequence, rebuild=build)
+# --- the checks before the pairing -----------------------------------------------------------
+
+
+def _epoch_open(session: Session, ctx: ServiceContext, request: TransitionRequest) -> None:
+    """Deposits and withdrawals are proven against the open epoch only."""
+    epochs.mark_prices(session, ctx, request.epoch_id, require_open=True)
+
+
+def _fill_epoch_not_finalized(session: Session, ctx: ServiceContext, request: TransitionRequest) -> None:
+    if epochs.epoch_status(session, request.epoch_id) is EpochStatus.FINALIZED:
+        raise EpochStateError(f"fill {request.item_id}'s epoch {request.epoch_id} is finalized: it can no longer be "
+                              "applied")
+
+
+def _epoch_settling(session: Session, ctx: ServiceContext, request: TransitionRequest) -> None:
+    epochs.settlement_prices(session, ctx, request.epoch_id)  # refuses a finalized epoch
+
+
+# --- what accepting each writes, besides the commitment --------------------------------------
+
+
+def _apply_deposit(session: Session, transition: AccountCommitment, plan: Plan) -> dict[str, Any]:
+    deposit_id, amount = plan.details["deposit_id"], plan.details["amount"]
+    entry = deposits.apply_deposit(session, pending_item_id=deposit_id, transition=transition)
+    return {"deposit_id": deposit_id, "amount": str(amount), "ledger_entry": entry.sequence}
+
+
+def _record_withdrawal(session: Session, transition: AccountCommitment, plan: Plan) -> dict[str, Any]:
+    amount = plan.details["amount"]
+    payout = payouts.record_withdrawal(session, transition=transition, amount=amount)
+    return {"payout_id": payout.id, "amount": str(amount), "status": payout.status.value}
+
+
+def _consume_fill(session: Session, transition: AccountCommitment, plan: Plan) -> dict[str, Any]:
+    assert plan.epoch_id is not None
+    # shared with settlements, exclusive for finalization: a fill is never applied to a finalized epoch
+    if records.lock_epoch(session, plan.epoch_id, shared=True).status is EpochStatus.FINALIZED:
+        raise EpochStateError(f"epoch {plan.epoch_id} was finalized while the fill was verified")
+    records.consume_fill(session, fill_commitment=plan.details["fill_commitment"], transition=transition)
+    return {"fill_id": plan.details["fill_id"]}
+
+
+def _record_settlement(session: Session, transition: AccountCommitment, plan: Plan) -> dict[str, Any]:
+    settlement = settlements.record_settlement(session, transition=transition, pnl=plan.details["pnl"],
+                                               holds_position=plan.details["holds_position"])
+    return {"epoch_id": plan.epoch_id, "pnl": str(settlement.pnl), "settlement_id": settlement.id}
+
+
+# --- the four transitions --------------------------------------------------------------------
+
+
+def _transfer_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest, found: Records, old: int,
+                     amount: int) -> list[int]:
+    return circuit.public_inputs(request.account_id, old, request.new_commitment, amount, request.epoch_id,
+                                 found.prices, ctx.runtime.initial_rates, ctx.curve)
+
+
+def _deposit_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest, found: Records,
+                    old: int) -> list[int]:
+    return _transfer_inputs(circuit, ctx, request, found, old, found.details["amount"])
+
+
+def _withdrawal_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest, found: Records,
+                       old: int) -> list[int]:
+    return _transfer_inputs(circuit, ctx, request, found, old, -found.details["amount"])
+
+
+def _fill_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest, found: Records,
+                 old: int) -> list[int]:
+    return circuit.public_inputs(request.account_id, old, request.new_commitment, found.details["fill_commitment"],
+                                 request.epoch_id, found.prices, ctx.runtime.initial_rates,
+                                 ctx.runtime.maintenance_rates, ctx.curve)
+
+
+def _settle_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest, found: Records,
+                   old: int) -> list[int]:
+    return circuit.public_inputs(request.account_id, old, request.new_commitment, request.epoch_id, found.prices,
+                                 request.pnl, request.holds_position, ctx.curve)
+
+
+def _same_epoch(epoch_id: int) -> int:
+    return epoch_id
+
+
+def _epoch_before(epoch_id: int) -> int:
+    return epoch_id - 1
+
+
+def _epoch_after(epoch_id: int) -> int:
+    return epoch_id + 1
+
+
+DEPOSIT = TransitionSpec(
+    "transfer", StatementKind.TRANSFER, lambda r: f"deposit {r.item_id}", _deposit_records, _deposit_inputs,
+    checks=(_epoch_open,), effect=_apply_deposit, next_state_epoch=_same_epoch, fills_up_to=_epoch_before)
+WITHDRAWAL = TransitionSpec(
+    "transfer", StatementKind.TRANSFER, lambda r: "withdrawal", _withdrawal_records, _withdrawal_inputs,
+    checks=(_epoch_open,), effect=_record_withdrawal, next_state_epoch=_same_epoch, fills_up_to=_epoch_before)
+FILL = TransitionSpec(
+    "fill", StatementKind.FILL, lambda r: f"fill {r.item_id}", _fill_records, _fill_inputs,
+    checks=(_fill_epoch_not_finalized,), effect=_consume_fill, next_state_epoch=_same_epoch,
+    fills_up_to=_epoch_before, holds_position=lambda r: True)
+SETTLEMENT = TransitionSpec(
+    "settle", StatementKind.SETTLE, lambda r: f"settling epoch {r.epoch_id}", _settlement_records, _settle_inputs,
+    checks=(_epoch_settling,), effect=_record_settlement, next_state_epoch=_epoch_after, fills_up_to=_same_epoch,
+    holds_position=lambda r: r.holds_position)
 
 
 # The hot path's one read: the account's commitment, its token hash, and whether that commitment
@@ -333,7 +475,7 @@ def _attestation_view(row: Attestation) -> dict[str, Any]:
 
 def commit_transition(session: Session, plan: Plan) -> dict[str, Any]:
     """Everything one accepted transition writes, in the caller's unit of work."""
-    assert plan.kind is not None and plan.new_commitment is not None
+    assert plan.kind is not None and plan.new_commitment is not None and plan.effect is not None
     assert plan.epoch_id is not None and plan.state_epoch is not None
     transition = records.advance_commitment(
         session, plan.account_id, expected_commitment=plan.old_commitment, new_commitment=plan.new_commitment,
@@ -344,95 +486,81 @@ def commit_transition(session: Session, plan: Plan) -> dict[str, Any]:
         # too): a fill that arrived while the proof was verified is applied first, never stranded
         refuse_earlier_fills(session, plan.account_id, plan.fills_up_to,
                              f"{plan.statement.name} (a fill arrived while the proof was verified)")
-    result = {"transition": _transition_view(transition)}
-    details = plan.details
-    if "deposit_id" in details:
-        entry = ledger.apply_deposit(session, pending_item_id=details["deposit_id"], transition=transition)
-        result.update(deposit_id=details["deposit_id"], amount=str(details["amount"]), ledger_entry=entry.sequence)
-    elif plan.kind is StatementKind.TRANSFER:
-        payout = ledger.record_withdrawal(session, transition=transition, amount=details["amount"])
-        result.update(payout_id=payout.id, amount=str(details["amount"]), status=payout.status.value)
-    elif plan.kind is StatementKind.FILL:
-        # shared with settlements, exclusive for finalization: a fill is never applied to a finalized epoch
-        if records.lock_epoch(session, plan.epoch_id, shared=True).status is EpochStatus.FINALIZED:
-            raise EpochStateError(f"epoch {plan.epoch_id} was finalized while the fill was verified")
-        records.consume_fill(session, fill_commitment=details["fill_commitment"], transition=transition)
-        result.update(fill_id=details["fill_id"])
-    elif plan.kind is StatementKind.SETTLE:
-        settlement = ledger.record_settlement(session, transition=transition, pnl=details["pnl"],
-                                              holds_position=details["holds_position"])
-        result.update(epoch_id=plan.epoch_id, pnl=str(settlement.pnl), settlement_id=settlement.id)
-    return result
+    return {"transition": _transition_view(transition), **plan.effect(session, transition, plan)}
 
 
-def commit_attestation(session: Session, plan: Plan) -> dict[str, Any]:
-    """Keep the attestation if the account is still at the attested commitment (row locked).
+# Accepting a margin attestation, in one statement: insert it only if the account row, locked, is
+# still at the attested commitment, the epoch is open and its attestation deadline not passed,
+# and the statement is new (ON CONFLICT on the unique digest: of two racing inserts of one
+# statement, the second waits for the first and inserts nothing). On PostgreSQL it runs on its
+# own in autocommit (one round trip instead of BEGIN, SELECT ... FOR UPDATE, INSERT, COMMIT); on
+# SQLite in a unit of work, whose write lock does what the row lock does.
+def _attestation_insert(dialect: Any) -> Any:
+    return (
+        dialect.insert(Attestation)
+        .from_select(
+            ["account_id", "epoch_id", "commitment", "statement_digest", "created_at"],
+            select(Account.id, Epoch.id, Account.current_commitment, bindparam("digest", type_=String()),
+                   bindparam("created_at", type_=UtcDateTime()))
+            .select_from(Account).join(Epoch, Epoch.id == bindparam("epoch_id", type_=BigInteger()))
+            .where(Account.id == bindparam("account_id", type_=BigInteger()),
+                   Account.current_commitment == bindparam("commitment", type_=FieldElementText()),
+                   Epoch.status == EpochStatus.OPEN,
+                   or_(Epoch.attestation_deadline.is_(None),
+                       Epoch.attestation_deadline >= bindparam("created_at", type_=UtcDateTime())))
+            .with_for_update(of=Account))
+        .on_conflict_do_nothing(index_elements=[Attestation.statement_digest])
+        .returning(Attestation.id)
+    )
 
-    In two statements of a unit of work: the account row (locked, and still at the attested
-    commitment), the epoch open and its attestation deadline not passed, and the
-    statement's uniqueness (the unique index on the digest decides a race). On PostgreSQL the
-    hot path is ``insert_attestation`` (the same checks in one statement); this function then
-    only runs when that inserted nothing, to say why.
-    """
-    status = select(Epoch.status).where(Epoch.id == plan.epoch_id).scalar_subquery()
-    deadline = select(Epoch.attestation_deadline).where(Epoch.id == plan.epoch_id).scalar_subquery()
-    row = session.execute(select(Account.current_commitment, status, deadline).where(Account.id == plan.account_id)
-                          .with_for_update(of=Account)).first()
-    if row is None or row[0] != plan.old_commitment:
-        raise StaleCommitmentError(f"account {plan.account_id} moved to a new commitment while the attestation "
-                                   "was verified: attest the current state")
-    if row[1] is None:
-        raise NotFoundError(f"epoch {plan.epoch_id} does not exist")
-    if EpochStatus(row[1]) is not EpochStatus.OPEN:
-        raise EpochStateError(f"epoch {plan.epoch_id} is {EpochStatus(row[1]).value}: margin attestations count "
-                              "only while the epoch is open")
+
+_ATTESTATION_INSERTS = {"postgresql": _attestation_insert(postgresql), "sqlite": _attestation_insert(sqlite)}
+
+
+def insert_attestation(db: Connection | Session, plan: Plan) -> dict[str, Any] | None:
+    """Keep the attestation ``plan`` describes if it may be kept (see ``_attestation_insert``), or
+    None when nothing was inserted: then ``keep_attestation`` says why."""
     now = utc_now()
-    _refuse_late(plan.epoch_id, row[2], now)
-    try:
-        attestation_id = session.scalar(insert(Attestation).values(
-            account_id=plan.account_id, epoch_id=plan.epoch_id, commitment=plan.old_commitment,
-            statement_digest=plan.statement.digest, created_at=now).returning(Attestation.id))
-    except IntegrityError:  # the unit of work rolls back as the error leaves it
-        raise AlreadyAcceptedError("this margin attestation was already accepted; a replayed or re-randomized "
-                                   "proof is not accepted twice") from None
-    return {"attestation_id": attestation_id, "account_id": plan.account_id, "epoch_id": plan.epoch_id,
-            "commitment": str(plan.old_commitment), "statement_digest": plan.statement.digest, "accepted_at": now}
-
-
-# What ``commit_attestation`` checks, as one statement that commits on its own (PostgreSQL): insert
-# the attestation only if the account row, locked, is still at the attested commitment, the epoch
-# is open and its attestation deadline not passed, and the statement is new (ON CONFLICT on the unique digest: of two racing
-# inserts of one statement, the second waits for the first and inserts nothing). One round trip
-# instead of BEGIN, SELECT ... FOR UPDATE, INSERT, COMMIT.
-_ATTESTATION_INSERT = (
-    postgresql.insert(Attestation)
-    .from_select(
-        ["account_id", "epoch_id", "commitment", "statement_digest", "created_at"],
-        select(Account.id, Epoch.id, Account.current_commitment, bindparam("digest", type_=String()),
-               bindparam("created_at", type_=UtcDateTime()))
-        .select_from(Account).join(Epoch, Epoch.id == bindparam("epoch_id", type_=BigInteger()))
-        .where(Account.id == bindparam("account_id", type_=BigInteger()),
-               Account.current_commitment == bindparam("commitment", type_=FieldElementText()),
-               Epoch.status == EpochStatus.OPEN,
-               or_(Epoch.attestation_deadline.is_(None),
-                   Epoch.attestation_deadline >= bindparam("created_at", type_=UtcDateTime())))
-        .with_for_update(of=Account))
-    .on_conflict_do_nothing(index_elements=[Attestation.statement_digest])
-    .returning(Attestation.id)
-)
-
-
-def insert_attestation(connection: Connection, plan: Plan) -> dict[str, Any] | None:
-    """``commit_attestation`` in one autocommitted statement (PostgreSQL), or None when nothing
-    was inserted: then ``commit_attestation`` says why (moved, finalized, already accepted)."""
-    now = utc_now()
-    attestation_id = connection.execute(_ATTESTATION_INSERT, {
+    connection = db.connection() if isinstance(db, Session) else db  # a Core statement: not the ORM's bulk insert
+    attestation_id = connection.execute(_ATTESTATION_INSERTS[connection.dialect.name], {
         "account_id": plan.account_id, "epoch_id": plan.epoch_id, "commitment": plan.old_commitment,
         "digest": plan.statement.digest, "created_at": now}).scalar()
     if attestation_id is None:
         return None
     return {"attestation_id": attestation_id, "account_id": plan.account_id, "epoch_id": plan.epoch_id,
             "commitment": str(plan.old_commitment), "statement_digest": plan.statement.digest, "accepted_at": now}
+
+
+def keep_attestation(session: Session, plan: Plan) -> dict[str, Any]:
+    """Keep a verified margin attestation in the caller's unit of work, or raise why it may not be
+    kept: the account moved on (stale), the epoch is missing, not open or past its attestation
+    deadline, or this statement was accepted before."""
+    kept = insert_attestation(session, plan)
+    if kept is not None:
+        return kept
+    _refuse_attestation(session, plan)
+    # every reason above is for good once it holds (a commitment is never entered again, an epoch never
+    # reopens); the insert found one, so this is not reached
+    raise ConflictError("the margin attestation could not be kept; submit it again")
+
+
+def _refuse_attestation(session: Session, plan: Plan) -> None:
+    """Why ``insert_attestation`` kept nothing (the first reason in the order it checks)."""
+    assert plan.epoch_id is not None
+    current = session.scalar(select(Account.current_commitment).where(Account.id == plan.account_id))
+    if current != plan.old_commitment:
+        raise StaleCommitmentError(f"account {plan.account_id} moved to a new commitment while the attestation "
+                                   "was verified: attest the current state")
+    epoch = session.execute(select(Epoch.status, Epoch.attestation_deadline).where(Epoch.id == plan.epoch_id)).first()
+    if epoch is None:
+        raise NotFoundError(f"epoch {plan.epoch_id} does not exist")
+    if EpochStatus(epoch.status) is not EpochStatus.OPEN:
+        raise EpochStateError(f"epoch {plan.epoch_id} is {EpochStatus(epoch.status).value}: margin attestations "
+                              "count only while the epoch is open")
+    _refuse_late(plan.epoch_id, epoch.attestation_deadline, utc_now())
+    if session.scalar(select(exists().where(Attestation.statement_digest == plan.statement.digest))):
+        raise AlreadyAcceptedError("this margin attestation was already accepted; a replayed or re-randomized "
+                                   "proof is not accepted twice")
 
 
 STALE_LOOKBACK = 1  # the commitment before the current one: a rejected proof costs at most one more pairing
@@ -481,37 +609,36 @@ async def submit_attestation(ctx: ServiceContext, proof: Any, account_id: int, t
     """Plan, verify and keep one margin attestation: the hot path under load.
 
     On PostgreSQL one autocommitted read plans it and one autocommitted statement keeps it (two
-    round trips, no ORM session); a keep that inserts nothing goes through ``commit_attestation``
-    in a unit of work, which says why (or keeps it, should the reason have gone meanwhile).
+    round trips, no ORM session); a keep that inserts nothing is tried again in a unit of work by
+    ``keep_attestation``, which says why.
     """
     def plan_and_parse(db: Session | Connection) -> tuple[Plan, Any]:
         planned = plan_attestation(db, ctx, account_id, token, epoch_id)
         return planned, _parsed(ctx, planned, proof)
 
     with ctx.batchers["margin"].announce() as announcement:  # a batch starting meanwhile may wait for it
-        plan, parsed = await ctx.query(plan_and_parse)
+        plan, parsed = await ctx.autocommit(plan_and_parse)
         await _verify_plan(ctx, plan, proof, parsed, announcement)
     if ctx.autocommits:
         kept = await ctx.autocommit(insert_attestation, plan)
         if kept is not None:
             return kept
-    return await ctx.write(commit_attestation, plan)
+    return await ctx.write(keep_attestation, plan)
 
 
-async def submit(ctx: ServiceContext, planner: Callable[..., Plan], proof: Any, *args: Any) -> dict[str, Any]:
-    """Plan, verify and commit one proof submission."""
-    def plan_and_parse(session: Session) -> tuple[Plan, Any]:
-        planned = planner(session, ctx, *args)
+async def submit(ctx: ServiceContext, spec: TransitionSpec, proof: Any, request: TransitionRequest) -> dict[str, Any]:
+    """Plan, verify and commit one transition (``spec`` says which)."""
+    def plan_and_parse(db: Session | Connection) -> tuple[Plan, Any]:
+        with _orm(db) as session:
+            planned = plan_transition(session, ctx, spec, request)
         return planned, _parsed(ctx, planned, proof)
 
-    plan, parsed = await ctx.plan(plan_and_parse)
+    plan, parsed = await ctx.autocommit(plan_and_parse)
     await _verify_plan(ctx, plan, proof, parsed)
-    if plan.kind is None:
-        return await ctx.write(commit_attestation, plan)
     result = await ctx.write(commit_transition, plan)
     if plan.kind is StatementKind.SETTLE:
         try:
-            finalized = await ctx.write(epochs.finalize_epoch, plan.epoch_id)
+            finalized = await ctx.write(settlements.finalize, plan.epoch_id)
             result["epoch_finalized"] = True
             log.info("epoch %s finalized", plan.epoch_id, extra={"event": "epoch_finalized", **{
                 k: v for k, v in finalized.items() if k in ("epoch_id", "settled_accounts", "defaulted_accounts")}})

@@ -6,34 +6,30 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from verifier import ledger
+from circuits.protocol.api import AppliedDeposit, Deposit
 from verifier.api.deps import ContextDep, OperatorDep, TokenDep
 from verifier.api.routes.common import AccountId, ItemId
 from verifier.api.schemas import ApplyDepositRequest, CreditDepositRequest
-from verifier.services import transitions
+from verifier.services import deposits, transitions
 
 router = APIRouter(tags=["deposits"])
 
 
 @router.post("/accounts/{account_id}/deposits", status_code=201, dependencies=[OperatorDep],
+             response_model=Deposit, responses={200: {"model": Deposit, "description": "an identical retry"}},
              summary="Credit a received deposit (operator); a retry with the same reference and terms is a no-op (200)")
 async def credit_deposit(ctx: ContextDep, account_id: AccountId, body: CreditDepositRequest,
                          response: Response) -> dict[str, Any]:
-    def write(session) -> tuple[dict[str, Any], bool]:
-        item, created = ledger.credit_deposit_once(session, account_id=account_id, amount=body.amount,
-                                                   reference=body.reference)
-        return {"deposit_id": item.id, "account_id": item.account_id, "amount": str(item.amount),
-                "reference": item.reference, "applied": item.consumed_by is not None}, created
     # 201 for the credit that created the item; 200 for every identical retry, concurrent ones included
-    view, created = await ctx.write(write)
+    view, created = await ctx.write(deposits.credit, account_id, body.amount, body.reference)
     if not created:
         response.status_code = 200
     return view
 
 
-@router.post("/accounts/{account_id}/deposits/{deposit_id}/apply", status_code=201,
+@router.post("/accounts/{account_id}/deposits/{deposit_id}/apply", status_code=201, response_model=AppliedDeposit,
              summary="Apply a credited deposit with a transfer proof (amount = the deposit)")
 async def apply_deposit(ctx: ContextDep, account_id: AccountId, deposit_id: ItemId, body: ApplyDepositRequest,
                         token: TokenDep) -> dict[str, Any]:
-    return await transitions.submit(ctx, transitions.plan_deposit, body.proof.as_json(), account_id, token,
-                                    deposit_id, body.epoch_id, body.new_commitment)
+    request = transitions.TransitionRequest(account_id, token, body.epoch_id, body.new_commitment, item_id=deposit_id)
+    return await transitions.submit(ctx, transitions.DEPOSIT, body.proof.as_json(), request)

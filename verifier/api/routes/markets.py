@@ -3,18 +3,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import select
 
+from circuits.protocol.api import Market
 from verifier.api.deps import ContextDep
-from verifier.db.models import Market
+from verifier.services import markets
 
 router = APIRouter(tags=["markets"])
 
 
-@router.get("/markets", summary="The configured markets (index = position in every price vector)")
+@router.get("/markets", response_model=list[Market],
+            summary="The configured markets (index = position in every price vector)")
 async def list_markets(ctx: ContextDep) -> list[dict[str, Any]]:
-    def read(session) -> list[dict[str, Any]]:
-        return [{"market": m.id, "name": m.name, "price_scale": m.price_scale,
-                 "maintenance_rate": m.maintenance_rate, "initial_rate": m.initial_rate}
-                for m in session.scalars(select(Market).order_by(Market.id))]
-    return await ctx.read(read)
+    return await ctx.read(markets.list_markets)

@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from circuits.protocol.api import SettledEpoch
 from verifier.api.deps import ContextDep, TokenDep
 from verifier.api.routes.common import AccountId
 from verifier.api.schemas import SettlementRequest
@@ -12,8 +13,9 @@ from verifier.services import transitions
 router = APIRouter(tags=["settlements"])
 
 
-@router.post("/accounts/{account_id}/settlements", status_code=201,
+@router.post("/accounts/{account_id}/settlements", status_code=201, response_model=SettledEpoch,
              summary="Settle a closed epoch at its settlement prices; the pnl posts against clearing")
 async def settle(ctx: ContextDep, account_id: AccountId, body: SettlementRequest, token: TokenDep) -> dict[str, Any]:
-    return await transitions.submit(ctx, transitions.plan_settlement, body.proof.as_json(), account_id, token,
-                                    body.epoch_id, body.pnl, body.new_commitment, body.holds_position)
+    request = transitions.TransitionRequest(account_id, token, body.epoch_id, body.new_commitment, pnl=body.pnl,
+                                            holds_position=body.holds_position)
+    return await transitions.submit(ctx, transitions.SETTLEMENT, body.proof.as_json(), request)

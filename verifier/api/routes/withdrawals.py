@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from circuits.protocol.api import Withdrawal
 from verifier.api.deps import ContextDep, TokenDep
 from verifier.api.routes.common import AccountId
 from verifier.api.schemas import WithdrawalRequest
@@ -12,8 +13,8 @@ from verifier.services import transitions
 router = APIRouter(tags=["withdrawals"])
 
 
-@router.post("/accounts/{account_id}/withdrawals", status_code=201,
+@router.post("/accounts/{account_id}/withdrawals", status_code=201, response_model=Withdrawal,
              summary="Withdraw with a transfer proof of amount -amount; creates a payout record")
 async def withdraw(ctx: ContextDep, account_id: AccountId, body: WithdrawalRequest, token: TokenDep) -> dict[str, Any]:
-    return await transitions.submit(ctx, transitions.plan_withdrawal, body.proof.as_json(), account_id, token,
-                                    body.amount, body.epoch_id, body.new_commitment)
+    request = transitions.TransitionRequest(account_id, token, body.epoch_id, body.new_commitment, amount=body.amount)
+    return await transitions.submit(ctx, transitions.WITHDRAWAL, body.proof.as_json(), request)

@@ -1,0 +1,312 @@
+"""The verifier's HTTP responses, as typed models: the service declares them on its routes
+(OpenAPI shows every response schema) and the trader's client parses answers into them.
+
+What travels is unchanged by them: large integers (commitments, amounts, pnl, balances) are
+decimal strings, because field elements exceed what a JSON number holds exactly in most
+readers; timestamps are ISO 8601 in UTC (``...Z``). Models ignore fields
+they do not know, so a client keeps working against a service that answers with more.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+# ISO 8601 in UTC, written by pydantic (``2026-01-02T03:04:05.678901Z``)
+Timestamp = datetime
+DecimalString = Annotated[str, Field(pattern=r"^-?[0-9]+$", description="an integer as a decimal string")]
+EpochStatusName = Literal["open", "closed", "finalized"]
+HealthStatus = Literal["healthy", "margin_call", "default"]
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --- the system -----------------------------------------------------------------------------
+
+
+class Liveness(ApiModel):
+    status: Literal["ok"]
+    worker: int = Field(description="the process id of the worker that answered")
+
+
+class Market(ApiModel):
+    market: int = Field(description="the index of the market in every price vector")
+    name: str
+    price_scale: int
+    maintenance_rate: int
+    initial_rate: int
+
+
+class StatementKey(ApiModel):
+    circuit: str
+    circuit_id: str
+    public_inputs: int
+
+
+class CircuitBreakerLimits(ApiModel):
+    max_spread_millionths: int
+    max_move_millionths: int
+
+
+class ServiceConfig(ApiModel):
+    curve: str
+    markets: list[Market]
+    statements: dict[str, StatementKey]
+    oracle_quorum: int
+    oracle_faults: int
+    oracle_staleness_seconds: int
+    circuit_breaker: CircuitBreakerLimits
+
+
+class VerificationKeyJson(ApiModel):
+    """snarkjs's ``verification_key.json`` (coordinates as decimal strings)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    protocol: str
+    curve: str
+    nPublic: int
+    vk_alpha_1: list[Any]
+    vk_beta_2: list[Any]
+    vk_gamma_2: list[Any]
+    vk_delta_2: list[Any]
+    vk_alphabeta_12: list[Any]
+    IC: list[Any]
+
+
+# --- oracles --------------------------------------------------------------------------------
+
+
+class Oracle(ApiModel):
+    public_key: str
+    name: str
+    registered_at: Timestamp
+    revoked_at: Timestamp | None
+    revoked_reason: str | None
+
+
+class OracleReportReceipt(ApiModel):
+    digest: str
+    oracle: str
+    market: int
+    price: int
+    timestamp: int
+    received_at: Timestamp
+
+
+# --- epochs ---------------------------------------------------------------------------------
+
+
+class Epoch(ApiModel):
+    epoch_id: int
+    status: EpochStatusName
+    opened_at: Timestamp
+    closed_at: Timestamp | None
+    finalized_at: Timestamp | None
+    attestation_deadline: Timestamp | None
+    settlement_deadline: Timestamp | None
+    mark_prices: list[int] | None
+    mark_snapshot_digest: str | None
+    settlement_prices: list[int] | None
+    settlement_snapshot_digest: str | None
+    settled_accounts: int | None
+    defaulted_accounts: int | None
+    circuit_breaker_overrides: dict[str, list[dict[str, Any]]] = Field(
+        description="per phase (mark, settlement), the circuit breaker's trips the operator confirmed")
+
+
+class EpochChange(Epoch):
+    """An epoch just opened or closed, with the trips confirmed for it (None: none)."""
+
+    circuit_breaker_override: list[dict[str, Any]] | None
+
+
+class Finalization(ApiModel):
+    epoch_id: int
+    status: Literal["finalized"]
+    settled_accounts: int
+    defaulted_accounts: int
+    total_pnl: int
+    default_allocation: DecimalString
+    finalized_at: Timestamp
+
+
+class Default(ApiModel):
+    account_id: int
+    epoch_id: int
+    reason: str
+    declared_at: Timestamp
+
+
+class Health(ApiModel):
+    account_id: int
+    epoch_id: int
+    status: HealthStatus
+    attested: bool
+    settled: bool
+    may_hold_position: bool
+    overdue_fills: list[int]
+    reasons: list[str]
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+class OpenedAccount(ApiModel):
+    account_id: int
+    genesis_commitment: DecimalString
+    markets: int
+    curve: str
+    account_token: str = Field(description="the owner's bearer token: shown once, never again")
+
+
+class PendingDeposit(ApiModel):
+    deposit_id: int
+    amount: DecimalString
+    reference: str
+    created_at: Timestamp
+
+
+class PendingFill(ApiModel):
+    fill_id: int
+    fill_commitment: DecimalString
+    epoch_id: int | None
+    deadline: Timestamp | None
+
+
+class DefaultState(ApiModel):
+    epoch_id: int
+    reason: str
+    declared_at: Timestamp
+
+
+class AccountBalances(ApiModel):
+    deposits: DecimalString
+    collateral: DecimalString
+    payouts: DecimalString
+
+
+class AccountView(ApiModel):
+    account_id: int
+    genesis_commitment: DecimalString
+    current_commitment: DecimalString
+    sequence: int
+    state_epoch: int
+    holds_position: bool
+    in_default: DefaultState | None
+    encryption_public_key: str | None
+    opened_at: Timestamp
+    pending_deposits: list[PendingDeposit]
+    pending_fills: list[PendingFill]
+    balances: AccountBalances
+
+
+# --- deposits, fills, payouts ---------------------------------------------------------------
+
+
+class Deposit(ApiModel):
+    deposit_id: int
+    account_id: int
+    amount: DecimalString
+    reference: str
+    applied: bool
+
+
+class Fill(ApiModel):
+    fill_id: int
+    account_id: int
+    reference: str
+    fill_commitment: DecimalString
+    epoch_id: int | None
+    deadline: Timestamp | None
+    posted_at: Timestamp
+    applied: bool
+    applied_at: Timestamp | None
+
+
+class SealedFill(Fill):
+    """A fill with its opening sealed to the account's X25519 key (hex), for its owner."""
+
+    ciphertext: str | None
+
+
+class Payout(ApiModel):
+    payout_id: int
+    account_id: int
+    amount: DecimalString
+    status: Literal["pending", "paid"]
+    payment_reference: str | None
+    created_at: Timestamp
+    paid_at: Timestamp | None
+
+
+# --- accepted proofs ------------------------------------------------------------------------
+
+
+class Transition(ApiModel):
+    account_id: int
+    sequence: int
+    commitment: DecimalString
+    kind: str
+    statement_digest: str | None
+    epoch_id: int | None
+    accepted_at: Timestamp
+
+
+class AppliedDeposit(ApiModel):
+    transition: Transition
+    deposit_id: int
+    amount: DecimalString
+    ledger_entry: int
+
+
+class Withdrawal(ApiModel):
+    transition: Transition
+    payout_id: int
+    amount: DecimalString
+    status: Literal["pending", "paid"]
+
+
+class AppliedFill(ApiModel):
+    transition: Transition
+    fill_id: int
+
+
+class SettledEpoch(ApiModel):
+    transition: Transition
+    epoch_id: int
+    pnl: DecimalString
+    settlement_id: int
+    epoch_finalized: bool = Field(description="whether this settlement completed the epoch and it was finalized")
+
+
+class Attestation(ApiModel):
+    attestation_id: int
+    account_id: int
+    epoch_id: int
+    commitment: DecimalString
+    statement_digest: str
+    accepted_at: Timestamp
+
+
+# --- the ledger -----------------------------------------------------------------------------
+
+
+class LedgerVerification(ApiModel):
+    ok: bool
+    entries_checked: int
+    head_sequence: int
+    head_hash: str
+    broken_sequence: int | None
+    problem: str | None
+    verdict: str
+
+
+class LedgerBalance(ApiModel):
+    ledger_account: str
+    balance: DecimalString

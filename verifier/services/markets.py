@@ -1,0 +1,16 @@
+"""The configured markets, as the database holds them (index = position in every price vector)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from verifier.db.models import Market
+
+
+def list_markets(session: Session) -> list[dict[str, Any]]:
+    return [{"market": m.id, "name": m.name, "price_scale": m.price_scale,
+             "maintenance_rate": m.maintenance_rate, "initial_rate": m.initial_rate}
+            for m in session.scalars(select(Market).order_by(Market.id))]

@@ -1,0 +1,32 @@
+"""Liveness and the public configuration: what proofs must be made for."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from verifier.core.bootstrap import Runtime
+
+
+def liveness(session: Session) -> dict[str, Any]:
+    """One round trip to the database (it answers), and which worker answered."""
+    session.execute(text("SELECT 1"))
+    return {"status": "ok", "worker": os.getpid()}
+
+
+def public_config(runtime: Runtime) -> dict[str, Any]:
+    return {
+        "curve": runtime.curve,
+        "markets": [{"market": i, **m.model_dump()} for i, m in enumerate(runtime.markets)],
+        "statements": {name: {"circuit": key.circuit.key_name(), "circuit_id": key.circuit_id,
+                              "public_inputs": key.vk.num_public}
+                       for name, key in runtime.keys.items()},
+        "oracle_quorum": runtime.oracle_quorum,
+        "oracle_faults": runtime.oracle_faults,
+        "oracle_staleness_seconds": runtime.settings.oracle_staleness_seconds,
+        "circuit_breaker": {"max_spread_millionths": runtime.settings.circuit_breaker_max_spread,
+                            "max_move_millionths": runtime.settings.circuit_breaker_max_move},
+    }
