@@ -34,9 +34,9 @@ theta       collateral units per calendar day               away from zero
 
 Why these directions: a value rounds **down** because a holder never counts more than the
 model's value, so a long's equity and every long scenario gain is understated and every long
-loss overstated; the rounding the down direction gives a short (less than one collateral unit
-per option) is paid for by the short-option minimum charge, at least one unit per short option
-(``circuits.protocol.risk.scenarios``). Greeks are sensitivities shown to traders, not amounts:
+loss overstated; the rounding the down direction gives a short (less than two collateral units
+per option, see ``circuits.protocol.risk.scenarios``) is paid for by the short-option minimum
+charge, at least two units per short option. Greeks are sensitivities shown to traders, not amounts:
 rounding their magnitude up never reports a risk smaller than the model's.
 """
 

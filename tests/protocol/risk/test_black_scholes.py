@@ -65,7 +65,7 @@ def test_greeks_match_finite_differences_of_the_value(case):
     for right in (CALL, PUT):
         greeks = bs_greeks(right, spot, strike, years, vol, rate)
 
-        def value(s=spot, t=years, v=vol):
+        def value(s=spot, t=years, v=vol, right=right):
             return float(bs_value(right, s, strike, t, v, rate))
 
         h, dv, dt = spot * 1e-6, 1e-6, years * 1e-6
