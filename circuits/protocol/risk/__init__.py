@@ -10,6 +10,11 @@ Floating point never leaves ``black_scholes`` and ``scenarios``' option valuatio
 another module or a circuit reads is an integer with a documented rounding direction.
 """
 
+from circuits.protocol.risk.black_scholes import (
+    PublishedGreeks,
+    option_greeks,
+    option_value,
+)
 from circuits.protocol.risk.errors import (
     ExpiredOptionError,
     FundingError,
@@ -17,5 +22,35 @@ from circuits.protocol.risk.errors import (
     RiskArrayError,
     RiskModelError,
 )
+from circuits.protocol.risk.funding import (
+    FundingIndex,
+    FundingSettlement,
+    funding_payment,
+    settle_funding,
+)
+from circuits.protocol.risk.instruments import (
+    Future,
+    Instrument,
+    Option,
+    OptionRight,
+    instrument_from_json,
+    instrument_to_json,
+)
+from circuits.protocol.risk.scenarios import (
+    EpochRiskArrays,
+    MarketInputs,
+    PortfolioRisk,
+    RiskArray,
+    RiskParameters,
+    Scenario,
+    epoch_risk_arrays,
+    portfolio_risk,
+)
 
-__all__ = ["ExpiredOptionError", "FundingError", "InstrumentError", "RiskArrayError", "RiskModelError"]
+__all__ = [
+    "EpochRiskArrays", "ExpiredOptionError", "FundingError", "FundingIndex", "FundingSettlement",
+    "Future", "Instrument", "InstrumentError", "MarketInputs", "Option", "OptionRight",
+    "PortfolioRisk", "PublishedGreeks", "RiskArray", "RiskArrayError", "RiskModelError",
+    "RiskParameters", "Scenario", "epoch_risk_arrays", "funding_payment", "instrument_from_json",
+    "instrument_to_json", "option_greeks", "option_value", "portfolio_risk", "settle_funding",
+]
