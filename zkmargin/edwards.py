@@ -19,6 +19,7 @@ not: no special case for doubling or the identity.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from zkmargin.curves import BLS12_381, BN254, Curve, get_curve
 from zkmargin.errors import MalformedInputError
@@ -141,7 +142,58 @@ def mul(ec: EdwardsCurve, scalar: int, point: Point) -> Point:
 
 
 def base_mul(ec: EdwardsCurve, scalar: int) -> Point:
-    return mul(ec, scalar, ec.base)
+    """``scalar · base`` from a table of the base's window multiples (:func:`_base_table`).
+
+    One addition per 4-bit window of the scalar and no doubling: about 8 times faster than
+    :func:`mul`. Like everything here it is not constant-time (Python integers never are).
+    """
+    table = _base_table(ec)
+    k = scalar % ec.order  # the base has order l
+    acc: _Extended = (0, 1, 1, 0)
+    window = 0
+    while k:
+        digit = k & _WINDOW_MASK
+        if digit:
+            acc = _add_extended(ec, acc, table[window][digit])
+        k >>= _WINDOW_BITS
+        window += 1
+    return _to_affine(ec, acc)
+
+
+_WINDOW_BITS = 4
+_WINDOW_MASK = (1 << _WINDOW_BITS) - 1
+
+
+@cache
+def _base_table(ec: EdwardsCurve) -> tuple[tuple[_Extended, ...], ...]:
+    """``table[i][d] = d · 2^(4i) · base`` for every 4-bit window i of a scalar below l."""
+    windows = -(-ec.scalar_bits // _WINDOW_BITS)
+    table = []
+    step = _to_extended(ec, ec.base)  # 2^(4i) · base
+    for _ in range(windows):
+        row = [(0, 1, 1, 0)]
+        for _digit in range(1, 1 << _WINDOW_BITS):
+            row.append(_add_extended(ec, row[-1], step))
+        table.append(tuple(row))
+        step = _add_extended(ec, row[-1], step)  # 15·step + step
+    return tuple(table)
+
+
+def double_mul(ec: EdwardsCurve, a: int, p1: Point, b: int, p2: Point) -> Point:
+    """``a · p1 + b · p2`` in one pass over the bits (Straus–Shamir): one doubling per bit."""
+    if a < 0:
+        return double_mul(ec, -a, neg(ec, p1), b, p2)
+    if b < 0:
+        return double_mul(ec, a, p1, -b, neg(ec, p2))
+    q1, q2 = _to_extended(ec, p1), _to_extended(ec, p2)
+    addends = {1: q1, 2: q2, 3: _add_extended(ec, q1, q2)}
+    acc: _Extended = (0, 1, 1, 0)
+    for bit in reversed(range(max(a.bit_length(), b.bit_length()))):
+        acc = _add_extended(ec, acc, acc)
+        pair = ((a >> bit) & 1) | (((b >> bit) & 1) << 1)
+        if pair:
+            acc = _add_extended(ec, acc, addends[pair])
+    return _to_affine(ec, acc)
 
 
 def in_subgroup(ec: EdwardsCurve, point: Point) -> bool:
