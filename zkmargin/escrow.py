@@ -190,10 +190,9 @@ def _text(value: object, what: str) -> str:
 def _element(value: object, r: int, what: str) -> int:
     """A canonical decimal string of an element below r (no sign, spaces or leading zeros)."""
     text = _text(value, what)
-    too_long = len(text) > len(str(r))
-    if too_long or not text.isascii() or not text.isdigit() or (len(text) > 1 and text[0] == "0"):
+    if not text.isascii() or not text.isdigit() or (len(text) > 1 and text[0] == "0"):
         raise MalformedInputError(f"escrow {what}: {text[:80]!r} is not a canonical decimal string")
-    number = int(text)
-    if number >= r:
+    # a canonical string longer than r's is above r: no need to parse it
+    if len(text) > len(str(r)) or int(text) >= r:
         raise MalformedInputError(f"escrow {what}: not below the scalar field modulus")
-    return number
+    return int(text)
