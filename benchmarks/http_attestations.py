@@ -40,8 +40,8 @@ MARKETS = 2
 def _prove_chunk(args: tuple[str, list[tuple[int, int]], int, list[int], list[int]]) -> list[dict]:
     keys_dir, accounts, epoch_id, prices, rates = args
     from circuits import get_circuit
+    from circuits.protocol.keystore import load_keys
     from circuits.state import AccountState
-    from prover.keystore import load_keys
     from zkmargin.backends import get_backend
     from zkmargin.formats.snarkjs import proof_to_json
     from zkmargin.groth16 import prove
@@ -160,8 +160,8 @@ def _service_pids(server_pid: int | None, database: str | None) -> tuple[list[in
 
 
 def run(base: str, home: Path, args) -> int:
+    from circuits.protocol.oracle_report import private_key_from_hex, sign_report
     from circuits.state import fresh_salt
-    from verifier.oracle import private_key_from_hex, sign_report
 
     credentials = json.loads((home / "dev-credentials.json").read_text())
     operator = {"Authorization": f"Bearer {credentials['operator_token']}"}

@@ -1,14 +1,16 @@
-"""The ``zkmargin`` command.
+"""The ``zkmargin`` command: the one composition root of the project's CLI.
 
-Proofs, keys and benchmarks: ``groth16 verify`` (snarkjs's command and default file names),
-``circuit list`` / ``circuit info``, ``bench prove`` / ``verify`` / ``report``, and two verbs
-that take a statement's name, ``setup NAME`` and ``prove NAME``; ``demo``. The trader's
-commands (``prover.trader.cli``) and the operator's ``serve`` and ``ledger verify``
-(``verifier.cli``) are mounted here too.
+Proofs, keys and benchmarks are defined here and in ``prover.bench``: ``groth16 verify``
+(snarkjs's command and default file names), ``circuit list`` / ``circuit info``, ``bench prove``
+/ ``verify`` / ``report``, and two verbs that take a statement's name, ``setup NAME`` and
+``prove NAME``. The trader's commands (``prover.trader.cli``) are mounted directly. Commands of
+other packages are mounted through the entry points of the group ``zkmargin.commands`` (each a
+``register(app)`` function): the operator's ``serve`` and ``ledger verify`` (``verifier.cli``)
+and ``demo`` (``demo.cli``). So the trader's package never imports the service, and an
+installation without one of them simply has no such command.
 
-Exit codes of the commands defined here: 0 success (or a valid proof), 1 an invalid proof, 2 a
-malformed input or any other error the user can fix (the trader's commands have their own
-table, in the README); the message is one line on stderr, never a traceback.
+Every command exits with a code of ``circuits.protocol.exit_codes.ExitCode``; the message is one
+line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -16,42 +18,32 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterable
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from circuits import CIRCUITS, get_circuit
+from circuits.protocol.exit_codes import ExitCode
+from prover.bench.cli import register as register_bench_commands
 from prover.console import emit_json, err_console, phase_progress, say
 from prover.inputs import load_input_json, load_inputs
+from prover.options import BackendOpt, CurveOpt, JsonOpt, Log2Opt, MarketsOpt
 from prover.trader.cli import register as register_trader_commands
-from verifier.cli import register as register_verifier_commands
 from zkmargin.errors import ZkMarginError
 
-EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
+COMMANDS_GROUP = "zkmargin.commands"
 CORE_PANEL = "Proofs, keys and benchmarks"
+# the help's panels in the order a reader meets them; a panel not listed comes last
+PANEL_ORDER = ("Operator", "Trader", CORE_PANEL, "Start here")
 
-app = typer.Typer(
-    help="Zero-knowledge private margin verification: prove, verify and benchmark Groth16 statements.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
 groth16_app = typer.Typer(help="Groth16 proofs in snarkjs's file formats.", no_args_is_help=True)
 circuit_app = typer.Typer(help="The statements zkmargin can prove.", no_args_is_help=True)
-app.add_typer(groth16_app, name="groth16", rich_help_panel=CORE_PANEL)
-app.add_typer(circuit_app, name="circuit", rich_help_panel=CORE_PANEL)
-register_verifier_commands(app)  # serve, ledger verify
-register_trader_commands(app)  # account, deposit, withdraw, fills, attest, settle, status
-
-CurveOpt = Annotated[str, typer.Option("--curve", "-c", help="bls12381 (bls12-381) or bn128 (bn254)")]
-BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="curve backend (default: the fastest)")]
-Log2Opt = Annotated[Optional[int], typer.Option("--log2", help="chain: log2 of the domain size")]
-MarketsOpt = Annotated[Optional[int], typer.Option("--markets", "-m", help="margin statements: number of markets M")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")]
 
 
-def fail(message: str, code: int = EXIT_ERROR) -> None:
+def fail(message: str, code: int = ExitCode.ERROR) -> None:
     say(message, "[red]error:[/red] ", soft_wrap=True)
     raise typer.Exit(code)
 
@@ -85,9 +77,9 @@ def groth16_verify(
     inputs = public_from_json(load_json(public), vk.curve)
     if verify(vk, inputs, the_proof, be):
         err_console.print("[green]OK[/green]: the proof is valid")
-        raise typer.Exit(EXIT_OK)
+        raise typer.Exit(ExitCode.OK)
     err_console.print("[red]INVALID[/red]: the proof does not verify")
-    raise typer.Exit(EXIT_INVALID)
+    raise typer.Exit(ExitCode.INVALID)
 
 
 export_app = typer.Typer(help="Ethereum: a Solidity verifier contract and proof calldata (BN254).", no_args_is_help=True)
@@ -177,7 +169,6 @@ def circuit_info(
 
 
 # --- setup and prove -------------------------------------------------------------------
-@app.command("setup", rich_help_panel=CORE_PANEL)
 def setup_command(
     name: str,
     curve: CurveOpt = "bls12381",
@@ -187,7 +178,7 @@ def setup_command(
     backend: BackendOpt = None,
 ) -> None:
     """Single-party setup (development): writes proving_key.bin and verification_key.json."""
-    from prover.keystore import default_key_dir, run_setup
+    from circuits.protocol.keystore import default_key_dir, run_setup
     from zkmargin.backends import get_backend
     from zkmargin.curves import get_curve
 
@@ -201,7 +192,6 @@ def setup_command(
         f"({time.perf_counter() - start:.1f} s)")
 
 
-@app.command("prove", rich_help_panel=CORE_PANEL)
 def prove_command(
     name: str,
     input: Annotated[Path, typer.Option("--input", "-i", help="input.json: signal name -> value")],
@@ -222,7 +212,7 @@ def prove_command(
     transition, write the successor state (keep it private: it holds the salt).
     """
     from circuits.inputs import state_to_json
-    from prover.keystore import default_key_dir, load_keys
+    from circuits.protocol.keystore import default_key_dir, load_keys
     from zkmargin.backends import get_backend
     from zkmargin.curves import get_curve
     from zkmargin.formats.files import write_atomically
@@ -253,100 +243,81 @@ def prove_command(
     say(f"proof written to {proof}, public inputs to {public} ({time.perf_counter() - started:.2f} s)")
 
 
-# --- bench and demo --------------------------------------------------------------------
-bench_app = typer.Typer(help="Proof generation and verification benchmarks.", no_args_is_help=True)
-app.add_typer(bench_app, name="bench", rich_help_panel=CORE_PANEL)
+# --- the composition root --------------------------------------------------------------
+def installed_command_entry_points() -> list[EntryPoint]:
+    """The installed ``zkmargin.commands`` entry points, one per name, in name order."""
+    unique = {entry_point.name: entry_point for entry_point in entry_points(group=COMMANDS_GROUP)}
+    return [unique[name] for name in sorted(unique)]
 
 
-@bench_app.command("prove")
-def bench_prove(
-    circuit: Annotated[str, typer.Option("--circuit")] = "chain",
-    log2: Log2Opt = None,
-    markets: MarketsOpt = None,
-    curve: CurveOpt = "bls12381",
-    repeat: Annotated[int, typer.Option("--repeat", min=1)] = 3,
-    backend: BackendOpt = None,
-    compare_snarkjs: Annotated[
-        bool, typer.Option("--compare-snarkjs", help="also time snarkjs on the same chain (needs Node.js)")
-    ] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Median prove time with per-phase breakdown (and the ratio to snarkjs, if asked)."""
-    from prover.bench import bench_prove as run
-
-    result = run(_circuit(circuit, log2, markets), curve, repeat, backend, compare_snarkjs, say)
-    emit_json(result) if as_json else _print_bench(result)
+def register_entry_point_commands(app: typer.Typer, command_entry_points: Iterable[EntryPoint]) -> None:
+    """Mount each entry point's commands; one whose package is not installed adds none, silently."""
+    for entry_point in command_entry_points:
+        try:
+            register = entry_point.load()
+        except ModuleNotFoundError as missing:
+            if missing.name is not None and _inside(entry_point.module, missing.name):
+                continue  # the package providing these commands is not installed
+            raise
+        register(app)
 
 
-@bench_app.command("verify")
-def bench_verify(
-    curve: CurveOpt = "bls12381",
-    batch: Annotated[int, typer.Option("--batch", min=1)] = 64,
-    repeat: Annotated[int, typer.Option("--repeat", min=1)] = 5,
-    backend: BackendOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Single and batch verification figures (the mult circuit)."""
-    from prover.bench import bench_verify as run
-
-    result = run(curve, batch, repeat, backend)
-    emit_json(result) if as_json else _print_bench(result)
+def _inside(module: str, package: str) -> bool:
+    return module == package or module.startswith(f"{package}.")
 
 
-@bench_app.command("report")
-def bench_report(
-    out: Annotated[Path, typer.Option("--out", help="folder for results.json, table.md and the plots")] = Path(
-        "docs/benchmarks"
-    ),
-    quick: Annotated[bool, typer.Option("--quick", help="tiny sizes: checks the pipeline, not speed")] = False,
-    compare_snarkjs: Annotated[bool, typer.Option("--compare-snarkjs", help="time snarkjs at 2^14")] = False,
-) -> None:
-    """The whole benchmark matrix: JSON, a markdown table and PNG plots."""
-    from prover.bench_report import Plan, run_report
+def order_panels(app: typer.Typer) -> None:
+    """Sort the help's commands by panel (``PANEL_ORDER``), keeping their order within a panel."""
+    def rank(panel: object) -> int:
+        return PANEL_ORDER.index(panel) if panel in PANEL_ORDER else len(PANEL_ORDER)
 
-    run_report(Plan.quick() if quick else Plan.full(), out, compare_snarkjs, say)
-    say(f"benchmark report written to {out}")
+    app.registered_commands.sort(key=lambda info: rank(info.rich_help_panel))
+    app.registered_groups.sort(key=lambda info: rank(info.rich_help_panel))
 
 
-def _print_bench(result: dict) -> None:
-    for key, value in result.items():
-        if isinstance(value, dict):
-            typer.echo(f"{key}:")
-            for k, v in value.items():
-                typer.echo(f"  {k:<24} {v}")
-        else:
-            typer.echo(f"{key:<26} {value}")
+def build_app(command_entry_points: Iterable[EntryPoint]) -> typer.Typer:
+    """The ``zkmargin`` command: this package's commands and those of ``command_entry_points``."""
+    root = typer.Typer(
+        help="Zero-knowledge private margin verification: prove, verify and benchmark Groth16 statements.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    root.add_typer(groth16_app, name="groth16", rich_help_panel=CORE_PANEL)
+    root.add_typer(circuit_app, name="circuit", rich_help_panel=CORE_PANEL)
+    register_trader_commands(root)  # account, deposit, withdraw, fills, attest, settle, status
+    root.command("setup", rich_help_panel=CORE_PANEL)(setup_command)
+    root.command("prove", rich_help_panel=CORE_PANEL)(prove_command)
+    register_bench_commands(root, CORE_PANEL)
+    register_entry_point_commands(root, command_entry_points)  # serve, ledger verify; demo
+    order_panels(root)
+    return root
 
 
-@app.command("demo", rich_help_panel="Start here")
-def demo_command() -> None:
-    """Two traders through one epoch on a local service: deposits, fills, margin proofs, settlement."""
-    from prover.demo import run_demo
-
-    raise typer.Exit(run_demo())
+app = build_app(installed_command_entry_points())
 
 
 def main() -> None:
-    """Console entry point: every zkmargin error becomes a one-line message and exit code 2."""
+    """Console entry point: every zkmargin error becomes a one-line message and exit code 2 (ERROR)."""
     try:
         code = app(standalone_mode=False)
     except ZkMarginError as err:
         say(err, "[red]error:[/red] ", soft_wrap=True)
-        sys.exit(EXIT_ERROR)
+        sys.exit(ExitCode.ERROR)
     except OSError as err:  # a file or folder the user named cannot be used
         where = f" {err.filename}" if err.filename else ""
         say(f"{err.strerror or err}{where}", "[red]error:[/red] ", soft_wrap=True)
-        sys.exit(EXIT_ERROR)
+        sys.exit(ExitCode.ERROR)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:
         err_console.print("aborted")
-        sys.exit(130)
+        sys.exit(ExitCode.ABORTED)
     except Exception as err:  # click usage errors
         import click
 
         if isinstance(err, click.ClickException):
             err.show()
-            sys.exit(EXIT_ERROR)
+            sys.exit(ExitCode.ERROR)
         raise
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
+    sys.exit(code if isinstance(code, int) else ExitCode.OK)

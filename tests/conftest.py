@@ -20,7 +20,7 @@ def curve(request):
 SLOW_MODULES = {
     "tests/interop/": "snarkjs through Node.js",
     "tests/prover/test_trader_cli.py": "the trader CLI end to end, proving in subprocesses",
-    "tests/prover/test_demo.py": "the whole demo",
+    "tests/demo/test_demo.py": "the whole demo",
     "tests/prover/test_bench.py": "benchmark runs",
     "tests/verifier/test_api_crash.py": "service processes killed and restarted",
     "tests/verifier/test_api_workers.py": "several uvicorn workers",

@@ -1,7 +1,8 @@
 """``zkmargin serve`` and ``zkmargin ledger verify``: typer commands for the project's CLI.
 
-Mount them on the main CLI with ``register(app)`` (or run ``python -m verifier.cli``). Library
-errors are caught here and reported as one line, exit code 2; no tracebacks for users.
+The ``zkmargin`` command mounts them through the entry point ``zkmargin.commands:operator``
+(``register(app)``); ``python -m verifier.cli`` runs them alone. Library errors are caught here
+and reported as one line, exit code 2 (``ExitCode.ERROR``); no tracebacks for users.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from circuits.protocol.exit_codes import ExitCode
 from zkmargin.errors import ZkMarginError
-
-EXIT_ERROR = 2
 
 ledger_app = typer.Typer(help="The settlement ledger.", no_args_is_help=True)
 
@@ -38,7 +38,7 @@ def serve_command(
         claim = claim_port(host, port)
     except OSError as exc:
         typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(EXIT_ERROR) from None
+        raise typer.Exit(ExitCode.ERROR) from None
     with claim:
         _serve(host, port, workers)
 
@@ -60,10 +60,10 @@ def _serve(host: str, port: int, workers: int) -> None:
         prepare_runtime(settings)
     except ValidationError as exc:
         typer.echo(f"error: invalid configuration: {_first_error(exc)}", err=True)
-        raise typer.Exit(EXIT_ERROR) from None
+        raise typer.Exit(ExitCode.ERROR) from None
     except (ZkMarginError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_ERROR) from None
+        raise typer.Exit(ExitCode.ERROR) from None
     options = {"app": "verifier.main:app_factory", "factory": True, "log_config": None, "access_log": False,
                "timeout_graceful_shutdown": 5}
     os.environ[WORKERS_ENV] = str(workers)  # each worker sizes its verification threads by it
@@ -72,7 +72,7 @@ def _serve(host: str, port: int, workers: int) -> None:
             code = serve_workers(host, port, workers, options)
         except OSError as exc:
             typer.echo(f"error: cannot listen on {host}:{port}: {exc}", err=True)
-            raise typer.Exit(EXIT_ERROR) from None
+            raise typer.Exit(ExitCode.ERROR) from None
         if code:
             raise typer.Exit(code)
         return

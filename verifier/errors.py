@@ -8,7 +8,8 @@ table: ``NotFoundError`` -> 404, ``ConflictError`` -> 409 (retry after re-readin
 
 from __future__ import annotations
 
-from zkmargin.errors import MalformedInputError, ZkMarginError
+from circuits.protocol.errors import OracleError
+from zkmargin.errors import ZkMarginError
 
 
 class VerifierError(ZkMarginError):
@@ -77,19 +78,8 @@ class LedgerIntegrityError(LedgerError):
 
 # --- oracle prices (verifier/oracle.py) ------------------------------------------------------
 # Each class has a short ``reason`` label, used to count refusals (for example the reports a
-# price snapshot excluded) without parsing messages.
-
-class OracleError(VerifierError):
-    """A price report or snapshot was refused."""
-
-    reason = "refused"
-
-
-class OracleFormatError(OracleError, MalformedInputError):
-    """A report or snapshot is not well formed (JSON, field types, key or signature lengths)."""
-
-    reason = "malformed"
-
+# price snapshot excluded) without parsing messages. The base class and the refusals a report's
+# signer meets too (its format, its price's range) are the protocol's: circuits.protocol.errors.
 
 class OracleConfigError(OracleError, ValueError):
     """The oracle configuration is inconsistent (duplicate key or name, impossible quorum)."""
@@ -127,12 +117,6 @@ class UnknownMarketError(OracleError):
     """The report prices a market the configuration does not have."""
 
     reason = "unknown market"
-
-
-class PriceRangeError(OracleError):
-    """The signed price is outside [1, 2^48), the range the circuits accept."""
-
-    reason = "price out of range"
 
 
 class StaleReportError(OracleError):
@@ -175,36 +159,6 @@ class CircuitBreakerError(OracleError):
         super().__init__(message)
         #: ``verifier.oracle.BreakerTrip`` per market and check that tripped
         self.trips = list(trips or [])
-
-
-# --- fill delivery (verifier/fill_delivery.py) -----------------------------------------------
-
-class FillDeliveryError(VerifierError):
-    """An encrypted fill could not be sealed or opened."""
-
-    reason = "refused"
-
-
-class FillFormatError(FillDeliveryError, MalformedInputError):
-    """A key, ciphertext or decrypted opening is not well formed."""
-
-    reason = "malformed"
-
-
-class FillDecryptionError(FillDeliveryError):
-    """Authenticated decryption failed: wrong key, altered bytes, or another fill's commitment."""
-
-    reason = "cannot decrypt"
-
-
-class FillCommitmentMismatchError(FillDeliveryError):
-    """The decrypted opening does not open the fill commitment it was delivered under."""
-
-    reason = "commitment mismatch"
-
-
-# The name the ledger session's reconstruction of this block used.
-FillError = FillDeliveryError
 
 
 # --- the clearing cycle's order (state version 2) ---------------------------------------------

@@ -651,18 +651,17 @@ def finalize_epoch(session: Session, epoch_id: int) -> FinalizationResult:
 
 # --- the CLI hook -------------------------------------------------------------------------
 
-EXIT_OK, EXIT_BROKEN, EXIT_ERROR = 0, 1, 2
-
 
 def ledger_verify_command(database_url: str | None = None) -> int:
     """``zkmargin ledger verify``: print a one-line verdict; exit 0 intact, 1 broken, 2 error.
 
-    The exit codes follow the CLI's convention (0 valid, 1 invalid, 2 anything else).
+    The exit codes are the CLI's (``ExitCode``: OK, INVALID for a broken ledger, ERROR).
     """
     import sys
 
     from sqlalchemy.exc import SQLAlchemyError
 
+    from circuits.protocol.exit_codes import ExitCode
     from verifier.db.engine import Database
     from verifier.db.migrate import require_current_schema
 
@@ -670,18 +669,18 @@ def ledger_verify_command(database_url: str | None = None) -> int:
         database = Database.connect(database_url)
     except ZkMarginError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     try:
         require_current_schema(database.engine)
         with database.reader() as session:
             report = verify_ledger(session)
     except (ZkMarginError, SQLAlchemyError) as exc:
         print(f"error: cannot verify the ledger at {database.url}: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     finally:
         database.dispose()
     print(report.verdict(), file=sys.stdout if report.ok else sys.stderr)
-    return EXIT_OK if report.ok else EXIT_BROKEN
+    return ExitCode.OK if report.ok else ExitCode.INVALID
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,39 +1,15 @@
-"""Signed oracle prices and per-epoch price snapshots (StarkEx-style: median of a signed quorum).
+"""Per-epoch price snapshots from signed oracle reports (StarkEx-style: median of a signed quorum).
 
-The verifier never takes a price from a single source or from an unsigned number. Oracles hold
-Ed25519 keys; each **report** says "market m was worth price p at time t" and is signed over a
-canonical byte string. An epoch's **snapshot** takes, per market, the fresh valid reports (at
-most one per oracle), requires 2f + 1 distinct unrevoked oracles (f: the number of lying
-oracles tolerated) and takes their lower median; a **circuit breaker** flags a market whose
+The verifier never takes a price from a single source or from an unsigned number. A report
+(``circuits.protocol.oracle_report``: its signed bytes, JSON and signature) counts only when
+``verify_report`` accepts it: a registered, unrevoked oracle, a valid signature, a known market,
+a price in range and a fresh timestamp. An epoch's **snapshot** takes, per market, the fresh valid
+reports (at most one per oracle), requires 2f + 1 distinct unrevoked oracles (f: the number of
+lying oracles tolerated) and takes their lower median; a **circuit breaker** flags a market whose
 reports spread, or whose median moved since the previous snapshot, beyond configured limits.
 
-Encoding choices
-----------------
-- **Identity**: an oracle is its raw 32-byte Ed25519 public key (hex in JSON); the registry
-  gives it a human name for messages. Only canonical encodings of points of prime order are
-  registered (``check_public_key``): a small-order key would let anyone forge its reports.
-- **Market**: the market index 0..M-1, the index the circuits' price vector uses.
-- **Price**: an integer in [1, 2^48) (``circuits.state.PRICE_BITS``), collateral units per base
-  unit; never a float, never rounded.
-- **Timestamp**: integer **seconds** since the Unix epoch (UTC), as StarkEx signs them. Staleness
-  windows are minutes, so sub-second precision buys nothing and costs a unit ambiguity.
-- **Signed bytes** (never JSON, whose spelling is not unique)::
-
-      b"zkmargin/oracle-report/v1" 0x00 | public key (32) | market u32 | price u64 | timestamp u64
-
-  all big-endian and fixed width, so the encoding is injective; the NUL ends the domain tag so
-  no other zkmargin tag (say ``.../v10``) can be a prefix of it. The public key is signed too
-  (Ed25519 already hashes it, but an explicit field keeps the statement self-contained).
-- **Report digest**: SHA-256 of the signed bytes: it names the signed statement, so a
-  byte-identical resubmission is the same report.
-- **JSON** (``SignedReport.to_json``)::
-
-      {"oracle": "<64 hex>", "market": 0, "price": 123, "timestamp": 1700000000,
-       "signature": "<128 hex>"}
-
-  lower-case hex, JSON integers (all values are below 2^64 and prices below 2^48 < 2^53, so
-  JavaScript clients read them exactly). Parsing is strict: unknown, missing or duplicate
-  fields, floats (``1.0`` too), booleans, strings for integers and wrong lengths are errors.
+Only canonical encodings of points of prime order are registered (``check_public_key``): a
+small-order key would let anyone forge its reports.
 """
 
 from __future__ import annotations
@@ -41,148 +17,51 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
 import struct
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
 
-from circuits.state import EPOCH_BITS, PRICE_BITS, check_markets
+from circuits.protocol.errors import OracleError, OracleFormatError
+from circuits.protocol.oracle_report import (
+    DIGEST_BYTES,
+    MAX_PRICE,
+    MIN_PRICE,
+    PUBLIC_KEY_BYTES,
+    U64_LIMIT,
+    SignedReport,
+    bytes_from_hex,
+    check_price,
+    exact_bytes,
+    load_strict_json,
+    public_key_bytes,
+    require_exact_fields,
+    strict_integer,
+)
+from circuits.state import EPOCH_BITS, check_markets
 from verifier.errors import (
     BadSignatureError,
     EquivocationError,
     FutureReportError,
     InvalidOracleKeyError,
     OracleConfigError,
-    OracleError,
-    OracleFormatError,
-    PriceRangeError,
     QuorumError,
     RevokedOracleError,
     StaleReportError,
     UnknownMarketError,
     UnknownOracleError,
 )
-from zkmargin.formats.snarkjs import reject_duplicate_keys
 
-REPORT_DOMAIN = b"zkmargin/oracle-report/v1\x00"
 SNAPSHOT_DOMAIN = b"zkmargin/price-snapshot/v1\x00"
-PUBLIC_KEY_BYTES = 32
-SIGNATURE_BYTES = 64
-DIGEST_BYTES = 32
-MIN_PRICE = 1
-MAX_PRICE = (1 << PRICE_BITS) - 1
 DEFAULT_SKEW = 5  # seconds an oracle's clock may run ahead of ours
 
-_U32 = 1 << 32
-_U64 = 1 << 64
-_REPORT_LAYOUT = struct.Struct(">32sIQQ")
-_REPORT_FIELDS = ("oracle", "market", "price", "timestamp", "signature")
 _SNAPSHOT_FIELDS = ("epoch", "taken_at", "prices", "reports", "digest")
-
-
-# --- small checks ---------------------------------------------------------------------------
-
-def _integer(name: str, value: Any, low: int, high: int, error: type[OracleError] = OracleFormatError) -> int:
-    """An exact int in [low, high); bools are ints to Python but never a price or a time."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise error(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if not low <= value < high:
-        raise error(f"{name} = {value} is outside [{low}, {high})")
-    return value
-
-
-def _raw_bytes(name: str, value: Any, length: int) -> bytes:
-    """Exactly ``length`` bytes: keys, signatures and digests have one size each."""
-    if not isinstance(value, (bytes, bytearray)):
-        raise OracleFormatError(f"{name} must be bytes, got {type(value).__name__}")
-    if len(value) != length:
-        raise OracleFormatError(f"{name} must be {length} bytes, got {len(value)}")
-    return bytes(value)
-
-
-def _from_hex(name: str, value: Any, length: int) -> bytes:
-    """Canonical lower-case hex only: ``bytes.fromhex`` alone would also take spaces and case."""
-    if not isinstance(value, str):
-        raise OracleFormatError(f"{name} must be a hex string, got {type(value).__name__}")
-    if not re.fullmatch(f"[0-9a-f]{{{2 * length}}}", value):
-        raise OracleFormatError(f"{name} must be {2 * length} lower-case hex characters ({length} bytes), got {len(value)} characters")
-    return bytes.fromhex(value)
-
-
-def _reject_float(text: str) -> Any:
-    raise OracleFormatError(f"floats are not accepted, got {text}: prices and times are integers")
-
-
-def _reject_constant(text: str) -> Any:
-    raise OracleFormatError(f"{text} is not a JSON value")
-
-
-# two values for one key would let two readers see two different reports
-_UNIQUE_KEYS = reject_duplicate_keys(lambda key: OracleFormatError(f"duplicate field {key!r}"))
-
-
-def _load_json(text: str | bytes, what: str) -> Any:
-    """json.loads that refuses floats, NaN/Infinity and duplicate keys."""
-    if isinstance(text, (bytes, bytearray)):
-        try:
-            text = bytes(text).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise OracleFormatError(f"{what} is not UTF-8: {exc}") from None
-    if not isinstance(text, str):
-        raise OracleFormatError(f"{what} must be JSON text, got {type(text).__name__}")
-    try:
-        return json.loads(text, parse_float=_reject_float, parse_constant=_reject_constant,
-                          object_pairs_hook=_UNIQUE_KEYS)
-    except json.JSONDecodeError as exc:
-        raise OracleFormatError(f"{what} is not valid JSON: {exc}") from None
-
-
-def _exact_fields(data: Any, fields: tuple[str, ...], what: str) -> None:
-    """An object with exactly these fields: an unknown one is a mistake the sender should hear of."""
-    if not isinstance(data, dict):
-        raise OracleFormatError(f"{what} must be a JSON object, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise OracleFormatError(f"{what} has unknown field(s) {', '.join(map(repr, unknown))}; expected {', '.join(fields)}")
-    missing = [f for f in fields if f not in data]
-    if missing:
-        raise OracleFormatError(f"{what} is missing field(s) {', '.join(map(repr, missing))}")
-
-
-# --- keys -----------------------------------------------------------------------------------
-
-def generate_oracle_key() -> Ed25519PrivateKey:
-    """A new oracle signing key from the OS CSPRNG."""
-    return Ed25519PrivateKey.generate()
-
-
-def public_key_bytes(key: Ed25519PrivateKey | Ed25519PublicKey | bytes | str) -> bytes:
-    """The raw 32-byte public key (the oracle's identity) from a key object, raw bytes or hex."""
-    if isinstance(key, Ed25519PrivateKey):
-        return key.public_key().public_bytes_raw()
-    if isinstance(key, Ed25519PublicKey):
-        return key.public_bytes_raw()
-    if isinstance(key, str):
-        return _from_hex("oracle public key", key, PUBLIC_KEY_BYTES)
-    return _raw_bytes("oracle public key", key, PUBLIC_KEY_BYTES)
-
-
-def private_key_to_hex(key: Ed25519PrivateKey) -> str:
-    """The raw 32-byte seed as hex, for an oracle's configuration file."""
-    return key.private_bytes_raw().hex()
-
-
-def private_key_from_hex(text: str) -> Ed25519PrivateKey:
-    """Inverse of ``private_key_to_hex``."""
-    return Ed25519PrivateKey.from_private_bytes(_from_hex("oracle private key", text, 32))
 
 
 # --- key validation -------------------------------------------------------------------------
@@ -255,7 +134,7 @@ def check_public_key(raw: bytes) -> bytes:
     signatures anyone can forge) and keys with a small-order component (outside the prime-order
     subgroup). Cached: a registry is rebuilt from the database for each report.
     """
-    raw = _raw_bytes("oracle public key", raw, PUBLIC_KEY_BYTES)
+    raw = exact_bytes("oracle public key", raw, PUBLIC_KEY_BYTES)
     point = _decode_point(raw)
     if _is_identity(_multiply(8, point)):
         order = next(n for n in (1, 2, 4, 8) if _is_identity(_multiply(n, point)))
@@ -267,83 +146,6 @@ def check_public_key(raw: bytes) -> bytes:
             f"oracle public key {raw.hex()} has a small-order component (it is not in the prime-order "
             "subgroup): signatures under it are not unique")
     return raw
-
-
-# --- reports --------------------------------------------------------------------------------
-
-def report_message(oracle: bytes, market: int, price: int, timestamp: int) -> bytes:
-    """The exact bytes an oracle signs (see the module docstring); fixed width, never JSON."""
-    _raw_bytes("oracle public key", oracle, PUBLIC_KEY_BYTES)
-    _integer("market", market, 0, _U32)
-    _integer("price", price, 0, _U64)
-    _integer("timestamp", timestamp, 0, _U64)
-    return REPORT_DOMAIN + _REPORT_LAYOUT.pack(oracle, market, price, timestamp)
-
-
-@dataclass(frozen=True)
-class SignedReport:
-    """One oracle's signed statement: ``market`` was worth ``price`` at ``timestamp`` (seconds).
-
-    Construction checks only the encoding (lengths, integer widths); whether the report is
-    acceptable (known oracle, valid signature, price range, freshness) is ``verify_report``'s
-    job, so a refused report can still be represented and its refusal explained.
-    """
-
-    oracle: bytes
-    market: int
-    price: int
-    timestamp: int
-    signature: bytes
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "oracle", _raw_bytes("oracle public key", self.oracle, PUBLIC_KEY_BYTES))
-        object.__setattr__(self, "signature", _raw_bytes("signature", self.signature, SIGNATURE_BYTES))
-        _integer("market", self.market, 0, _U32)
-        _integer("price", self.price, 0, _U64)
-        _integer("timestamp", self.timestamp, 0, _U64)
-
-    @property
-    def oracle_id(self) -> str:
-        """The oracle's public key in hex, as it appears in JSON and in the registry."""
-        return self.oracle.hex()
-
-    def message(self) -> bytes:
-        return report_message(self.oracle, self.market, self.price, self.timestamp)
-
-    def digest(self) -> bytes:
-        """SHA-256 of the signed bytes: names the signed statement (the message is domain-tagged)."""
-        return hashlib.sha256(self.message()).digest()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"oracle": self.oracle.hex(), "market": self.market, "price": self.price,
-                "timestamp": self.timestamp, "signature": self.signature.hex()}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
-
-    @classmethod
-    def from_dict(cls, data: Any) -> SignedReport:
-        """Strict: exactly the five fields, integers as JSON integers, lower-case hex."""
-        _exact_fields(data, _REPORT_FIELDS, "oracle report")
-        return cls(
-            oracle=_from_hex("oracle", data["oracle"], PUBLIC_KEY_BYTES),
-            market=_integer("market", data["market"], 0, _U32),
-            price=_integer("price", data["price"], 0, _U64),
-            timestamp=_integer("timestamp", data["timestamp"], 0, _U64),
-            signature=_from_hex("signature", data["signature"], SIGNATURE_BYTES),
-        )
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> SignedReport:
-        return cls.from_dict(_load_json(text, "oracle report"))
-
-
-def sign_report(private_key: Ed25519PrivateKey, market: int, price: int, timestamp: int) -> SignedReport:
-    """Sign a price report. Refuses a price the circuits could not use rather than sign it."""
-    _integer("price", price, MIN_PRICE, MAX_PRICE + 1, PriceRangeError)
-    oracle = public_key_bytes(private_key)
-    signature = private_key.sign(report_message(oracle, market, price, timestamp))
-    return SignedReport(oracle, market, price, timestamp, signature)
 
 
 # --- the registry ---------------------------------------------------------------------------
@@ -431,13 +233,10 @@ class OracleRegistry:
 
 def _check_signature(report: SignedReport, registry: OracleRegistry) -> None:
     """First of all checks: nothing else a report claims is worth reading until it is authentic."""
-    key = registry.public_key(report.oracle)
-    try:
-        key.verify(report.signature, report.message())
-    except InvalidSignature:
+    if not report.signed_by(registry.public_key(report.oracle)):
         raise BadSignatureError(
             f"the signature of oracle {registry.name(report.oracle)!r} does not match report "
-            f"(market {report.market}, price {report.price}, timestamp {report.timestamp})") from None
+            f"(market {report.market}, price {report.price}, timestamp {report.timestamp})")
 
 
 def _check_time(report: SignedReport, now: int, skew: int, staleness: int | None) -> None:
@@ -463,14 +262,14 @@ def verify_report(report: SignedReport, registry: OracleRegistry, *, markets: in
     if not isinstance(report, SignedReport):
         raise OracleFormatError(f"expected a SignedReport, got {type(report).__name__}")
     check_markets(markets)
-    now = int(time.time()) if now is None else _integer("now", now, 0, _U64, OracleConfigError)
-    _integer("skew", skew, 0, _U64, OracleConfigError)
+    now = int(time.time()) if now is None else strict_integer("now", now, 0, U64_LIMIT, OracleConfigError)
+    strict_integer("skew", skew, 0, U64_LIMIT, OracleConfigError)
     if staleness is not None:
-        _integer("staleness", staleness, 0, _U64, OracleConfigError)
+        strict_integer("staleness", staleness, 0, U64_LIMIT, OracleConfigError)
     _check_signature(report, registry)
     if report.market >= markets:
         raise UnknownMarketError(f"market {report.market} does not exist (markets are 0..{markets - 1})")
-    _integer(f"price of market {report.market}", report.price, MIN_PRICE, MAX_PRICE + 1, PriceRangeError)
+    check_price(f"price of market {report.market}", report.price)
     _check_time(report, now, skew, staleness)
 
 
@@ -511,16 +310,16 @@ class PriceSnapshot:
     report_digests: tuple[tuple[bytes, ...], ...]
 
     def __post_init__(self) -> None:
-        _integer("epoch", self.epoch, 0, 1 << EPOCH_BITS)
-        _integer("taken_at", self.taken_at, 0, _U64)
+        strict_integer("epoch", self.epoch, 0, 1 << EPOCH_BITS)
+        strict_integer("taken_at", self.taken_at, 0, U64_LIMIT)
         prices = tuple(self.prices)
-        digests = tuple(tuple(_raw_bytes("report digest", d, DIGEST_BYTES) for d in market) for market in self.report_digests)
+        digests = tuple(tuple(exact_bytes("report digest", d, DIGEST_BYTES) for d in market) for market in self.report_digests)
         if not 1 <= len(prices) <= 0xFFFF:
             raise OracleFormatError(f"a snapshot prices 1..65535 markets, got {len(prices)}")
         if len(digests) != len(prices):
             raise OracleFormatError(f"{len(prices)} prices but report digests for {len(digests)} markets")
         for m, (price, used) in enumerate(zip(prices, digests)):
-            _integer(f"price of market {m}", price, MIN_PRICE, MAX_PRICE + 1)
+            strict_integer(f"price of market {m}", price, MIN_PRICE, MAX_PRICE + 1)
             if not used or len(used) > 0xFFFF or list(used) != sorted(set(used)):
                 raise OracleFormatError(f"market {m}: report digests must be 1..65535 distinct, sorted digests")
         object.__setattr__(self, "prices", prices)
@@ -553,7 +352,7 @@ class PriceSnapshot:
     @classmethod
     def from_dict(cls, data: Any) -> PriceSnapshot:
         """Strict, and the stored ``digest`` must match the content: a changed snapshot is refused."""
-        _exact_fields(data, _SNAPSHOT_FIELDS, "price snapshot")
+        require_exact_fields(data, _SNAPSHOT_FIELDS, "price snapshot")
         for name in ("prices", "reports"):
             if not isinstance(data[name], list):
                 raise OracleFormatError(f"price snapshot {name!r} must be a list")
@@ -561,17 +360,17 @@ class PriceSnapshot:
         for m, used in enumerate(data["reports"]):
             if not isinstance(used, list):
                 raise OracleFormatError(f"price snapshot reports[{m}] must be a list")
-            reports.append(tuple(_from_hex(f"reports[{m}]", d, DIGEST_BYTES) for d in used))
+            reports.append(tuple(bytes_from_hex(f"reports[{m}]", d, DIGEST_BYTES) for d in used))
         result = cls(epoch=data["epoch"], taken_at=data["taken_at"], prices=tuple(data["prices"]),
                      report_digests=tuple(reports))
-        stated = _from_hex("digest", data["digest"], DIGEST_BYTES)
+        stated = bytes_from_hex("digest", data["digest"], DIGEST_BYTES)
         if stated != result.digest():
             raise OracleFormatError(f"price snapshot of epoch {result.epoch}: the digest does not match its content")
         return result
 
     @classmethod
     def from_json(cls, text: str | bytes) -> PriceSnapshot:
-        return cls.from_dict(_load_json(text, "price snapshot"))
+        return cls.from_dict(load_strict_json(text, "price snapshot"))
 
 
 @dataclass
@@ -614,17 +413,17 @@ def _describe(count: int, excluded: dict[str, int]) -> str:
 def quorum_for(faults: int) -> int:
     """2f + 1 distinct oracles: then f liars are a minority of every quorum, and the median of the
     reports lies between two honest ones (see ``lower_median``)."""
-    return 2 * _integer("faults", faults, 0, 1 << 32, OracleConfigError) + 1
+    return 2 * strict_integer("faults", faults, 0, 1 << 32, OracleConfigError) + 1
 
 
 def _check_snapshot_parameters(registry: OracleRegistry, markets: int, epoch: int, now: int, faults: int,
                                staleness: int, skew: int) -> int:
     """Configuration errors are reported as such, before any report is looked at; returns the quorum."""
     check_markets(markets)
-    _integer("epoch", epoch, 0, 1 << EPOCH_BITS, OracleConfigError)
-    _integer("now", now, 0, _U64, OracleConfigError)
-    _integer("staleness", staleness, 0, _U64, OracleConfigError)
-    _integer("skew", skew, 0, _U64, OracleConfigError)
+    strict_integer("epoch", epoch, 0, 1 << EPOCH_BITS, OracleConfigError)
+    strict_integer("now", now, 0, U64_LIMIT, OracleConfigError)
+    strict_integer("staleness", staleness, 0, U64_LIMIT, OracleConfigError)
+    strict_integer("skew", skew, 0, U64_LIMIT, OracleConfigError)
     quorum = quorum_for(faults)
     if quorum > len(registry):
         raise OracleConfigError(
@@ -730,8 +529,8 @@ def circuit_breaker(taken: PriceSnapshot, reports: Iterable[SignedReport], previ
     looked up in ``reports``) lie more than ``max_spread`` millionths of the median away from it,
     or the median moved more than ``max_move`` millionths of ``previous``'s price for the market.
     An empty list: nothing tripped. ``previous`` None (the first snapshot): no move check."""
-    _integer("max_spread", max_spread, 0, _U64, OracleConfigError)
-    _integer("max_move", max_move, 0, _U64, OracleConfigError)
+    strict_integer("max_spread", max_spread, 0, U64_LIMIT, OracleConfigError)
+    strict_integer("max_move", max_move, 0, U64_LIMIT, OracleConfigError)
     if previous is not None and previous.markets != taken.markets:
         raise OracleConfigError(f"the previous snapshot prices {previous.markets} markets, this one {taken.markets}")
     by_digest = {r.digest(): r.price for r in reports if isinstance(r, SignedReport)}

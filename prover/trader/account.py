@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from circuits import get_circuit
+from circuits.protocol.fill_delivery import TraderKeyPair, open_fill
 from circuits.state import RATE_SCALE, AccountState, BoundError, fresh_salt
 from prover import statefile
 from prover.trader.client import ServiceClient, ServiceRefusedError
 from prover.trader.keys import TraderKeys
 from prover.trader.wallet import Submission, Wallet
-from verifier.fill_delivery import TraderKeyPair, open_fill
 from zkmargin.backends import get_backend
 from zkmargin.errors import ZkMarginError
 from zkmargin.formats.snarkjs import proof_to_json

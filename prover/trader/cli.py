@@ -6,9 +6,9 @@ locked for the command's duration. Before anything else it reconciles an interru
 submission with the service. Proving commands show the proof's phases on stderr and end with a
 one-line summary; ``--json`` prints machine-readable results on stdout instead.
 
-Exit codes: 0 done; 1 the service refused (a rejected proof, a conflict, a closed epoch);
-2 a local problem (arguments, state file, passphrase, keys, an account too unhealthy for the
-proof to exist); 3 the service is unreachable or failing (nothing was lost: retry).
+Exit codes (``ExitCode``): 0 done; 1 the service refused (a rejected proof, a conflict, a closed
+epoch); 2 a local problem (arguments, state file, passphrase, keys, an account too unhealthy for
+the proof to exist); 3 the service is unreachable or failing (nothing was lost: retry).
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from circuits.protocol.exit_codes import ExitCode
+from circuits.protocol.home import zkmargin_home
 from prover import statefile
 from prover.console import emit_json, err_console, say
-from prover.keystore import zkmargin_home
 from prover.trader.account import PROOF_STEPS, Outcome, TraderAccount
 from prover.trader.client import (
     ServiceFailedError,
@@ -33,7 +34,6 @@ from prover.trader.client import (
 )
 from zkmargin.errors import ZkMarginError
 
-EXIT_OK, EXIT_REFUSED, EXIT_LOCAL, EXIT_SERVICE = 0, 1, 2, 3
 PASSPHRASE_ENV = "ZKMARGIN_PASSPHRASE"
 
 account_app = typer.Typer(help="Create, back up and restore the trader's private state.", no_args_is_help=True)
@@ -69,16 +69,16 @@ def _explained_errors() -> Iterator[None]:
     try:
         yield
     except ServiceRefusedError as exc:
-        _fail(str(exc), EXIT_REFUSED)
+        _fail(str(exc), ExitCode.INVALID)
     except (ServiceUnreachableError, ServiceFailedError) as exc:
-        _fail(f"{exc} (nothing was lost: run the command again once the service answers)", EXIT_SERVICE)
+        _fail(f"{exc} (nothing was lost: run the command again once the service answers)", ExitCode.SERVICE_UNAVAILABLE)
     except ZkMarginError as exc:
-        _fail(str(exc), EXIT_LOCAL)
+        _fail(str(exc), ExitCode.ERROR)
     except OSError as exc:
-        _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), EXIT_LOCAL)
+        _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), ExitCode.ERROR)
     except KeyboardInterrupt:
         _fail("interrupted (the state file is intact; an interrupted submission is resolved by the next command)",
-              EXIT_LOCAL)
+              ExitCode.ERROR)
 
 
 def _read_passphrase(passphrase_file: Path | None) -> str | None:

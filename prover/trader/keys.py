@@ -17,11 +17,9 @@ caught at the first proof, not by the service.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
-from circuits import get_circuit
-from prover.keystore import PROVING_KEY_FILE
+from circuits.protocol.keystore import PROVING_KEY_FILE, circuit_id, statement_key_dir
 from prover.trader.client import ServiceClient
 from zkmargin.backends import Backend
 from zkmargin.errors import KeyFileError
@@ -32,11 +30,6 @@ from zkmargin.groth16 import ProvingKey
 
 class KeysMismatchError(KeyFileError):
     """This zkmargin and the service do not agree on a statement's circuit or key."""
-
-
-@lru_cache(maxsize=16)
-def local_circuit_id(statement: str, markets: int, curve: str) -> str:
-    return get_circuit(statement, markets=markets).shape(curve).digest()
 
 
 class TraderKeys:
@@ -60,8 +53,7 @@ class TraderKeys:
             raise KeysMismatchError(f"the service announces no {statement} statement") from None
 
     def path(self, statement: str) -> Path:
-        circuit = get_circuit(statement, markets=self.markets)
-        return self.directory / f"{circuit.key_name()}-{self.curve}" / PROVING_KEY_FILE
+        return statement_key_dir(self.directory, statement, self.markets, self.curve) / PROVING_KEY_FILE
 
     def _acceptable(self, pk: ProvingKey, statement: str, circuit_id: str) -> bool:
         return (pk.circuit_id == circuit_id
@@ -78,7 +70,7 @@ class TraderKeys:
         if statement in self._loaded:
             return self._loaded[statement]
         announced = self._announced_circuit_id(statement)
-        ours = local_circuit_id(statement, self.markets, self.curve)
+        ours = circuit_id(statement, self.markets, self.curve)
         if announced != ours:
             raise KeysMismatchError(
                 f"the service's {statement} circuit ({announced[:16]}...) is not the one this zkmargin builds "

@@ -14,7 +14,7 @@ from circuits.fill import ApplyFill
 from circuits.settle import Settle
 from circuits.state import Fill
 from circuits.transfer import Transfer
-from prover.bench import sample_margin_inputs
+from prover.bench.proof_timings import sample_margin_inputs
 from tests.backends.curve_points import g2_point_outside_subgroup
 from tests.circuits.helpers import EPOCH, state
 from tests.evm.runner import CallResult, Contract, Evm

@@ -7,9 +7,10 @@ import sys
 import pytest
 import typer
 
-import prover.bench_report
+import prover.bench.report
 import prover.cli
 import prover.trader.cli
+from circuits.protocol.exit_codes import ExitCode
 from prover.console import say
 
 MESSAGE = "plots need matplotlib: pip install 'zkmargin[bench]' (see [red] and [/] and [link=x])"
@@ -32,9 +33,9 @@ def test_command_failures_print_brackets_intact(capsys, fail):
 def test_bench_report_without_matplotlib_names_the_extra(capsys, monkeypatch, tmp_path):
     """The issue's case: `zkmargin bench report` without matplotlib (the benchmarks themselves skipped)."""
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
-    monkeypatch.setattr(prover.bench_report, "run_report", lambda plan, out, compare, say: prover.bench_report.plot({}, out))
+    monkeypatch.setattr(prover.bench.report, "run_report", lambda plan, out, compare, say: prover.bench.report.plot({}, out))
     monkeypatch.setattr(sys, "argv", ["zkmargin", "bench", "report", "--quick", "--out", str(tmp_path)])
     with pytest.raises(SystemExit) as done:
         prover.cli.main()
-    assert done.value.code == prover.cli.EXIT_ERROR
+    assert done.value.code == ExitCode.ERROR
     assert capsys.readouterr().err == "error: plots need matplotlib: pip install 'zkmargin[bench]'\n"

@@ -18,10 +18,10 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from circuits.protocol.fill_delivery import TraderKeyPair
 from prover import statefile
 from prover.trader.account import PROOF_STEPS, TraderAccount
 from prover.trader.keys import KeysMismatchError
-from verifier.fill_delivery import TraderKeyPair
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 ROOT = Path(__file__).resolve().parents[2]
@@ -363,7 +363,7 @@ def test_proving_keys_are_downloaded_and_a_stale_copy_replaced(service, tmp_path
 
     # a key from another setup of the same circuit: its verification key is not the service's
     from circuits import get_circuit
-    from prover.keystore import write_keys
+    from circuits.protocol.keystore import write_keys
     from zkmargin.backends import get_backend
     from zkmargin.groth16 import setup
 
@@ -391,7 +391,7 @@ def test_a_service_running_another_circuit_version_is_refused_before_proving(ser
     trader = TraderAccount.open(tmp_path / "t.json", url)
     api.credit(trader.wallet.account_id, 1_000, "wire")
     # this zkmargin builds another margin circuit than the service announces (another release)
-    monkeypatch.setattr("prover.trader.keys.local_circuit_id", lambda *args: "0" * 64)
+    monkeypatch.setattr("prover.trader.keys.circuit_id", lambda *args: "0" * 64)
     with pytest.raises(KeysMismatchError, match="install the zkmargin version the service runs"):
         trader.deposit()
     assert service_account(api, trader.wallet.account_id)["sequence"] == 0

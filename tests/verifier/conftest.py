@@ -221,7 +221,7 @@ STATEMENTS = ("margin", "transfer", "fill", "settle")
 def api_keys(tmp_path_factory: pytest.TempPathFactory):
     """(keys dir, {statement: proving key}) in the key store layout the service loads."""
     from circuits import get_circuit
-    from prover.keystore import write_keys
+    from circuits.protocol.keystore import write_keys
     from zkmargin.backends import get_backend
     from zkmargin.groth16 import setup
 
@@ -238,15 +238,15 @@ def api_keys(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def oracle_private_keys():
-    from verifier.oracle import generate_oracle_key
+    from circuits.protocol.oracle_report import generate_oracle_key
 
     return [generate_oracle_key() for _ in range(3)]
 
 
 @pytest.fixture
 def api_settings(api_keys, oracle_private_keys, database_url, tmp_path):
+    from circuits.protocol.oracle_report import public_key_bytes
     from verifier.core.config import Settings
-    from verifier.oracle import public_key_bytes
 
     return Settings(
         home=tmp_path / "home", keys_dir=api_keys[0], database_url=database_url, curve=API_CURVE,
@@ -290,7 +290,7 @@ class ServiceHarness:
         return self._last_timestamp
 
     def post_prices(self, prices: list[int], oracles: int | None = None) -> None:
-        from verifier.oracle import sign_report
+        from circuits.protocol.oracle_report import sign_report
 
         stamp = self.timestamp()
         for key in self.oracle_keys[: oracles or len(self.oracle_keys)]:
@@ -312,8 +312,8 @@ class ServiceHarness:
 
     def post_fill(self, trader: Trader, market: int, size_delta: int, price: int, fee: int,
                   epoch_id: int | None = None, status: int = 201) -> dict:
+        from circuits.protocol.fill_delivery import seal_fill
         from circuits.state import Fill, fresh_salt
-        from verifier.fill_delivery import seal_fill
 
         self._fill_ids += 1
         fill = Fill(trader.account_id, self._fill_ids, market, size_delta, price, fee, fresh_salt(API_CURVE))
@@ -349,7 +349,7 @@ class Trader:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from verifier.fill_delivery import generate_key_pair
+        from circuits.protocol.fill_delivery import generate_key_pair
 
         self.keypair = generate_key_pair()
 
@@ -408,7 +408,7 @@ class Trader:
     def fill_request(self, fill_id: int, epoch_id: int | None = None) -> Submission:
         """The fill proven against its own epoch (``epoch_id``, when given, is what the request claims)."""
         from circuits import get_circuit
-        from verifier.fill_delivery import open_fill
+        from circuits.protocol.fill_delivery import open_fill
 
         fills = self.api.expect(self.api.client.get(f"/accounts/{self.account_id}/fills", headers=self.auth), 200)
         record = next(f for f in fills if f["fill_id"] == fill_id)

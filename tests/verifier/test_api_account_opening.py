@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from circuits.protocol.fill_delivery import generate_key_pair
 from circuits.state import AccountState, fresh_salt
-from verifier.fill_delivery import generate_key_pair
 from verifier.services.errors import RateLimitedError
 from verifier.services.ratelimit import AddressRateLimiter, address_key
 

@@ -8,8 +8,8 @@ import secrets
 
 import pytest
 
+from circuits.protocol.oracle_report import generate_oracle_key, sign_report
 from tests.backends.curve_points import g1_point_outside_subgroup, g2_point_outside_subgroup
-from verifier.oracle import generate_oracle_key, sign_report
 from zkmargin.backends import get_backend
 from zkmargin.curves import get_curve
 from zkmargin.formats.snarkjs import proof_from_json, proof_to_json

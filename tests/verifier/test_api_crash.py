@@ -9,7 +9,8 @@ import signal
 import httpx
 import pytest
 
-from verifier.ledger import EXIT_OK, ledger_verify_command
+from circuits.protocol.exit_codes import ExitCode
+from verifier.ledger import ledger_verify_command
 
 
 def send_and_get_killed(server, trader, submission) -> None:
@@ -29,7 +30,7 @@ def account(api, trader) -> dict:
 def ledger_ok(api, database_url) -> dict:
     report = api.expect(api.client.get("/ledger/verify", headers=api.operator), 200)
     assert report["ok"], report
-    assert ledger_verify_command(database_url) == EXIT_OK
+    assert ledger_verify_command(database_url) == ExitCode.OK
     return report
 
 

@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from verifier.ledger import EXIT_OK, ledger_verify_command
+from circuits.protocol.exit_codes import ExitCode
+from verifier.ledger import ledger_verify_command
 
 N = 16
 
@@ -49,4 +50,4 @@ def test_identical_concurrent_deposit_credits_all_succeed_with_one_item(start_se
     view = api.expect(api.client.get(path.removesuffix("/deposits"), headers=api.operator), 200)
     assert view["balances"]["deposits"] == str(700 + winner["amount"])
     assert api.expect(api.client.get("/ledger/verify", headers=api.operator), 200)["ok"]
-    assert ledger_verify_command(database_url) == EXIT_OK
+    assert ledger_verify_command(database_url) == ExitCode.OK

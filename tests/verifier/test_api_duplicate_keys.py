@@ -8,9 +8,9 @@ import json
 
 import pytest
 
+from circuits.protocol.fill_delivery import generate_key_pair
+from circuits.protocol.oracle_report import sign_report
 from tests.verifier.test_api_bad_input import assert_nothing_recorded, assert_refused, scene  # noqa: F401
-from verifier.fill_delivery import generate_key_pair
-from verifier.oracle import sign_report
 
 
 def twice(document: dict, key: str, value) -> str:

@@ -5,12 +5,13 @@ epoch finalizes with pnl summing to zero, and the ledger verifies."""
 
 from __future__ import annotations
 
-from verifier.ledger import EXIT_OK, ledger_verify_command
+from circuits.protocol.exit_codes import ExitCode
+from verifier.ledger import ledger_verify_command
 
 
 def test_an_epoch_from_prices_to_finalization(api, database_url, capsys):
     run_an_epoch(api)
-    assert ledger_verify_command(database_url) == EXIT_OK
+    assert ledger_verify_command(database_url) == ExitCode.OK
     assert "ledger OK" in capsys.readouterr().out
 
 

@@ -23,13 +23,17 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select, text
 
+from circuits.protocol.oracle_report import (
+    generate_oracle_key,
+    public_key_bytes,
+    sign_report,
+)
 from tests.verifier.conftest import ServiceHarness
 from tests.verifier.test_oracle import NON_CANONICAL_KEYS, SMALL_ORDER_KEYS
 from verifier.core.config import Settings
 from verifier.db.engine import Database
 from verifier.db.models import OracleKey, OracleReport, PriceSnapshotRecord, SnapshotPhase
 from verifier.errors import DatabaseConfigurationError, EquivocationError, InvalidOracleKeyError, OracleConfigError
-from verifier.oracle import generate_oracle_key, public_key_bytes, sign_report
 from verifier.services import prices
 
 MARKETS = 2  # the API fixtures' market count

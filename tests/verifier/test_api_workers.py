@@ -9,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from circuits.protocol.exit_codes import ExitCode
 from tests.verifier.test_api_end_to_end import run_an_epoch
-from verifier.ledger import EXIT_OK, ledger_verify_command
+from verifier.ledger import ledger_verify_command
 
 N = 8
 
@@ -49,4 +50,4 @@ def test_two_workers_on_one_database(start_server, database_url):
     view = api.expect(api.client.get(f"/accounts/{trader.account_id}", headers=trader.auth), 200)
     assert view["sequence"] == 1 and view["balances"]["collateral"] == str(100 + winner)
     assert api.expect(api.client.get("/ledger/verify", headers=api.operator), 200)["ok"]
-    assert ledger_verify_command(database_url) == EXIT_OK
+    assert ledger_verify_command(database_url) == ExitCode.OK

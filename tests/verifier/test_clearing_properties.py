@@ -118,7 +118,7 @@ class Desk:
         return response.json()
 
     def post_prices(self, prices: list[int]) -> None:
-        from verifier.oracle import sign_report
+        from circuits.protocol.oracle_report import sign_report
 
         # one price per oracle and instant; never further ahead of the clock than the skew allowance
         self._stamp = max(int(time.time()), self._stamp + 1)
@@ -131,8 +131,8 @@ class Desk:
                         json=sign_report(key, market, price, self._stamp).to_dict())
 
     def post_fill(self, trader, market: int, size_delta: int, price: int, fee: int) -> dict:
+        from circuits.protocol.fill_delivery import TraderKeyPair, seal_fill
         from circuits.state import Fill, fresh_salt
-        from verifier.fill_delivery import TraderKeyPair, seal_fill
 
         number = next(self._fills)
         account_id = trader.wallet.account_id
@@ -186,8 +186,8 @@ class Environment:
         return url
 
     def settings(self, number: int, database_url: str):
+        from circuits.protocol.oracle_report import public_key_bytes
         from verifier.core.config import Settings
-        from verifier.oracle import public_key_bytes
 
         return Settings(
             home=self.tmp_path / f"home-{number}", keys_dir=self.keys_dir, database_url=database_url,
@@ -211,7 +211,7 @@ class ClearingMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        from prover.demo import LocalService
+        from demo.run import LocalService
         from verifier.db.engine import Database
 
         env = self.env
@@ -494,8 +494,8 @@ class ClearingMachine(RuleBasedStateMachine):
 
     @invariant()
     def state_files_in_sync(self) -> None:
-        from prover.trader.wallet import Wallet
         from prover import statefile
+        from prover.trader.wallet import Wallet
 
         for trader in self.traders:
             wallet = Wallet.from_document(statefile.load(trader.path, None))

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from verifier.core.keys import STATEMENTS, circuit_id, key_dir_for, load_statement_keys
+from circuits.protocol.keystore import circuit_id, statement_key_dir
+from verifier.core.keys import STATEMENTS, load_statement_keys
 from zkmargin.curves import get_curve
 from zkmargin.errors import KeyFileError
 
@@ -30,8 +31,8 @@ def keys_dir(api_keys, tmp_path) -> Path:
 
 def plant_foreign_margin_key(keys_dir: Path) -> Path:
     """Put the M = 2 margin key where the M = 3 margin key belongs."""
-    target = key_dir_for(keys_dir, "margin", 3, CURVE)
-    shutil.copytree(key_dir_for(keys_dir, "margin", 2, CURVE), target)
+    target = statement_key_dir(keys_dir, "margin", 3, CURVE)
+    shutil.copytree(statement_key_dir(keys_dir, "margin", 2, CURVE), target)
     return target
 
 

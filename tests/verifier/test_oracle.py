@@ -8,33 +8,29 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from verifier.errors import (
-    BadSignatureError,
-    FutureReportError,
-    InvalidOracleKeyError,
-    OracleConfigError,
-    OracleError,
-    OracleFormatError,
-    PriceRangeError,
-    RevokedOracleError,
-    StaleReportError,
-    UnknownMarketError,
-    UnknownOracleError,
-)
-from verifier.oracle import (
+from circuits.protocol.errors import OracleError, OracleFormatError, PriceRangeError
+from circuits.protocol.oracle_report import (
     MAX_PRICE,
     REPORT_DOMAIN,
-    OracleRegistry,
     SignedReport,
-    check_public_key,
     generate_oracle_key,
     private_key_from_hex,
     private_key_to_hex,
     public_key_bytes,
     report_message,
     sign_report,
-    verify_report,
 )
+from verifier.errors import (
+    BadSignatureError,
+    FutureReportError,
+    InvalidOracleKeyError,
+    OracleConfigError,
+    RevokedOracleError,
+    StaleReportError,
+    UnknownMarketError,
+    UnknownOracleError,
+)
+from verifier.oracle import OracleRegistry, check_public_key, verify_report
 from zkmargin.errors import MalformedInputError, ZkMarginError
 
 NOW = 1_700_000_000

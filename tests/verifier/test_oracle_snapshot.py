@@ -12,18 +12,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier.errors import OracleConfigError, OracleFormatError, QuorumError
-from verifier.oracle import (
+from circuits.protocol.errors import OracleFormatError
+from circuits.protocol.oracle_report import (
     MAX_PRICE,
+    SignedReport,
+    generate_oracle_key,
+    public_key_bytes,
+    sign_report,
+)
+from verifier.errors import OracleConfigError, QuorumError
+from verifier.oracle import (
     BreakerTrip,
     OracleRegistry,
     PriceSnapshot,
-    SignedReport,
     circuit_breaker,
-    generate_oracle_key,
     lower_median,
-    public_key_bytes,
-    sign_report,
     snapshot,
 )
 

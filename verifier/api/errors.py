@@ -17,24 +17,29 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from circuits.protocol.errors import (
+    FillCommitmentMismatchError,
+    FillDecryptionError,
+    PriceRangeError,
+)
 from verifier.errors import (
     AccountInDefaultError,
     BadSignatureError,
     CircuitBreakerError,
     ConflictError,
     DatabaseConfigurationError,
+    DuplicateError,
+    EpochStateError,
     EquivocationError,
-    FillCommitmentMismatchError,
-    FillDecryptionError,
     FutureReportError,
     InvalidOracleKeyError,
     LedgerIntegrityError,
     NotFoundError,
     OracleConfigError,
     OutOfOrderError,
-    PriceRangeError,
     QuorumError,
     RevokedOracleError,
+    StaleCommitmentError,
     StaleReportError,
     UnknownMarketError,
     UnknownOracleError,
@@ -47,7 +52,6 @@ from verifier.services.errors import (
     ProofRejectedError,
     RateLimitedError,
 )
-from verifier.errors import DuplicateError, EpochStateError, StaleCommitmentError
 from zkmargin.errors import KeyFileError, MalformedInputError, ZkMarginError
 
 log = logging.getLogger("zkmargin.verifier")

@@ -120,7 +120,7 @@ class OracleRegistration(Strict):
 
 
 class SignedReportJson(Strict):
-    """``verifier.oracle.SignedReport.to_json``: authenticated by the Ed25519 signature."""
+    """``circuits.protocol.oracle_report.SignedReport.to_json``: authenticated by the Ed25519 signature."""
 
     oracle: Hex32
     market: int = Field(ge=0, lt=1 << 32, strict=True)

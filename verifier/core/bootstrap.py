@@ -22,15 +22,20 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from circuits.protocol.oracle_report import (
+    generate_oracle_key,
+    private_key_to_hex,
+    public_key_bytes,
+)
 from circuits.state import RATE_SCALE
 from verifier.core.config import DEFAULT_MARKETS, DEV_ORACLE_COUNT, MarketConfig, Settings
 from verifier.core.keys import StatementKey, load_statement_keys
-from verifier.db.engine import Database, resolve_database_url
+from verifier.db.engine import DEFAULT_SQLITE_FILE, Database
 from verifier.db.migrate import upgrade_database
 from verifier.db.models import Market, OracleKey
 from verifier.db.types import utc_now
 from verifier.errors import DatabaseConfigurationError, OracleConfigError
-from verifier.oracle import OracleRegistry, generate_oracle_key, private_key_to_hex, public_key_bytes, quorum_for
+from verifier.oracle import OracleRegistry, quorum_for
 from zkmargin.formats.files import write_atomically
 
 log = logging.getLogger("zkmargin.verifier")
@@ -108,9 +113,9 @@ def _development_credentials(settings: Settings, need_oracles: bool) -> dict:
 def resolve_runtime(settings: Settings) -> Runtime:
     """Settings -> Runtime, creating development credentials where nothing is configured."""
     defaults: list[str] = []
-    database_url = resolve_database_url(settings.database_url or f"sqlite:///{settings.home / 'verifier.sqlite3'}")
+    database_url = settings.resolved_database_url
     if not settings.database_url:
-        defaults.append(f"database: SQLite file {settings.home / 'verifier.sqlite3'}")
+        defaults.append(f"database: SQLite file {settings.home / DEFAULT_SQLITE_FILE}")
     markets = settings.markets
     if markets is None:
         markets = tuple(MarketConfig(**m) for m in DEFAULT_MARKETS)

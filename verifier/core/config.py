@@ -1,7 +1,8 @@
 """The service's settings: environment variables with the prefix ``ZKMARGIN_``.
 
 Nothing is required. Whatever is not configured falls back to an embedded default under
-``ZKMARGIN_HOME`` (``~/.zkmargin``), and the log says which defaults are in use:
+``ZKMARGIN_HOME`` (``~/.zkmargin``, also when the variable is set but empty: the home every
+zkmargin command resolves, ``circuits.protocol.home``), and the log says which defaults are in use:
 
 ================================  ==========================================================
 ``ZKMARGIN_DATABASE_URL``         ``sqlite:///$ZKMARGIN_HOME/verifier.sqlite3``
@@ -27,7 +28,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from circuits.protocol.home import home_from, zkmargin_home
 from circuits.state import MAX_MARKETS, RATE_SCALE
+from verifier.db.engine import resolve_database_url
 
 ENV_PREFIX = "ZKMARGIN_"
 DEFAULT_MARKETS = (
@@ -37,10 +40,6 @@ DEFAULT_MARKETS = (
 DEV_ORACLE_COUNT = 3  # 2f + 1 for the default f = 1
 DEFAULT_MAX_SPREAD = 50_000  # 5 % of the median, in millionths
 DEFAULT_MAX_MOVE = 200_000  # 20 % of the previous snapshot's price, in millionths
-
-
-def default_home() -> Path:
-    return Path.home() / ".zkmargin"
 
 
 class MarketConfig(BaseModel):
@@ -65,7 +64,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
-    home: Path = Field(default_factory=default_home)
+    home: Path = Field(default_factory=zkmargin_home)
     database_url: str | None = None
     keys_dir: Path | None = None
     curve: str = "bls12381"
@@ -109,6 +108,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home(cls, value: object) -> object:
+        # ZKMARGIN_HOME= (set but empty) means the default, as for every other zkmargin command
+        return home_from(value) if value is None or value == "" else value
+
     @field_validator("curve")
     @classmethod
     def _known_curve(cls, value: str) -> str:
@@ -143,6 +148,11 @@ class Settings(BaseSettings):
         if len(set(names)) != len(names):
             raise ValueError("market names must be unique")
         return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured database, else the SQLite file in ``home`` (the one ``ledger verify`` reads)."""
+        return resolve_database_url(self.database_url, self.home)
 
     @property
     def resolved_keys_dir(self) -> Path:

@@ -1,8 +1,8 @@
-"""Verification keys per statement, from the prover's key store, checked against the circuits.
+"""Verification keys per statement, from the key store, checked against the circuits.
 
 A key directory is ``<keys dir>/<circuit key name>-<curve>/`` holding ``proving_key.bin`` (whose
 header names the circuit id: the digest of the constraint system it was made for) and
-``verification_key.json`` — the layout ``prover.keystore`` and ``zkmargin setup`` use. The
+``verification_key.json`` — the layout of ``circuits.protocol.keystore``, which ``zkmargin setup`` writes. The
 service refuses to start when a key was made for another circuit than the one the configuration
 builds (another market count, curve or circuit version): every proof would fail, or worse, mean
 something else.
@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from circuits import get_circuit
 from circuits.common import MarketCircuit
-from prover.keystore import PROVING_KEY_FILE, load_keys, run_setup
+from circuits.protocol.keystore import (
+    PROVING_KEY_FILE,
+    circuit_id,
+    load_keys,
+    run_setup,
+    statement_key_dir,
+)
 from zkmargin.backends import get_backend
 from zkmargin.curves import Curve, get_curve
 from zkmargin.errors import KeyFileError
@@ -38,16 +43,6 @@ class StatementKey:
     vk: VerifyingKey
     key_dir: Path
     insecure: bool  # made with a reproducible test seed: anyone can forge proofs
-
-
-@lru_cache(maxsize=32)
-def circuit_id(statement: str, markets: int, curve_name: str) -> str:
-    """The digest of the constraint system built from the configuration (cached per process)."""
-    return get_circuit(statement, markets=markets).shape(curve_name).digest()
-
-
-def key_dir_for(keys_dir: Path, statement: str, markets: int, curve: Curve) -> Path:
-    return keys_dir / f"{get_circuit(statement, markets=markets).key_name()}-{curve.name}"
 
 
 def _move_aside(directory: Path, old_circuit_id: str) -> Path:
@@ -71,7 +66,7 @@ def load_statement_keys(keys_dir: Path, markets: int, curve_name: str, *, genera
     keys = {}
     for statement in STATEMENTS:
         circuit = get_circuit(statement, markets=markets)
-        directory = key_dir_for(keys_dir, statement, markets, curve)
+        directory = statement_key_dir(keys_dir, statement, markets, curve)
         expected = circuit_id(statement, markets, curve.name)
         pk = None
         if (directory / PROVING_KEY_FILE).exists():

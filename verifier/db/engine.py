@@ -29,30 +29,31 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
+from circuits.protocol.home import zkmargin_home
 from verifier.errors import DatabaseConfigurationError
 
 DATABASE_URL_ENV = "ZKMARGIN_DATABASE_URL"
-HOME_ENV = "ZKMARGIN_HOME"
 DEFAULT_SQLITE_FILE = "verifier.sqlite3"
 SQLITE_BUSY_TIMEOUT_SECONDS = 60
 _SQLITE_BEGIN = "zkmargin_sqlite_begin"  # execution option: "IMMEDIATE" (writers) or "DEFERRED"
 _READER_INFO = "zkmargin_reader"  # Session.info flag: a snapshot that must not write
 
 
-def zkmargin_home() -> Path:
-    """The data directory: ``$ZKMARGIN_HOME``, else ``~/.zkmargin`` (as the prover CLI uses)."""
-    return Path(os.environ.get(HOME_ENV) or Path.home() / ".zkmargin")
+def default_database_url(home: Path | None = None) -> str:
+    """The embedded default: the SQLite file in ``home`` (default: ``zkmargin_home()``)."""
+    return f"sqlite:///{(home or zkmargin_home()) / DEFAULT_SQLITE_FILE}"
 
 
-def resolve_database_url(url: str | None = None) -> str:
-    """The URL to use: an explicit one, else ``$ZKMARGIN_DATABASE_URL``, else the SQLite default.
+def resolve_database_url(url: str | None = None, home: Path | None = None) -> str:
+    """The URL to use: an explicit one, else ``$ZKMARGIN_DATABASE_URL``, else the SQLite file in
+    ``home`` (default: ``zkmargin_home()``, the directory every zkmargin command uses).
 
     ``postgresql://`` and ``postgres://`` (what most tools print) are read as psycopg 3, the
     driver we ship; any other backend is refused here rather than deep inside SQLAlchemy.
     """
     chosen = url or os.environ.get(DATABASE_URL_ENV)
     if not chosen:
-        return f"sqlite:///{zkmargin_home() / DEFAULT_SQLITE_FILE}"
+        return default_database_url(home)
     try:
         parsed = make_url(chosen)
     except ArgumentError as exc:

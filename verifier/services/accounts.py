@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from circuits.protocol.fill_delivery import load_public_key
 from circuits.state import AccountState
 from verifier import ledger
 from verifier.db import records
 from verifier.db.models import Account, AccountCredential, PendingItem, PendingKind
 from verifier.db.types import utc_now
 from verifier.errors import NotFoundError
-from verifier.fill_delivery import load_public_key
 from verifier.services.context import ServiceContext, same_secret, token_hash
 from verifier.services.errors import AuthenticationError
 

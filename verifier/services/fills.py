@@ -1,5 +1,5 @@
 """Venue fills: the venue posts a fill commitment and the opening sealed to the trader's X25519
-key (``verifier.fill_delivery``); the service stores and serves the ciphertext only."""
+key (``circuits.protocol.fill_delivery``); the service stores and serves the ciphertext only."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from circuits.protocol.errors import FillFormatError
+from circuits.protocol.fill_delivery import CIPHERTEXT_BYTES, VERSION
 from verifier.db import records
 from verifier.db.models import Account, Epoch, EpochStatus, PendingItem, PendingKind
 from verifier.db.types import utc_now
-from verifier.errors import ConflictError, EpochStateError, FillFormatError, OutOfOrderError
-from verifier.fill_delivery import CIPHERTEXT_BYTES, VERSION
+from verifier.errors import ConflictError, EpochStateError, OutOfOrderError
 from verifier.services import accounts
 from verifier.services.context import ServiceContext
 from verifier.services.errors import NoOpenEpochError

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from circuits.protocol.oracle_report import SignedReport, public_key_bytes
 from verifier.db.models import OracleKey, OracleReport, PriceSnapshotRecord, SnapshotPhase
 from verifier.db.types import utc_now
 from verifier.errors import CircuitBreakerError, EquivocationError, NotFoundError, OracleConfigError
@@ -27,10 +28,8 @@ from verifier.oracle import (
     BreakerTrip,
     OracleRegistry,
     PriceSnapshot,
-    SignedReport,
     check_public_key,
     circuit_breaker,
-    public_key_bytes,
     snapshot,
     verify_report,
 )

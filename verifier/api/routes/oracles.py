@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
+from circuits.protocol.oracle_report import SignedReport
 from verifier.api.deps import ContextDep, OperatorDep
 from verifier.api.schemas import OracleRegistration, OracleRevocation, SignedReportJson
-from verifier.oracle import SignedReport
 from verifier.services import prices
 
 router = APIRouter(tags=["oracles"])

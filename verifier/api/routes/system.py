@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from prover.keystore import PROVING_KEY_FILE
+from circuits.protocol.keystore import PROVING_KEY_FILE
 from verifier.api.deps import ContextDep
 from zkmargin.formats.snarkjs import vk_to_json
 

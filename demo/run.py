@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from rich.markup import escape
 from rich.console import Console
+from rich.markup import escape
 
+from circuits.protocol.exit_codes import ExitCode
 from circuits.state import RATE_SCALE, BoundError, Fill, fresh_salt
-from prover.keystore import zkmargin_home
 from prover.trader.account import TraderAccount, UnhealthyError, ratio_text
 
 console = Console(highlight=False)
@@ -86,7 +86,7 @@ class Operator:
     """The operator's desk, the venue and the oracle quorum, all talking HTTP to the service."""
 
     def __init__(self, url: str, credentials: dict[str, Any], curve: str, markets: int):
-        from verifier.oracle import private_key_from_hex
+        from circuits.protocol.oracle_report import private_key_from_hex
 
         self.http = httpx.Client(base_url=url, timeout=30)
         self.operator = {"Authorization": f"Bearer {credentials['operator_token']}"}
@@ -103,7 +103,7 @@ class Operator:
         return response.json()
 
     def publish_prices(self, prices: list[int]) -> None:
-        from verifier.oracle import sign_report
+        from circuits.protocol.oracle_report import sign_report
 
         self._stamp = max(int(time.time()), self._stamp + 1)  # an oracle signs one price per instant
         for key in self.oracles:
@@ -127,7 +127,7 @@ class Operator:
 
     def post_fill(self, trader: TraderAccount, market: int, size_delta: int, price: int, fee: int) -> dict[str, Any]:
         """The venue's side: commit to the fill, seal its opening to the trader's delivery key."""
-        from verifier.fill_delivery import TraderKeyPair, seal_fill
+        from circuits.protocol.fill_delivery import TraderKeyPair, seal_fill
 
         self._fills += 1
         account_id = trader.wallet.account_id
@@ -179,16 +179,15 @@ def _margin_line(trader: TraderAccount, name: str, prices: list[int], rates: lis
 
 
 def _prepare_service(home: Path, announce: Callable[[str], None]) -> Any:
-    from prover.keystore import PROVING_KEY_FILE
+    from circuits.protocol.keystore import PROVING_KEY_FILE, default_keys_dir, statement_key_dir
     from verifier.core.bootstrap import prepare_runtime
     from verifier.core.config import DEFAULT_MARKETS, Settings
-    from verifier.core.keys import STATEMENTS, key_dir_for
-    from zkmargin.curves import get_curve
+    from verifier.core.keys import STATEMENTS
 
-    keys_dir = zkmargin_home() / "keys"
+    keys_dir = default_keys_dir()
     # the service logs only errors here: the story below says what it uses
     settings = Settings(home=home, keys_dir=keys_dir, log_level="ERROR", log_json=False, generate_keys=True)
-    cached = all((key_dir_for(keys_dir, s, len(DEFAULT_MARKETS), get_curve(settings.curve)) / PROVING_KEY_FILE).exists()
+    cached = all((statement_key_dir(keys_dir, s, len(DEFAULT_MARKETS), settings.curve) / PROVING_KEY_FILE).exists()
                  for s in STATEMENTS)
     start = time.perf_counter()
     runtime = prepare_runtime(settings)  # migrations, development credentials, keys (made once, then cached)
@@ -197,7 +196,7 @@ def _prepare_service(home: Path, announce: Callable[[str], None]) -> Any:
     return settings, runtime
 
 
-def run_demo() -> int:
+def run_demo() -> ExitCode:
     started = time.perf_counter()
     console.print("[bold]zkmargin demo[/bold]: private margin trading, one epoch from deposits to a zero-sum "
                   "settlement")
@@ -211,9 +210,9 @@ def run_demo() -> int:
     if ok:
         console.print(f"\n[green]demo complete[/green] in {seconds:.0f} s: the epoch finalized with pnl summing to "
                       "zero and the ledger verifies")
-        return 0
+        return ExitCode.OK
     console.print("\n[red]demo failed[/red]: see the lines above")
-    return 1
+    return ExitCode.INVALID
 
 
 def _play(url: str, runtime: Any, workdir: Path, story: Story) -> bool:

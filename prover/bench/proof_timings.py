@@ -9,12 +9,12 @@ from typing import Any
 
 from circuits import get_circuit
 from circuits.base import Circuit
+from circuits.protocol.keystore import PROVING_KEY_FILE, VERIFICATION_KEY_FILE, cached_keys, default_key_dir
 from circuits.state import AccountState, fresh_salt
-from prover.keystore import PROVING_KEY_FILE, VERIFICATION_KEY_FILE, cached_keys, default_key_dir
-from zkmargin.formats.snarkjs import dumps_json, proof_to_json
 from zkmargin.backends import get_backend
 from zkmargin.curves import get_curve
 from zkmargin.errors import ZkMarginError
+from zkmargin.formats.snarkjs import dumps_json, proof_to_json
 from zkmargin.groth16 import PhaseTimer, batch_verify, prove, verify
 from zkmargin.groth16.qap import qap_shape
 
@@ -111,7 +111,7 @@ def _artifact_sizes(circuit: Circuit, curve, proof, backend) -> dict[str, int]:
 
 def _compare_with_snarkjs(circuit: Circuit, curve, repeat: int, our_median: float, say) -> dict[str, Any]:
     """snarkjs on the same chain, same curve and domain, in this run: ratios hold across machines."""
-    from prover.snarkjs_bench import bench_snarkjs_chain
+    from prover.bench.snarkjs_comparison import bench_snarkjs_chain
 
     if circuit.name != "chain":
         raise ZkMarginError("--compare-snarkjs needs --circuit chain (the same circuit exists in circom)")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from prover.keystore import zkmargin_home
+from circuits.protocol.home import zkmargin_home
 from prover.snarkjs import SNARKJS_VERSION, SnarkjsError, SnarkjsRunner, install_snarkjs
 from zkmargin.curves import Curve
 

@@ -32,6 +32,7 @@ which ``open_fill`` checks.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import struct
@@ -47,12 +48,12 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from circuits.state import MAX_MARKETS, Fill
-from verifier.errors import (
+from circuits.protocol.errors import (
     FillCommitmentMismatchError,
     FillDecryptionError,
     FillFormatError,
 )
+from circuits.state import MAX_MARKETS, Fill
 from zkmargin.curves import Curve, get_curve
 from zkmargin.errors import ZkMarginError
 
@@ -63,7 +64,8 @@ PADDED_OPENING_BYTES = 512
 TAG_BYTES = 16
 CIPHERTEXT_BYTES = 1 + KEY_BYTES + PADDED_OPENING_BYTES + TAG_BYTES
 _COMMITMENT_BYTES = 32  # both curves have r < 2^256
-_FILL_FIELDS = ("account_id", "fill_id", "market", "size_delta", "price", "fee", "salt")
+# the opening's fields are the statement's Fill, in its order (one list, not a copy of it)
+FILL_FIELDS = tuple(f.name for f in dataclasses.fields(Fill))
 _LENGTH = struct.Struct(">H")
 
 
@@ -140,7 +142,7 @@ def private_key_to_hex(key: X25519PrivateKey) -> str:
 
 def encode_opening(fill: Fill) -> bytes:
     """The fill's opening as compact JSON (the prover's FILL format), padded to a fixed size."""
-    data = {name: getattr(fill, name) for name in _FILL_FIELDS}
+    data = {name: getattr(fill, name) for name in FILL_FIELDS}
     data["salt"] = str(fill.salt)
     text = json.dumps(data, separators=(",", ":")).encode("ascii")
     if len(text) > PADDED_OPENING_BYTES - _LENGTH.size:
@@ -173,10 +175,10 @@ def decode_opening(padded: bytes) -> Fill:
         data = json.loads(padded[_LENGTH.size:end].decode("utf-8"), parse_float=refuse, parse_constant=refuse)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FillFormatError(f"the fill opening is not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or set(data) != set(_FILL_FIELDS):
+    if not isinstance(data, dict) or set(data) != set(FILL_FIELDS):
         found = sorted(data) if isinstance(data, dict) else type(data).__name__
-        raise FillFormatError(f"the fill opening must have exactly the fields {', '.join(_FILL_FIELDS)}; got {found}")
-    return Fill(**{name: _opening_integer(name, data[name]) for name in _FILL_FIELDS})
+        raise FillFormatError(f"the fill opening must have exactly the fields {', '.join(FILL_FIELDS)}; got {found}")
+    return Fill(**{name: _opening_integer(name, data[name]) for name in FILL_FIELDS})
 
 
 # --- the sealed box -------------------------------------------------------------------------

@@ -9,14 +9,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from circuits.inputs import fill_from_json
-from circuits.state import BoundError, Fill
-from verifier.errors import (
+from circuits.protocol.errors import (
     FillCommitmentMismatchError,
     FillDecryptionError,
     FillDeliveryError,
     FillFormatError,
 )
-from verifier.fill_delivery import (
+from circuits.protocol.fill_delivery import (
     CIPHERTEXT_BYTES,
     PADDED_OPENING_BYTES,
     TraderKeyPair,
@@ -31,6 +30,7 @@ from verifier.fill_delivery import (
     seal,
     seal_fill,
 )
+from circuits.state import BoundError, Fill
 from zkmargin.errors import MalformedInputError, ZkMarginError
 
 FILL = Fill(account_id=7, fill_id=41, market=1, size_delta=-25, price=101_500, fee=12, salt=987654321)

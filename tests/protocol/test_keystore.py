@@ -1,7 +1,12 @@
 """Cached keys follow the circuit: a stale or damaged cache entry is remade, not trusted or fatal."""
 
 from circuits import get_circuit
-from prover.keystore import PROVING_KEY_FILE, cached_keys, default_key_dir, write_keys
+from circuits.protocol.keystore import (
+    PROVING_KEY_FILE,
+    cached_keys,
+    default_key_dir,
+    write_keys,
+)
 from zkmargin.backends import get_backend
 from zkmargin.curves import BLS12_381
 from zkmargin.groth16 import setup

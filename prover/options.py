@@ -1,0 +1,13 @@
+"""Command-line options shared by the proof and benchmark commands."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+CurveOpt = Annotated[str, typer.Option("--curve", "-c", help="bls12381 (bls12-381) or bn128 (bn254)")]
+BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="curve backend (default: the fastest)")]
+Log2Opt = Annotated[Optional[int], typer.Option("--log2", help="chain: log2 of the domain size")]
+MarketsOpt = Annotated[Optional[int], typer.Option("--markets", "-m", help="margin statements: number of markets M")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")]
