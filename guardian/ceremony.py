@@ -63,7 +63,12 @@ from zkmargin.threshold.dkg import (
     transcript_to_json,
 )
 from zkmargin.threshold.guardians import GuardianSet, guardian_set_to_json
-from zkmargin.threshold.transport import open_sub_share, sealed_from_json, sealed_to_json, seal_sub_share
+from zkmargin.threshold.transport import (
+    open_sub_share,
+    seal_sub_share,
+    sealed_from_json,
+    sealed_to_json,
+)
 
 _REASON_LENGTH = 200  # what the core accepts in a complaint
 
@@ -117,13 +122,14 @@ def check_step(state: GuardianState, folder: Path) -> tuple[GuardianState, list[
         raise CeremonyError(f"{folder / broadcast_name(state.index)} is not the broadcast this guardian dealt: "
                             "deal again and send the new files")
     sub_shares, problems = open_sub_shares(state, roster, folder)
-    sub_shares.append(dealing.sub_share_for(state.index))
+    others = [b for b in broadcasts if b.dealer != state.index]  # a guardian never complains about itself
     complaints = [
         Complaint(c.complainer, c.dealer, problems.get(c.dealer, c.reason)[:_REASON_LENGTH])
-        for c in check_dealings(params, state.index, broadcasts, sub_shares)
+        for c in check_dealings(params, state.index, others, sub_shares)
     ]
     accused = {c.dealer for c in complaints}
     received = {s.dealer: s.value for s in sub_shares if s.dealer not in accused}
+    received[state.index] = dealing.sub_share_for(state.index).value
     message = bundle(COMPLAINTS_FORMAT, params, state.index, [complaint_to_json(params, c) for c in complaints])
     files: Files = {complaints_name(state.index): sign(state.signing_key, state.index, message)}
     return replace(state, received=received), complaints, files

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -32,7 +32,14 @@ from guardian.keyfile import (
     load_guardian_file,
     save_guardian_file,
 )
-from guardian.messages import card_name, card_to_json, describe, read_roster, write_json, write_json_once
+from guardian.messages import (
+    card_name,
+    card_to_json,
+    describe,
+    read_roster,
+    write_json,
+    write_json_once,
+)
 from zkmargin.curves import get_curve
 from zkmargin.edwards import EdwardsCurve, embedded_curve, point_to_json
 from zkmargin.errors import ZkMarginError
@@ -56,10 +63,10 @@ dkg_app = typer.Typer(
 )
 guardian_app.add_typer(dkg_app, name="dkg")
 
-HomeOpt = Annotated[Optional[Path], typer.Option(
+HomeOpt = Annotated[Path | None, typer.Option(
     "--home", envvar="ZKMARGIN_GUARDIAN_HOME",
     help="the guardian's folder, holding guardian.json (default: $ZKMARGIN_HOME/guardian)")]
-PassphraseFileOpt = Annotated[Optional[Path], typer.Option(
+PassphraseFileOpt = Annotated[Path | None, typer.Option(
     "--passphrase-file", envvar="ZKMARGIN_PASSPHRASE_FILE",
     help=f"read the guardian file's passphrase from this file (or set {PASSPHRASE_ENV})")]
 InOpt = Annotated[Path, typer.Option("--in", help="the folder holding the other guardians' files")]
@@ -249,7 +256,7 @@ def dkg_answer(in_: InOpt, out: OutOpt, home: HomeOpt = None, passphrase_file: P
 @dkg_app.command("finish")
 def dkg_finish(
     in_: InOpt,
-    out: Annotated[Optional[Path], typer.Option("--out", help="where to write guardian-set.json and "
+    out: Annotated[Path | None, typer.Option("--out", help="where to write guardian-set.json and "
                                                               "transcript.json (default: the --in folder)")] = None,
     home: HomeOpt = None, passphrase_file: PassphraseFileOpt = None,
 ) -> None:

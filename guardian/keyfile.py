@@ -50,8 +50,19 @@ from zkmargin.threshold.dkg import (
     broadcast_from_json,
     broadcast_to_json,
 )
-from zkmargin.threshold.encoding import as_object, check_format, check_keys, read_count, read_hex, read_scalar
-from zkmargin.threshold.guardians import GuardianShare, guardian_share_from_json, guardian_share_to_json
+from zkmargin.threshold.encoding import (
+    as_object,
+    check_format,
+    check_keys,
+    read_count,
+    read_hex,
+    read_scalar,
+)
+from zkmargin.threshold.guardians import (
+    GuardianShare,
+    guardian_share_from_json,
+    guardian_share_to_json,
+)
 from zkmargin.threshold.transport import public_bytes
 
 FILE_FORMAT_NAME = "zkmargin-guardian"
