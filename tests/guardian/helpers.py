@@ -13,7 +13,7 @@ from guardian.cli import guardian_app
 from guardian.keyfile import GuardianState, load_guardian_file, save_guardian_file
 from guardian.messages import broadcast_name, sign
 from zkmargin.edwards import add
-from zkmargin.threshold.dkg import Dealing, DealerBroadcast, broadcast_to_json
+from zkmargin.threshold.dkg import DealerBroadcast, Dealing, broadcast_to_json
 
 runner = CliRunner()
 

@@ -8,7 +8,12 @@ import json
 
 import pytest
 
-from guardian.messages import GUARDIAN_SET_NAME, TRANSCRIPT_NAME, broadcast_name, sub_share_name
+from guardian.messages import (
+    GUARDIAN_SET_NAME,
+    TRANSCRIPT_NAME,
+    broadcast_name,
+    sub_share_name,
+)
 from tests.guardian.helpers import Ceremony, cheat_with_broadcast, ok
 from zkmargin.edwards import base_mul, point_to_json
 from zkmargin.threshold.dkg import transcript_from_json

@@ -25,9 +25,7 @@ def secrets_of(ceremony: Ceremony, j: int, passphrase: str | None = None) -> lis
     found = [document["transport_key"], document["signing_key"]]
     if document["share"] is not None:
         found.append(document["share"]["share"])
-    for value in (document["dealing"] or {}).get("sub_shares", []):
-        found.append(value)
-    return found
+    return found + list((document["dealing"] or {}).get("sub_shares", []))
 
 
 @pytest.fixture
