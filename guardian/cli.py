@@ -12,7 +12,7 @@ guardian file, the passphrase, a missing or malformed message, a step out of ord
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -72,6 +72,7 @@ PassphraseFileOpt = Annotated[Path | None, typer.Option(
 InOpt = Annotated[Path, typer.Option("--in", help="the folder holding the other guardians' files")]
 OutOpt = Annotated[Path, typer.Option("--out", help="the folder to write this guardian's files to")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable results on stdout")]
+Saver = Callable[[GuardianState], None]
 
 
 # --- errors and passphrases -----------------------------------------------------------------
@@ -113,7 +114,7 @@ def _passphrase_for(path: Path, passphrase_file: Path | None) -> str | None:
 
 
 @contextmanager
-def _guardian(home: Path | None, passphrase_file: Path | None) -> Iterator[tuple[GuardianState, Any]]:
+def _guardian(home: Path | None, passphrase_file: Path | None) -> Iterator[tuple[GuardianState, Saver]]:
     """The guardian's state, locked; the second value saves a new state (under the same passphrase)."""
     path = guardian_file(home or default_guardian_home())
     with GUARDIAN_FILE.locked(path):
