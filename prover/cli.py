@@ -5,8 +5,8 @@ Proofs, keys and benchmarks are defined here and in ``prover.bench``: ``groth16 
 / ``verify`` / ``report``, and two verbs that take a statement's name, ``setup NAME`` and
 ``prove NAME``. The trader's commands (``prover.trader.cli``) are mounted directly. Commands of
 other packages are mounted through the entry points of the group ``zkmargin.commands`` (each a
-``register(app)`` function): the operator's ``serve`` and ``ledger verify`` (``verifier.cli``)
-and ``demo`` (``demo.cli``). So the trader's package never imports the service, and an
+``register(app)`` function): the operator's ``serve`` and ``ledger verify`` (``verifier.cli``),
+the guardian's ``guardian ...`` (``guardian.cli``) and ``demo`` (``demo.cli``). So the trader's package never imports the service, and an
 installation without one of them simply has no such command.
 
 Every command exits with a code of ``circuits.protocol.exit_codes.ExitCode``; the message is one
@@ -285,7 +285,7 @@ def build_app(command_entry_points: Iterable[EntryPoint]) -> typer.Typer:
     root.command("setup", rich_help_panel=CORE_PANEL)(setup_command)
     root.command("prove", rich_help_panel=CORE_PANEL)(prove_command)
     register_bench_commands(root, CORE_PANEL)
-    register_entry_point_commands(root, command_entry_points)  # serve, ledger verify; demo
+    register_entry_point_commands(root, command_entry_points)  # serve, ledger verify; guardian; demo
     order_panels(root)
     return root
 

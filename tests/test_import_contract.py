@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("demo", "prover", "verifier", "circuits", "zkmargin")
+PACKAGES = ("demo", "prover", "verifier", "guardian", "circuits", "zkmargin")
 LINT_IMPORTS = str(Path(sys.executable).with_name("lint-imports"))
 
 
@@ -40,7 +40,7 @@ def test_the_tree_keeps_the_import_contract():
 
 
 def small_tree(root: Path, importer: str | None, imported: str | None) -> Path:
-    """The five packages, each with a module ``edge``; ``importer.edge`` imports ``imported.edge``."""
+    """The six packages, each with a module ``edge``; ``importer.edge`` imports ``imported.edge``."""
     for package in PACKAGES:
         (root / package).mkdir(parents=True)
         (root / package / "__init__.py").write_text("")
@@ -50,10 +50,13 @@ def small_tree(root: Path, importer: str | None, imported: str | None) -> Path:
     return root
 
 
-ALLOWED = [("demo", "prover"), ("demo", "verifier"), ("prover", "circuits"), ("verifier", "circuits"),
-           ("circuits", "zkmargin"), ("prover", "zkmargin")]
+ALLOWED = [("demo", "prover"), ("demo", "verifier"), ("demo", "guardian"), ("prover", "circuits"),
+           ("verifier", "circuits"), ("guardian", "circuits"), ("circuits", "zkmargin"), ("prover", "zkmargin"),
+           ("guardian", "zkmargin")]
 FORBIDDEN = [("prover", "verifier"), ("verifier", "prover"), ("circuits", "prover"), ("circuits", "verifier"),
-             ("zkmargin", "circuits"), ("zkmargin", "verifier"), ("prover", "demo"), ("verifier", "demo")]
+             ("zkmargin", "circuits"), ("zkmargin", "verifier"), ("prover", "demo"), ("verifier", "demo"),
+             ("guardian", "prover"), ("prover", "guardian"), ("guardian", "verifier"), ("verifier", "guardian"),
+             ("circuits", "guardian"), ("zkmargin", "guardian"), ("guardian", "demo")]
 
 
 @pytest.mark.parametrize(("importer", "imported"), FORBIDDEN, ids=[f"{a}->{b}" for a, b in FORBIDDEN])

@@ -1,4 +1,4 @@
-"""``zkmargin`` mounts the service's and the demo's commands through entry points, so the trader's
+"""``zkmargin`` mounts the service's, the guardian's and the demo's commands through entry points, so the trader's
 package never imports them; without one of them installed the command still works, quietly."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from prover.cli import COMMANDS_GROUP, build_app, installed_command_entry_points
 
 OPERATOR = EntryPoint(name="operator", value="verifier.cli:register", group=COMMANDS_GROUP)
 DEMO = EntryPoint(name="demo", value="demo.cli:register", group=COMMANDS_GROUP)
+GUARDIAN = EntryPoint(name="guardian", value="guardian.cli:register", group=COMMANDS_GROUP)
 NOT_INSTALLED = EntryPoint(name="ghost", value="zkmargin_ghost_package.cli:register", group=COMMANDS_GROUP)
 TRADER_AND_CORE = ("account", "deposit", "withdraw", "fills", "attest", "settle", "status",
                    "setup", "prove", "groth16", "circuit", "bench")
@@ -27,14 +28,14 @@ def help_of(app) -> tuple[int, str, str]:
     return done.exit_code, done.stdout, done.stderr
 
 
-def test_the_installed_entry_points_are_the_service_and_the_demo():
+def test_the_installed_entry_points_are_the_service_the_guardian_and_the_demo():
     names = {entry_point.name: entry_point.value for entry_point in installed_command_entry_points()}
-    assert names == {"operator": OPERATOR.value, "demo": DEMO.value}
+    assert names == {"operator": OPERATOR.value, "demo": DEMO.value, "guardian": GUARDIAN.value}
 
 
-def test_entry_points_mount_serve_ledger_and_demo_next_to_the_trader_commands():
-    names = command_names(build_app([OPERATOR, DEMO]))
-    assert {"serve", "ledger", "demo", *TRADER_AND_CORE} == set(names)
+def test_entry_points_mount_serve_ledger_guardian_and_demo_next_to_the_trader_commands():
+    names = command_names(build_app([OPERATOR, GUARDIAN, DEMO]))
+    assert {"serve", "ledger", "guardian", "demo", *TRADER_AND_CORE} == set(names)
     assert len(names) == len(set(names))
 
 

@@ -34,6 +34,7 @@ from prover.statefile import (
     save,
 )
 from zkmargin.errors import ZkMarginError
+from zkmargin.formats import sealed_json
 
 FAST_N = 2**10  # the smallest cost a file may carry: keeps the suite fast
 PASSPHRASE = "correct horse battery staple"
@@ -199,7 +200,7 @@ def test_create_refuses_an_existing_file(path):
 
 def test_create_loses_a_race_without_overwriting(path, monkeypatch):
     create(path, document(0))
-    monkeypatch.setattr(statefile.os.path, "lexists", lambda _: False)  # as if created meanwhile
+    monkeypatch.setattr(sealed_json.os.path, "lexists", lambda _: False)  # as if created meanwhile
     with pytest.raises(StateFileExistsError):
         create(path, document(1))
     assert load(path) == document(0)
@@ -384,7 +385,7 @@ def test_absurd_scrypt_parameters_are_refused_without_running_scrypt(path, monke
     def scrypt_must_not_run(*args, **kwargs):
         raise AssertionError("scrypt ran on untrusted parameters")
 
-    monkeypatch.setattr(statefile, "Scrypt", scrypt_must_not_run)
+    monkeypatch.setattr(sealed_json, "Scrypt", scrypt_must_not_run)
     with pytest.raises(StateFileDamagedError, match="scrypt"):
         load(path, PASSPHRASE)
 
