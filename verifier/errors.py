@@ -164,6 +164,10 @@ class CircuitBreakerError(OracleError):
 # --- the clearing cycle's order (state version 2) ---------------------------------------------
 
 
+class GuardianConfigError(VerifierError, ValueError):
+    """ZKMARGIN_GUARDIAN_SET names no readable, valid guardian set for this deployment's curve."""
+
+
 class AccountInDefaultError(ConflictError):
     """The account was declared in default: it is frozen for every transition until resolved."""
 

@@ -63,6 +63,24 @@ class ServiceConfig(ApiModel):
     circuit_breaker: CircuitBreakerLimits
 
 
+EdwardsPoint = Annotated[list[DecimalString], Field(min_length=2, max_length=2,
+                                                  description="(x, y) on the embedded curve, decimal strings")]
+
+
+class GuardianSetJson(ApiModel):
+    """The liquidation key's public side, as ``zkmargin guardian dkg finish`` wrote it
+    (format ``zkmargin-guardian-set``): anyone can check it against the guardians' own copies."""
+
+    format: Literal["zkmargin-guardian-set"]
+    version: int
+    curve: Literal["babyjubjub", "jubjub"] = Field(description="the curve embedded in the proof system's field")
+    threshold: int = Field(description="t: this many guardians together can open an escrow")
+    guardians: int = Field(description="n: guardians holding a share")
+    group_key: EdwardsPoint
+    verification_keys: list[EdwardsPoint] = Field(description="VK_j = s_j·B of guardian j = 1..n")
+    transcript_digest: str = Field(description="SHA-256 of the key generation's transcript")
+
+
 class VerificationKeyJson(ApiModel):
     """snarkjs's ``verification_key.json`` (coordinates as decimal strings)."""
 

@@ -34,9 +34,12 @@ from verifier.db.engine import DEFAULT_SQLITE_FILE, Database
 from verifier.db.migrate import upgrade_database
 from verifier.db.models import Market, OracleKey
 from verifier.db.types import utc_now
-from verifier.errors import DatabaseConfigurationError, OracleConfigError
+from verifier.errors import DatabaseConfigurationError, GuardianConfigError, OracleConfigError
 from verifier.oracle import OracleRegistry, quorum_for
+from zkmargin.edwards import embedded_curve
+from zkmargin.errors import ZkMarginError
 from zkmargin.formats.files import write_atomically
+from zkmargin.threshold.guardians import GuardianSet, guardian_set_from_json
 
 log = logging.getLogger("zkmargin.verifier")
 REMOVED_FROM_CONFIGURATION = "removed from ZKMARGIN_ORACLE_KEYS"
@@ -55,6 +58,7 @@ class Runtime:
     oracles: dict[str, str]  # public key hex -> name (configured or development keys): the registry
     oracle_faults: int  # f: a price needs reports of 2f + 1 distinct oracles
     keys: dict[str, StatementKey] = field(default_factory=dict)
+    guardians: GuardianSet | None = None  # the liquidation key's public side, when configured
     embedded_defaults: list[str] = field(default_factory=list)
 
     @property
@@ -150,7 +154,30 @@ def resolve_runtime(settings: Settings) -> Runtime:
             f"lying oracle(s) needs reports of 2f + 1 = {quorum} distinct oracles: configure at least {quorum} "
             "oracle keys in ZKMARGIN_ORACLE_KEYS")
     return Runtime(settings, database_url, settings.curve, markets, operator, venue, oracles, settings.oracle_faults,
-                   embedded_defaults=defaults)
+                   guardians=load_guardian_set(settings.guardian_set, settings.curve), embedded_defaults=defaults)
+
+
+def load_guardian_set(path: Path | None, curve: str) -> GuardianSet | None:
+    """The guardian set the service publishes, checked whole (points in the subgroup, one polynomial)
+    and on the curve embedded in this deployment's proof system; refused in one line otherwise."""
+    if path is None:
+        return None
+    where = f"ZKMARGIN_GUARDIAN_SET ({path})"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise GuardianConfigError(f"{where}: cannot read it: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise GuardianConfigError(f"{where}: not JSON: {exc}") from None
+    try:
+        guardians = guardian_set_from_json(document, source="guardian set")
+    except ZkMarginError as exc:
+        raise GuardianConfigError(f"{where}: {exc}") from None
+    expected = embedded_curve(curve)
+    if guardians.curve != expected:
+        raise GuardianConfigError(f"{where}: a key on {guardians.curve.name}, but proofs on {curve} "
+                                  f"escrow to {expected.name}")
+    return guardians
 
 
 def sync_configuration(database: Database, runtime: Runtime) -> None:

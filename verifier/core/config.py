@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     # worker processes of this service on the machine (``zkmargin serve --workers`` sets it for its
     # workers): each worker's batch verification uses its share of the cores, not all of them
     workers: int = Field(default=1, ge=1)
+    # the guardians' public key set (guardian-set.json of `zkmargin guardian dkg finish`); none: no liquidation key
+    guardian_set: Path | None = None
     generate_keys: bool = True  # run a (single-party, development) setup for missing keys
     log_level: str = "INFO"
     log_json: bool = True

@@ -9,6 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from verifier.core.bootstrap import Runtime
+from verifier.errors import NotFoundError
+from zkmargin.threshold.guardians import guardian_set_to_json
 
 
 def liveness(session: Session) -> dict[str, Any]:
@@ -30,3 +32,10 @@ def public_config(runtime: Runtime) -> dict[str, Any]:
         "circuit_breaker": {"max_spread_millionths": runtime.settings.circuit_breaker_max_spread,
                             "max_move_millionths": runtime.settings.circuit_breaker_max_move},
     }
+
+
+def guardian_set(runtime: Runtime) -> dict[str, Any]:
+    """The guardian set this service escrows to, exactly as its guardians wrote it."""
+    if runtime.guardians is None:
+        raise NotFoundError("this service has no guardian set (ZKMARGIN_GUARDIAN_SET is not configured)")
+    return guardian_set_to_json(runtime.guardians)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import FileResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from circuits.protocol.api import Liveness, ServiceConfig, VerificationKeyJson
+from circuits.protocol.api import GuardianSetJson, Liveness, ServiceConfig, VerificationKeyJson
 from circuits.protocol.keystore import PROVING_KEY_FILE
 from verifier.api.deps import ContextDep
 from verifier.services import system
@@ -33,6 +33,12 @@ async def metrics(ctx: ContextDep) -> Response:
             summary="What proofs must be made for: curve, markets, circuit ids, oracle quorum")
 async def config(ctx: ContextDep) -> dict[str, Any]:
     return system.public_config(ctx.runtime)
+
+
+@router.get("/guardians", response_model=GuardianSetJson,
+            summary="The guardians' liquidation key: group key, t of n, verification keys (404 if none)")
+async def guardians(ctx: ContextDep) -> dict[str, Any]:
+    return system.guardian_set(ctx.runtime)
 
 
 @router.get("/keys/{statement}", response_model=VerificationKeyJson,
