@@ -29,6 +29,9 @@ SLOW_MODULES = {
     "tests/circuits/test_mutation.py": "every mutated circuit proved and verified",
     "tests/prover/test_cli.py": "the zkmargin command in subprocesses, 26 s",
     "tests/prover/test_trader_token_binding.py": "a live service and the trader's client, 16 s",
+    "tests/verifier/test_api_clearing_integrity.py": "whole clearing cycles with real proofs, 45 s",
+    "tests/evm/": "an in-memory EVM through Node.js, 20 s",
+    "tests/prover/test_export_cli.py": "the export commands in subprocesses, 6 s",
 }
 SLOW_TESTS = {
     "tests/groth16/test_groth16.py::test_batch_verification_finds_the_invalid_proofs": "12 s on BN254",
@@ -47,6 +50,12 @@ SLOW_TESTS = {
     "tests/circuits/test_margin.py::test_proof_verifies_and_is_bound_to_every_public_input[bn128]": "3 s",
     "tests/groth16/test_cross_backend.py::test_same_seed_gives_the_same_keys_on_fast_and_reference_backends[bn128]":
         "3 s",
+    "tests/backends/test_bn254_native_pairing.py::test_native_and_reference_agree": "py_ecc's pairings, 17 s",
+    "tests/verifier/test_api_end_to_end.py::test_an_epoch_from_prices_to_finalization": "a whole epoch, 7 s",
+    "tests/verifier/test_api_health.py::test_margin_call_default_and_finalization_with_a_defaulted_account":
+        "a whole epoch with a default, 7 s",
+    "tests/verifier/test_api_account_opening.py::test_account_opening_is_rate_limited_per_client_address": "8 s",
+    "tests/poseidon/test_poseidon_parameters.py::test_mds_checks_accept_the_shipped_matrices": "galois, 6 s",
 }
 SLOW_PARAMETERS = {"postgresql"}  # the database tests' PostgreSQL variants (SQLite stays)
 
