@@ -64,7 +64,7 @@ from circuits.state import EPOCH_BITS, MAX_MARKETS, RATE_SCALE, SIZE_BITS
 
 RISK_ARRAY_BITS = 50  # |pnl|, mark and short charge per unit are below 2^50
 ENCODING_OFFSET = 1 << RISK_ARRAY_BITS  # a signed pnl is absorbed as pnl + 2^50, in [0, 2^51)
-RISK_DOMAIN = "zkm/risk1"  # sponge domain tag (object, version); curve and shape are appended
+RISK_DOMAIN = "zkm/risk1"  # sponge domain tag (object, version); the curve is appended
 DEFAULT_PRICE_SCAN_RANGE = 150_000  # 15 % of the price
 DEFAULT_VOL_SCAN_RANGE = 100_000  # 10 volatility points
 DEFAULT_SHORT_OPTION_RATE = 10_000  # 1 % of the underlying's price per short option
@@ -241,7 +241,9 @@ class EpochRiskArrays:
         return elements
 
     def domain(self, curve_name: str) -> str:
-        return f"{RISK_DOMAIN}/{curve_name}/{len(self.arrays)}x{len(self.scenarios)}"
+        """Object, version and curve. The shape is not repeated here: the encoding starts with S
+        and N, and "zkm/risk1/bls12381/16x16" would not fit the sponge's 23-character tag."""
+        return f"{RISK_DOMAIN}/{curve_name}"
 
     def digest(self, curve: str | None = None) -> int:
         from zkmargin.curves import get_curve
