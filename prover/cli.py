@@ -82,7 +82,8 @@ def groth16_verify(
     raise typer.Exit(ExitCode.INVALID)
 
 
-export_app = typer.Typer(help="Ethereum: a Solidity verifier contract and proof calldata (BN254).", no_args_is_help=True)
+export_app = typer.Typer(
+    help="Ethereum: a Solidity verifier contract and proof calldata (BN254).", no_args_is_help=True)
 groth16_app.add_typer(export_app, name="export")
 
 

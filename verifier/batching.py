@@ -52,8 +52,9 @@ def check_statement(vk: VerifyingKey, public_inputs: Sequence[int], proof: Proof
         return
     if proof.curve.name != vk.curve.name:
         raise MalformedInputError(f"the proof is on {proof.curve.name}, the verification key on {vk.curve.name}")
-    for name, point, is_identity in (("A", proof.a_g1, backend.g1_is_identity), ("B", proof.b_g2, backend.g2_is_identity),
-                                     ("C", proof.c_g1, backend.g1_is_identity)):
+    points = (("A", proof.a_g1, backend.g1_is_identity), ("B", proof.b_g2, backend.g2_is_identity),
+              ("C", proof.c_g1, backend.g1_is_identity))
+    for name, point, is_identity in points:
         if is_identity(point):
             raise MalformedInputError(f"proof point {name} is the point at infinity")
 

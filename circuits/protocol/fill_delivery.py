@@ -107,7 +107,8 @@ def _key_bytes(what: str, key: bytes | str) -> bytes:
     """Raw 32 bytes from bytes or canonical lower-case hex (no spaces, no prefix)."""
     if isinstance(key, str):
         if not re.fullmatch(f"[0-9a-f]{{{2 * KEY_BYTES}}}", key):
-            raise FillFormatError(f"{what} must be {2 * KEY_BYTES} lower-case hex characters, got {len(key)} characters")
+            raise FillFormatError(
+                f"{what} must be {2 * KEY_BYTES} lower-case hex characters, got {len(key)} characters")
         return bytes.fromhex(key)
     if isinstance(key, (bytes, bytearray)):
         if len(key) != KEY_BYTES:
@@ -215,7 +216,8 @@ def seal(padded_opening: bytes, trader_public_key: X25519PublicKey | bytes | str
     recipient = load_public_key(trader_public_key)
     ephemeral = X25519PrivateKey.generate()
     ephemeral_public = ephemeral.public_key().public_bytes_raw()
-    key, nonce = _derive(_exchange(ephemeral, recipient, FillFormatError), ephemeral_public, recipient.public_bytes_raw())
+    shared_secret = _exchange(ephemeral, recipient, FillFormatError)
+    key, nonce = _derive(shared_secret, ephemeral_public, recipient.public_bytes_raw())
     body = ChaCha20Poly1305(key).encrypt(nonce, padded_opening, _associated_data(commitment, c))
     return bytes([VERSION]) + ephemeral_public + body
 
@@ -275,5 +277,6 @@ def open_fill(ciphertext: bytes, trader_private_key: X25519PrivateKey | bytes | 
     actual = fill.commitment(c)
     if actual != expected_commitment:
         raise FillCommitmentMismatchError(
-            f"the decrypted opening (fill {fill.fill_id}) commits to {actual}, not to the expected {expected_commitment}")
+            f"the decrypted opening (fill {fill.fill_id}) commits to {actual}, "
+            f"not to the expected {expected_commitment}")
     return fill

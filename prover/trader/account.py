@@ -474,7 +474,8 @@ class TraderAccount:
             "account_id": state.account_id, "service": self.wallet.service, "collateral": str(state.collateral),
             "positions": [{"market": self.market_name(m), "size": str(b), "cost_basis": str(k)}
                           for m, (b, k) in enumerate(zip(state.sizes, state.costs)) if b or k],
-            "nonce": state.nonce, "state_epoch": state.epoch, "in_sync": int(view.current_commitment) == self.wallet.commitment(),
+            "nonce": state.nonce, "state_epoch": state.epoch,
+            "in_sync": int(view.current_commitment) == self.wallet.commitment(),
             "pending_submission": None if self.wallet.pending is None else self.wallet.pending.kind,
             "service_view": {"sequence": view.sequence,
                              "in_default": view.in_default and view.in_default.model_dump(mode="json"),

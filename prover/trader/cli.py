@@ -183,7 +183,9 @@ def account_new(
 
 
 @account_app.command("backups")
-def account_backups(state: StateOpt = None, passphrase_file: PassphraseFileOpt = None, as_json: JsonOpt = False) -> None:
+def account_backups(
+    state: StateOpt = None, passphrase_file: PassphraseFileOpt = None, as_json: JsonOpt = False,
+) -> None:
     """The state file's previous versions, newest first."""
     path = state or default_state_path()
     with _explained_errors():
@@ -213,8 +215,9 @@ def account_restore(
         # the current file may be damaged: a given passphrase only checks that the backup opens
         restored = statefile.restore(path, backup, _read_passphrase(passphrase_file))
     data = {"state_file": str(path), "restored_backup": restored.number, "restored_from": str(restored.path)}
-    _print([Outcome(f"restored {path} from backup #{restored.number} ({restored.saved_at:%Y-%m-%d %H:%M:%S} UTC); the next command reconciles it with the service", data)],
-           as_json, "")
+    message = (f"restored {path} from backup #{restored.number} ({restored.saved_at:%Y-%m-%d %H:%M:%S} UTC); "
+               "the next command reconciles it with the service")
+    _print([Outcome(message, data)], as_json, "")
 
 
 # --- the trading commands --------------------------------------------------------------------

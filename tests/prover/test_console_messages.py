@@ -33,7 +33,8 @@ def test_command_failures_print_brackets_intact(capsys, fail):
 def test_bench_report_without_matplotlib_names_the_extra(capsys, monkeypatch, tmp_path):
     """The issue's case: `zkmargin bench report` without matplotlib (the benchmarks themselves skipped)."""
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
-    monkeypatch.setattr(prover.bench.report, "run_report", lambda plan, out, compare, say: prover.bench.report.plot({}, out))
+    monkeypatch.setattr(prover.bench.report, "run_report",
+                        lambda plan, out, compare, say: prover.bench.report.plot({}, out))
     monkeypatch.setattr(sys, "argv", ["zkmargin", "bench", "report", "--quick", "--out", str(tmp_path)])
     with pytest.raises(SystemExit) as done:
         prover.cli.main()

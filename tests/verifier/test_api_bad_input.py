@@ -116,8 +116,11 @@ def test_malformed_requests_are_refused(scene, name, corrupt, status, fragment):
 
 def test_bodies_that_are_not_json_too_large_or_too_deep(scene):
     api, trader, _, _, submission = scene
-    post = lambda **kw: api.client.post(submission.path, headers={**trader.auth, "content-type": "application/json"},
-                                        **kw)
+    headers = {**trader.auth, "content-type": "application/json"}
+
+    def post(**kw):
+        return api.client.post(submission.path, headers=headers, **kw)
+
     assert_refused(post(content=b"\x00\xffgarbage{"), 422, "not valid JSON")
     assert_refused(post(content=b'{"epoch_id": 1,'), 422, "not valid JSON")
     assert_refused(post(content=b"[" * 5000 + b"]" * 5000), 400, "nested deeper")

@@ -106,6 +106,14 @@ def error_response(status: int, code: str, detail: str, *, headers: dict[str, st
     return JSONResponse({"detail": detail, "code": code, **extra}, status_code=status, headers=headers)
 
 
+# PostgreSQL's serialization failure and deadlock: the transaction lost a race and may be retried
+SERIALIZATION_FAILURES = ("40001", "40P01")
+
+
+def _sqlstate(exc: OperationalError) -> str | None:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None)
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -156,7 +164,7 @@ async def database_error(request: Request, exc: SQLAlchemyError) -> JSONResponse
         return error_response(409, "conflict", "the request conflicts with a concurrent change; re-read and retry")
     if isinstance(exc, DataError):
         return error_response(400, "bad_request", "a value does not fit the database column it belongs in")
-    if isinstance(exc, OperationalError) and getattr(getattr(exc, "orig", None), "sqlstate", None) in ("40001", "40P01"):
+    if isinstance(exc, OperationalError) and _sqlstate(exc) in SERIALIZATION_FAILURES:
         return error_response(409, "conflict", "the request lost a race with a concurrent change; retry")
     log.error("database error: %s", _one_line(exc), extra={"event": "database_error", "path": request.url.path})
     return error_response(503, "database_unavailable", "the database is unavailable; retry later")
