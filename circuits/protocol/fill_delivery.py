@@ -55,7 +55,8 @@ from circuits.protocol.errors import (
 )
 from circuits.state import MAX_MARKETS, Fill
 from zkmargin.curves import Curve, get_curve
-from zkmargin.errors import ZkMarginError
+from zkmargin.errors import MalformedInputError, ZkMarginError
+from zkmargin.field import require_field_element
 
 DOMAIN = b"zkmargin/fill-delivery/v1\x00"
 VERSION = 1
@@ -186,8 +187,12 @@ def decode_opening(padded: bytes) -> Fill:
 
 def _associated_data(commitment: int, curve: Curve) -> bytes:
     """What the ciphertext is bound to: this fill commitment on this curve."""
-    if isinstance(commitment, bool) or not isinstance(commitment, int) or not 0 <= commitment < curve.r:
-        raise FillFormatError(f"a fill commitment must be an integer in [0, r) of {curve.name}, got {commitment!r}")
+    try:
+        require_field_element(commitment, curve.r, "a fill commitment")
+    except MalformedInputError:
+        # the sealed box's own refusal (its callers expect FillFormatError), in its own words
+        raise FillFormatError(
+            f"a fill commitment must be an integer in [0, r) of {curve.name}, got {commitment!r}") from None
     name = curve.name.encode("ascii")
     return DOMAIN + bytes([VERSION, len(name)]) + name + commitment.to_bytes(_COMMITMENT_BYTES, "big")
 
