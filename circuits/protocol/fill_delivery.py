@@ -32,7 +32,6 @@ which ``open_fill`` checks.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import struct
@@ -53,6 +52,7 @@ from circuits.protocol.errors import (
     FillDecryptionError,
     FillFormatError,
 )
+from circuits.inputs import FILL_FIELDS
 from circuits.state import MAX_MARKETS, Fill
 from zkmargin.curves import Curve, get_curve
 from zkmargin.errors import MalformedInputError, ZkMarginError
@@ -65,8 +65,6 @@ PADDED_OPENING_BYTES = 512
 TAG_BYTES = 16
 CIPHERTEXT_BYTES = 1 + KEY_BYTES + PADDED_OPENING_BYTES + TAG_BYTES
 _COMMITMENT_BYTES = 32  # both curves have r < 2^256
-# the opening's fields are the statement's Fill, in its order (one list, not a copy of it)
-FILL_FIELDS = tuple(f.name for f in dataclasses.fields(Fill))
 _LENGTH = struct.Struct(">H")
 
 
