@@ -435,7 +435,8 @@ def main(argv: list[str] | None = None) -> None:
     field = ScalarField(args.curve)
     rng = random.Random(args.seed)
     clock = "CPU" if args.cpu else "wall-clock"
-    print(f"curve {field.curve.name}, median {clock} seconds of {args.repeat} runs; backends: {', '.join(available_backends())}")
+    backends = ", ".join(available_backends())
+    print(f"curve {field.curve.name}, median {clock} seconds of {args.repeat} runs; backends: {backends}")
     print(f"{'approach':18s} {'log n':>5s} {'first':>8s} {'ntt':>8s} {'quotient':>9s}  check")
     for log_n in args.sizes:
         n = 1 << log_n
@@ -455,13 +456,13 @@ def main(argv: list[str] | None = None) -> None:
             first_out = ntt(a)
             first = CLOCK() - start
             ok = first_out == expected_ntt
-            t_ntt = median_time(lambda: ntt(a), args.repeat)
+            t_ntt = median_time(lambda ntt=ntt, a=a: ntt(a), args.repeat)
             slow = name.startswith(("iterative", "numpy-object"))
             if slow and log_n > args.skip_slow_quotient:
                 t_q, q_txt = float("nan"), "   skipped"
             else:
                 ok = ok and quotient(a, b, c) == expected_h
-                t_q = median_time(lambda: quotient(a, b, c), args.repeat)
+                t_q = median_time(lambda quotient=quotient, a=a, b=b, c=c: quotient(a, b, c), args.repeat)
                 q_txt = f"{t_q:9.3f}"
             print(f"{name:18s} {log_n:5d} {first:8.3f} {t_ntt:8.3f} {q_txt}  {'ok' if ok else 'MISMATCH'}", flush=True)
 

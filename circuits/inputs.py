@@ -16,13 +16,15 @@ FILL is {"account_id", "fill_id", "market", "size_delta", "price", "fee", "salt"
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from circuits.state import AccountState, Fill
 from zkmargin.errors import MalformedInputError
 
 _STATE_FIELDS = ("account_id", "nonce", "salt", "collateral")
-_FILL_FIELDS = ("account_id", "fill_id", "market", "size_delta", "price", "fee", "salt")
+# FILL's keys are the statement's Fill, in its order: one list, read by the sealed fill opening too
+FILL_FIELDS = tuple(f.name for f in dataclasses.fields(Fill))
 
 
 def integer(value: Any, where: str) -> int:
@@ -80,4 +82,4 @@ def state_to_json(state: AccountState) -> dict[str, Any]:
 
 
 def fill_from_json(data: Any, where: str = "fill") -> Fill:
-    return Fill(**{k: integer(field(data, k, where), f"{where}.{k}") for k in _FILL_FIELDS})
+    return Fill(**{k: integer(field(data, k, where), f"{where}.{k}") for k in FILL_FIELDS})

@@ -28,7 +28,7 @@ import typer
 from circuits import CIRCUITS, get_circuit
 from circuits.protocol.exit_codes import ExitCode
 from prover.bench.cli import register as register_bench_commands
-from prover.console import emit_json, err_console, phase_progress, say
+from prover.console import emit_json, err_console, phase_progress, say, say_error
 from prover.inputs import load_input_json
 from prover.options import BackendOpt, CurveOpt, JsonOpt, Log2Opt, MarketsOpt
 from prover.trader.cli import register as register_trader_commands
@@ -41,11 +41,6 @@ PANEL_ORDER = ("Operator", "Trader", CORE_PANEL, "Start here")
 
 groth16_app = typer.Typer(help="Groth16 proofs in snarkjs's file formats.", no_args_is_help=True)
 circuit_app = typer.Typer(help="The statements zkmargin can prove.", no_args_is_help=True)
-
-
-def fail(message: str, code: int = ExitCode.ERROR) -> None:
-    say(message, "[red]error:[/red] ", soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _circuit(name: str, log2: int | None = None, markets: int | None = None):
@@ -82,7 +77,8 @@ def groth16_verify(
     raise typer.Exit(ExitCode.INVALID)
 
 
-export_app = typer.Typer(help="Ethereum: a Solidity verifier contract and proof calldata (BN254).", no_args_is_help=True)
+export_app = typer.Typer(
+    help="Ethereum: a Solidity verifier contract and proof calldata (BN254).", no_args_is_help=True)
 groth16_app.add_typer(export_app, name="export")
 
 
@@ -298,11 +294,11 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except ZkMarginError as err:
-        say(err, "[red]error:[/red] ", soft_wrap=True)
+        say_error(err)
         sys.exit(ExitCode.ERROR)
     except OSError as err:  # a file or folder the user named cannot be used
         where = f" {err.filename}" if err.filename else ""
-        say(f"{err.strerror or err}{where}", "[red]error:[/red] ", soft_wrap=True)
+        say_error(f"{err.strerror or err}{where}")
         sys.exit(ExitCode.ERROR)
     except typer.Exit as done:
         sys.exit(done.exit_code)

@@ -6,13 +6,17 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from circuits.protocol.exit_codes import ExitCode
+
 err_console = Console(stderr=True)
+ERROR_LABEL = "[red]error:[/red] "
 
 
 def say(message: object, label: str = "", **options: Any) -> None:
@@ -23,6 +27,17 @@ def say(message: object, label: str = "", **options: Any) -> None:
     ``"[red]error:[/red] "``) is markup. ``options`` go to ``Console.print``.
     """
     err_console.print(label + escape(str(message)), highlight=False, **options)
+
+
+def say_error(message: object) -> None:
+    """One ``error: ...`` line on stderr, the message exactly as written."""
+    say(message, ERROR_LABEL, soft_wrap=True)
+
+
+def fail(message: object, code: int = ExitCode.ERROR) -> NoReturn:
+    """End the command: the message as one error line, then exit ``code`` (an ``ExitCode``)."""
+    say_error(message)
+    raise typer.Exit(code)
 
 
 def emit_json(data: Any) -> None:

@@ -27,7 +27,7 @@ from functools import cached_property
 from typing import Self
 
 from zkmargin.backends import get_backend
-from zkmargin.errors import MalformedInputError, ZkMarginError
+from zkmargin.errors import ZkMarginError
 from zkmargin.groth16 import PreparedVerifyingKey, Proof, VerifyingKey, batch_verify, prepare_verifying_key, verify
 from zkmargin.groth16.verifier import check_proof_points, check_public_inputs
 
@@ -46,16 +46,7 @@ def check_statement(vk: VerifyingKey, public_inputs: Sequence[int], proof: Proof
     point at infinity are checked either way (``batch_verify`` checks everything once more).
     """
     check_public_inputs(vk, public_inputs)
-    backend = get_backend(vk.curve)
-    if not points_validated:
-        check_proof_points(proof, vk, backend)
-        return
-    if proof.curve.name != vk.curve.name:
-        raise MalformedInputError(f"the proof is on {proof.curve.name}, the verification key on {vk.curve.name}")
-    for name, point, is_identity in (("A", proof.a_g1, backend.g1_is_identity), ("B", proof.b_g2, backend.g2_is_identity),
-                                     ("C", proof.c_g1, backend.g1_is_identity)):
-        if is_identity(point):
-            raise MalformedInputError(f"proof point {name} is the point at infinity")
+    check_proof_points(proof, vk, get_backend(vk.curve), subgroups_checked=points_validated)
 
 
 @dataclass

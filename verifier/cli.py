@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 
@@ -17,6 +17,17 @@ from circuits.protocol.exit_codes import ExitCode
 from zkmargin.errors import ZkMarginError
 
 ledger_app = typer.Typer(help="The settlement ledger.", no_args_is_help=True)
+
+
+def _say_error(message: str) -> None:
+    """One ``error: ...`` line on stderr: how every operator command reports a failure."""
+    typer.echo(f"error: {message}", err=True)
+
+
+def _fail(message: str) -> NoReturn:
+    """End the command with one error line and ``ExitCode.ERROR``."""
+    _say_error(message)
+    raise typer.Exit(ExitCode.ERROR)
 
 
 def serve_command(
@@ -37,8 +48,7 @@ def serve_command(
         # first: a second server on a served port stops here, before it migrates or loads anything
         claim = claim_port(host, port)
     except OSError as exc:
-        typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(ExitCode.ERROR) from None
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     with claim:
         _serve(host, port, workers)
 
@@ -59,11 +69,9 @@ def _serve(host: str, port: int, workers: int) -> None:
         # once, before any worker starts: migrations, development credentials and keys
         prepare_runtime(settings)
     except ValidationError as exc:
-        typer.echo(f"error: invalid configuration: {_first_error(exc)}", err=True)
-        raise typer.Exit(ExitCode.ERROR) from None
+        _fail(f"invalid configuration: {_first_error(exc)}")
     except (ZkMarginError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(ExitCode.ERROR) from None
+        _fail(str(exc))
     options = {"app": "verifier.main:app_factory", "factory": True, "log_config": None, "access_log": False,
                "timeout_graceful_shutdown": 5}
     os.environ[WORKERS_ENV] = str(workers)  # each worker sizes its verification threads by it
@@ -71,8 +79,7 @@ def _serve(host: str, port: int, workers: int) -> None:
         try:
             code = serve_workers(host, port, workers, options)
         except OSError as exc:
-            typer.echo(f"error: cannot listen on {host}:{port}: {exc}", err=True)
-            raise typer.Exit(ExitCode.ERROR) from None
+            _fail(f"cannot listen on {host}:{port}: {exc}")
         if code:
             raise typer.Exit(code)
         return
@@ -105,27 +112,24 @@ def ledger_verify_command(database_url: str | None = None) -> int:
     from verifier.db.engine import Database
     from verifier.db.ledger import verify_ledger
     from verifier.db.migrate import require_current_schema
+    from verifier.errors import first_line
 
     try:
         database = Database.connect(database_url)
     except ZkMarginError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say_error(str(exc))
         return ExitCode.ERROR
     try:
         require_current_schema(database.engine)
         with database.reader() as session:
             report = verify_ledger(session)
     except (ZkMarginError, SQLAlchemyError) as exc:
-        print(f"error: cannot verify the ledger at {database.url}: {_one_line(exc)}", file=sys.stderr)
+        _say_error(f"cannot verify the ledger at {database.url}: {first_line(exc)}")
         return ExitCode.ERROR
     finally:
         database.dispose()
     print(report.verdict(), file=sys.stdout if report.ok else sys.stderr)
     return ExitCode.OK if report.ok else ExitCode.INVALID
-
-
-def _one_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,12 @@ from circuits.protocol.errors import OracleError
 from zkmargin.errors import ZkMarginError
 
 
+def first_line(exc: BaseException) -> str:
+    """An error as one line for a client or a terminal: its message's first line, else its class name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class VerifierError(ZkMarginError):
     """Base class of every error the verifier service and its ledger raise on purpose."""
 

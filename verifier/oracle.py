@@ -166,7 +166,9 @@ class OracleRegistry:
             for key in oracles:
                 self.register(key)
 
-    def register(self, public_key: Ed25519PublicKey | Ed25519PrivateKey | bytes | str, name: str | None = None) -> bytes:
+    def register(
+        self, public_key: Ed25519PublicKey | Ed25519PrivateKey | bytes | str, name: str | None = None,
+    ) -> bytes:
         """Add an oracle; returns its id (raw public key). Re-registering the same pair is a no-op.
 
         InvalidOracleKeyError for a non-canonical or small-order key (``check_public_key``)."""
@@ -313,7 +315,8 @@ class PriceSnapshot:
         strict_integer("epoch", self.epoch, 0, 1 << EPOCH_BITS)
         strict_integer("taken_at", self.taken_at, 0, U64_LIMIT)
         prices = tuple(self.prices)
-        digests = tuple(tuple(exact_bytes("report digest", d, DIGEST_BYTES) for d in market) for market in self.report_digests)
+        digests = tuple(tuple(exact_bytes("report digest", d, DIGEST_BYTES) for d in market)
+                        for market in self.report_digests)
         if not 1 <= len(prices) <= 0xFFFF:
             raise OracleFormatError(f"a snapshot prices 1..65535 markets, got {len(prices)}")
         if len(digests) != len(prices):

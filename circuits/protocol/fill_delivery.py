@@ -32,7 +32,6 @@ which ``open_fill`` checks.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import struct
@@ -53,9 +52,11 @@ from circuits.protocol.errors import (
     FillDecryptionError,
     FillFormatError,
 )
+from circuits.inputs import FILL_FIELDS
 from circuits.state import MAX_MARKETS, Fill
 from zkmargin.curves import Curve, get_curve
-from zkmargin.errors import ZkMarginError
+from zkmargin.errors import MalformedInputError, ZkMarginError
+from zkmargin.field import require_field_element
 
 DOMAIN = b"zkmargin/fill-delivery/v1\x00"
 VERSION = 1
@@ -64,8 +65,6 @@ PADDED_OPENING_BYTES = 512
 TAG_BYTES = 16
 CIPHERTEXT_BYTES = 1 + KEY_BYTES + PADDED_OPENING_BYTES + TAG_BYTES
 _COMMITMENT_BYTES = 32  # both curves have r < 2^256
-# the opening's fields are the statement's Fill, in its order (one list, not a copy of it)
-FILL_FIELDS = tuple(f.name for f in dataclasses.fields(Fill))
 _LENGTH = struct.Struct(">H")
 
 
@@ -107,7 +106,8 @@ def _key_bytes(what: str, key: bytes | str) -> bytes:
     """Raw 32 bytes from bytes or canonical lower-case hex (no spaces, no prefix)."""
     if isinstance(key, str):
         if not re.fullmatch(f"[0-9a-f]{{{2 * KEY_BYTES}}}", key):
-            raise FillFormatError(f"{what} must be {2 * KEY_BYTES} lower-case hex characters, got {len(key)} characters")
+            raise FillFormatError(
+                f"{what} must be {2 * KEY_BYTES} lower-case hex characters, got {len(key)} characters")
         return bytes.fromhex(key)
     if isinstance(key, (bytes, bytearray)):
         if len(key) != KEY_BYTES:
@@ -185,8 +185,12 @@ def decode_opening(padded: bytes) -> Fill:
 
 def _associated_data(commitment: int, curve: Curve) -> bytes:
     """What the ciphertext is bound to: this fill commitment on this curve."""
-    if isinstance(commitment, bool) or not isinstance(commitment, int) or not 0 <= commitment < curve.r:
-        raise FillFormatError(f"a fill commitment must be an integer in [0, r) of {curve.name}, got {commitment!r}")
+    try:
+        require_field_element(commitment, curve.r, "a fill commitment")
+    except MalformedInputError:
+        # the sealed box's own refusal (its callers expect FillFormatError), in its own words
+        raise FillFormatError(
+            f"a fill commitment must be an integer in [0, r) of {curve.name}, got {commitment!r}") from None
     name = curve.name.encode("ascii")
     return DOMAIN + bytes([VERSION, len(name)]) + name + commitment.to_bytes(_COMMITMENT_BYTES, "big")
 
@@ -215,7 +219,8 @@ def seal(padded_opening: bytes, trader_public_key: X25519PublicKey | bytes | str
     recipient = load_public_key(trader_public_key)
     ephemeral = X25519PrivateKey.generate()
     ephemeral_public = ephemeral.public_key().public_bytes_raw()
-    key, nonce = _derive(_exchange(ephemeral, recipient, FillFormatError), ephemeral_public, recipient.public_bytes_raw())
+    shared_secret = _exchange(ephemeral, recipient, FillFormatError)
+    key, nonce = _derive(shared_secret, ephemeral_public, recipient.public_bytes_raw())
     body = ChaCha20Poly1305(key).encrypt(nonce, padded_opening, _associated_data(commitment, c))
     return bytes([VERSION]) + ephemeral_public + body
 
@@ -275,5 +280,6 @@ def open_fill(ciphertext: bytes, trader_private_key: X25519PrivateKey | bytes | 
     actual = fill.commitment(c)
     if actual != expected_commitment:
         raise FillCommitmentMismatchError(
-            f"the decrypted opening (fill {fill.fill_id}) commits to {actual}, not to the expected {expected_commitment}")
+            f"the decrypted opening (fill {fill.fill_id}) commits to {actual}, "
+            f"not to the expected {expected_commitment}")
     return fill

@@ -29,9 +29,14 @@ VERIFICATION_KEY_FILE = "verification_key.json"
 KEYS_FOLDER = "keys"
 
 
+def keys_dir_in(directory: Path) -> Path:
+    """``<directory>/keys``: where a home (or the trader's folder) keeps one key folder per circuit and curve."""
+    return directory / KEYS_FOLDER
+
+
 def default_keys_dir() -> Path:
     """``$ZKMARGIN_HOME/keys``: the folder holding one key folder per circuit and curve."""
-    return zkmargin_home() / KEYS_FOLDER
+    return keys_dir_in(zkmargin_home())
 
 
 def key_folder_name(circuit: Circuit, curve: Curve | str) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from circuits import get_circuit
 from circuits.protocol.api import Epoch, Market, SealedFill
 from circuits.protocol.fill_delivery import TraderKeyPair, open_fill
+from circuits.protocol.keystore import keys_dir_in
 from circuits.state import RATE_SCALE, AccountState, BoundError, fresh_salt
 from prover import statefile
 from prover.trader.client import ServiceClient, ServiceRefusedError
@@ -109,7 +110,7 @@ class TraderAccount:
         self.client = client
         self.progress = progress
         self.backend = get_backend(wallet.curve)
-        self.keys = TraderKeys(path.parent / "keys", client, wallet.curve, wallet.markets, self.backend)
+        self.keys = TraderKeys(keys_dir_in(path.parent), client, wallet.curve, wallet.markets, self.backend)
         self._markets: list[Market] | None = None
 
     # --- opening and loading ---------------------------------------------------------------
@@ -474,7 +475,8 @@ class TraderAccount:
             "account_id": state.account_id, "service": self.wallet.service, "collateral": str(state.collateral),
             "positions": [{"market": self.market_name(m), "size": str(b), "cost_basis": str(k)}
                           for m, (b, k) in enumerate(zip(state.sizes, state.costs)) if b or k],
-            "nonce": state.nonce, "state_epoch": state.epoch, "in_sync": int(view.current_commitment) == self.wallet.commitment(),
+            "nonce": state.nonce, "state_epoch": state.epoch,
+            "in_sync": int(view.current_commitment) == self.wallet.commitment(),
             "pending_submission": None if self.wallet.pending is None else self.wallet.pending.kind,
             "service_view": {"sequence": view.sequence,
                              "in_default": view.in_default and view.in_default.model_dump(mode="json"),

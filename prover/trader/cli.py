@@ -25,7 +25,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from circuits.protocol.exit_codes import ExitCode
 from circuits.protocol.home import zkmargin_home
 from prover import statefile
-from prover.console import emit_json, err_console, say
+from prover.console import emit_json, err_console, fail, say
 from prover.trader.account import PROOF_STEPS, Outcome, TraderAccount
 from prover.trader.client import (
     ServiceFailedError,
@@ -58,26 +58,21 @@ InsecureOpt = Annotated[bool, typer.Option("--insecure", help="allow plain http:
 
 # --- errors, passphrases, progress ---------------------------------------------------------
 
-def _fail(message: str, code: int) -> None:
-    say(message, "[red]error:[/red] ", soft_wrap=True)
-    raise typer.Exit(code)
-
-
 @contextmanager
 def _explained_errors() -> Iterator[None]:
     """Every failure as one line and its exit code; never a traceback."""
     try:
         yield
     except ServiceRefusedError as exc:
-        _fail(str(exc), ExitCode.INVALID)
+        fail(str(exc), ExitCode.INVALID)
     except (ServiceUnreachableError, ServiceFailedError) as exc:
-        _fail(f"{exc} (nothing was lost: run the command again once the service answers)", ExitCode.SERVICE_UNAVAILABLE)
+        fail(f"{exc} (nothing was lost: run the command again once the service answers)", ExitCode.SERVICE_UNAVAILABLE)
     except ZkMarginError as exc:
-        _fail(str(exc), ExitCode.ERROR)
+        fail(str(exc), ExitCode.ERROR)
     except OSError as exc:
-        _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), ExitCode.ERROR)
+        fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), ExitCode.ERROR)
     except KeyboardInterrupt:
-        _fail("interrupted (the state file is intact; an interrupted submission is resolved by the next command)",
+        fail("interrupted (the state file is intact; an interrupted submission is resolved by the next command)",
               ExitCode.ERROR)
 
 
@@ -183,7 +178,9 @@ def account_new(
 
 
 @account_app.command("backups")
-def account_backups(state: StateOpt = None, passphrase_file: PassphraseFileOpt = None, as_json: JsonOpt = False) -> None:
+def account_backups(
+    state: StateOpt = None, passphrase_file: PassphraseFileOpt = None, as_json: JsonOpt = False,
+) -> None:
     """The state file's previous versions, newest first."""
     path = state or default_state_path()
     with _explained_errors():
@@ -213,8 +210,9 @@ def account_restore(
         # the current file may be damaged: a given passphrase only checks that the backup opens
         restored = statefile.restore(path, backup, _read_passphrase(passphrase_file))
     data = {"state_file": str(path), "restored_backup": restored.number, "restored_from": str(restored.path)}
-    _print([Outcome(f"restored {path} from backup #{restored.number} ({restored.saved_at:%Y-%m-%d %H:%M:%S} UTC); the next command reconciles it with the service", data)],
-           as_json, "")
+    message = (f"restored {path} from backup #{restored.number} ({restored.saved_at:%Y-%m-%d %H:%M:%S} UTC); "
+               "the next command reconciles it with the service")
+    _print([Outcome(message, data)], as_json, "")
 
 
 # --- the trading commands --------------------------------------------------------------------

@@ -173,7 +173,8 @@ class ServiceClient:
         except httpx.TimeoutException:
             raise ServiceUnreachableError(f"the service at {self.url} did not answer in time") from None
         except httpx.TransportError as exc:
-            raise ServiceUnreachableError(f"cannot reach the service at {self.url}: {exc or type(exc).__name__}") from None
+            reason = exc or type(exc).__name__
+            raise ServiceUnreachableError(f"cannot reach the service at {self.url}: {reason}") from None
         if response.status_code >= 500:
             raise ServiceFailedError(response.status_code, _error_fields(response)[1])
         if response.status_code >= 400:

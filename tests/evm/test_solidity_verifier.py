@@ -53,13 +53,17 @@ def deploy(evm: Evm, vk) -> Deployed:
     return Deployed(evm.deploy_source(source, CONTRACT_NAME), vk.num_public)
 
 
+def describe(result: CallResult) -> str:
+    return f"success={result.success} {result.return_data.hex()} {result.error}"
+
+
 def assert_true(result: CallResult, what: str) -> None:
-    assert result.returned_true, f"{what}: expected true, got success={result.success} {result.return_data.hex()} {result.error}"
+    assert result.returned_true, f"{what}: expected true, got {describe(result)}"
 
 
 def assert_false(result: CallResult, what: str) -> None:
     # a refusal is the answer false, not a revert: callers can tell "invalid" from "broken"
-    assert result.returned_false, f"{what}: expected false, got success={result.success} {result.return_data.hex()} {result.error}"
+    assert result.returned_false, f"{what}: expected false, got {describe(result)}"
 
 
 def parse_calldata(text: str) -> list[int]:
@@ -88,7 +92,8 @@ def tampered_variants(words: list[int], n: int) -> list[tuple[str, list[int]]]:
          [ax, ay, outside[0][1], outside[0][0], outside[1][1], outside[1][0], cx, cy, *inputs]),
     ]
     for i in range(n):
-        for what, value in ((f"input {i} + 1", (inputs[i] + 1) % R), (f"input {i} + r", inputs[i] + R), (f"input {i} = r", R)):
+        unreduced = ((f"input {i} + 1", (inputs[i] + 1) % R), (f"input {i} + r", inputs[i] + R), (f"input {i} = r", R))
+        for what, value in unreduced:
             changed = list(inputs)
             changed[i] = value
             variants.append((what, [*words[:8], *changed]))

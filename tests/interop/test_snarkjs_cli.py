@@ -139,7 +139,8 @@ def test_export_calldata_prints_what_snarkjs_prints(snarkjs):
     import sys
 
     folder = mult_dir("bn128")
-    for public, proof in (("public.json", "proof.json"), ("public.json", "proof2.json"), ("public_tampered.json", "proof.json")):
+    pairs = (("public.json", "proof.json"), ("public.json", "proof2.json"), ("public_tampered.json", "proof.json"))
+    for public, proof in pairs:
         theirs = snarkjs.check("zkey", "export", "soliditycalldata", folder / public, folder / proof)
         ours = subprocess.run(
             [sys.executable, "-m", "prover", "groth16", "export", "calldata", folder / public, folder / proof],

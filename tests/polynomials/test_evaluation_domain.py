@@ -91,7 +91,7 @@ def test_lagrange_interpolation_evaluates_the_polynomial(curve, backend, rng):
     tau = rng.randrange(r)
     assert d.evaluate_from_evaluations(evals, tau) == horner(coeffs, tau, r)
     basis = d.lagrange_coefficients_at(tau)
-    assert sum(e * l for e, l in zip(evals, basis)) % r == horner(coeffs, tau, r)
+    assert sum(e * weight for e, weight in zip(evals, basis)) % r == horner(coeffs, tau, r)
 
 
 @pytest.mark.parametrize("size", [0, -4, 3, 6, 12, 2**20 + 1])

@@ -90,7 +90,8 @@ def test_phase_timings_are_reported(curve, backend, rng):
     }
     for method in methods_for(backend)[1:]:
         phases, calls = {}, []
-        quotient_h(a, b, c, d, method=method, phases=phases, on_phase=lambda name, s: calls.append((name, s)))
+        quotient_h(a, b, c, d, method=method, phases=phases,
+                   on_phase=lambda name, s, calls=calls: calls.append((name, s)))
         assert set(phases) == expected[method]
         assert [name for name, _ in calls] == [k for k in phases if k != "total"]
         assert all(s >= 0 for s in phases.values())

@@ -11,7 +11,8 @@ import prover.bench.report
 import prover.cli
 import prover.trader.cli
 from circuits.protocol.exit_codes import ExitCode
-from prover.console import say
+from prover.console import fail, say
+from zkmargin.errors import ZkMarginError
 
 MESSAGE = "plots need matplotlib: pip install 'zkmargin[bench]' (see [red] and [/] and [link=x])"
 
@@ -21,19 +22,27 @@ def test_say_prints_brackets_intact_after_a_markup_label(capsys):
     assert capsys.readouterr().err == f"error: {MESSAGE}\n"
 
 
-@pytest.mark.parametrize(
-    "fail", [lambda m: prover.cli.fail(m), lambda m: prover.trader.cli._fail(m, 3)], ids=["zkmargin", "trader"]
-)
-def test_command_failures_print_brackets_intact(capsys, fail):
-    with pytest.raises(typer.Exit):
-        fail(MESSAGE)
+@pytest.mark.parametrize("code", [ExitCode.INVALID, ExitCode.ERROR, ExitCode.SERVICE_UNAVAILABLE])
+def test_command_failures_print_brackets_intact(capsys, code):
+    """``fail`` ends every command of zkmargin and of the trader's CLI."""
+    with pytest.raises(typer.Exit) as done:
+        fail(MESSAGE, code)
+    assert done.value.exit_code == code
+    assert capsys.readouterr().err == f"error: {MESSAGE}\n"
+
+
+def test_the_trader_commands_explain_errors_through_fail(capsys):
+    with pytest.raises(typer.Exit) as done, prover.trader.cli._explained_errors():
+        raise ZkMarginError(MESSAGE)
+    assert done.value.exit_code == ExitCode.ERROR
     assert capsys.readouterr().err == f"error: {MESSAGE}\n"
 
 
 def test_bench_report_without_matplotlib_names_the_extra(capsys, monkeypatch, tmp_path):
     """The issue's case: `zkmargin bench report` without matplotlib (the benchmarks themselves skipped)."""
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
-    monkeypatch.setattr(prover.bench.report, "run_report", lambda plan, out, compare, say: prover.bench.report.plot({}, out))
+    monkeypatch.setattr(prover.bench.report, "run_report",
+                        lambda plan, out, compare, say: prover.bench.report.plot({}, out))
     monkeypatch.setattr(sys, "argv", ["zkmargin", "bench", "report", "--quick", "--out", str(tmp_path)])
     with pytest.raises(SystemExit) as done:
         prover.cli.main()

@@ -462,7 +462,8 @@ class Trader:
         from circuits import get_circuit
 
         prices = self.epoch(epoch_id)["settlement_prices"]
-        new, pnl, inputs = get_circuit("settle", markets=API_MARKETS).transition(self.state, epoch_id, prices, API_CURVE)
+        settle_circuit = get_circuit("settle", markets=API_MARKETS)
+        new, pnl, inputs = settle_circuit.transition(self.state, epoch_id, prices, API_CURVE)
         return Submission(f"/accounts/{self.account_id}/settlements", {
             "epoch_id": epoch_id, "pnl": str(pnl), "holds_position": new.holds_position,
             "new_commitment": str(new.commitment(API_CURVE)),

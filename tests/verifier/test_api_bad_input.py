@@ -65,6 +65,24 @@ def _off_g2() -> list:
     return [[str(x0), str(x1)], [str(y0), str(y1)], ["1", "0"]]
 
 
+def test_commitments_not_below_r_keep_their_refusal_at_the_edge(scene):
+    """The services call the core's one below-r check and keep their own refusal: status, code and words."""
+    api, trader, _, _, submission = scene
+    at_r = dict(submission.body, new_commitment=str(CURVE.r))
+    response = api.client.post(submission.path, headers=trader.auth, json=at_r)
+    body = assert_refused(response, 400,
+                          f"new_commitment must be a field element: an integer in [0, r) for {CURVE.name}")
+    assert body["code"] == "bad_request"
+    below_r = dict(submission.body, new_commitment=str(CURVE.r - 1))  # in the field: the proof is what refuses it
+    assert_refused(api.client.post(submission.path, headers=trader.auth, json=below_r), 422, "does not verify")
+    fill = {"account_id": trader.account_id, "fill_commitment": str(CURVE.r), "ciphertext": "01" + "00" * 560,
+            "reference": "edge"}
+    body = assert_refused(api.client.post("/fills", headers=api.venue, json=fill), 400,
+                          f"fill_commitment must be an integer in [0, r) for {CURVE.name}")
+    assert body["code"] == "malformed_input"
+    assert_nothing_recorded(api, trader)
+
+
 PROOF_CORRUPTIONS = [
     ("garbage coordinates", lambda p: _with(p, "pi_a", ["garbage", "\x00\xff", "1"]), 400, "pi_a"),
     ("coordinate not below p", lambda p: _with(p, "pi_a", [str(CURVE.p), p["pi_a"][1], "1"]), 400, "below"),
@@ -116,8 +134,11 @@ def test_malformed_requests_are_refused(scene, name, corrupt, status, fragment):
 
 def test_bodies_that_are_not_json_too_large_or_too_deep(scene):
     api, trader, _, _, submission = scene
-    post = lambda **kw: api.client.post(submission.path, headers={**trader.auth, "content-type": "application/json"},
-                                        **kw)
+    headers = {**trader.auth, "content-type": "application/json"}
+
+    def post(**kw):
+        return api.client.post(submission.path, headers=headers, **kw)
+
     assert_refused(post(content=b"\x00\xffgarbage{"), 422, "not valid JSON")
     assert_refused(post(content=b'{"epoch_id": 1,'), 422, "not valid JSON")
     assert_refused(post(content=b"[" * 5000 + b"]" * 5000), 400, "nested deeper")

@@ -377,7 +377,8 @@ def test_the_upgrade_refuses_stored_equivocations(empty_database_url):
                     {"d": f"{i:064x}", "k": "ab" * 32, "p": price, "s": "00" * 64, "t": NOW})
     finally:
         database.dispose()
-    with pytest.raises(DatabaseConfigurationError, match=r"1 equivocation\(s\).*market 0 timestamp 1700000000 \(2 prices\)"):
+    refusal = r"1 equivocation\(s\).*market 0 timestamp 1700000000 \(2 prices\)"
+    with pytest.raises(DatabaseConfigurationError, match=refusal):
         upgrade_database(empty_database_url)
 
 

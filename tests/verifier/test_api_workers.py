@@ -45,7 +45,8 @@ def test_two_workers_on_one_database(start_server, database_url):
 
     with ThreadPoolExecutor(N) as pool:
         responses = list(pool.map(send, submissions))
-    assert sorted(r.status_code for r in responses) == [201] + [409] * (N - 1), [r.text for r in responses if r.status_code != 409]
+    unexpected = [r.text for r in responses if r.status_code != 409]
+    assert sorted(r.status_code for r in responses) == [201] + [409] * (N - 1), unexpected
     winner = next(i for i, r in enumerate(responses) if r.status_code == 201)
     view = api.expect(api.client.get(f"/accounts/{trader.account_id}", headers=trader.auth), 200)
     assert view["sequence"] == 1 and view["balances"]["collateral"] == str(100 + winner)

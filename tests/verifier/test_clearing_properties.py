@@ -520,7 +520,7 @@ class ClearingMachine(RuleBasedStateMachine):
             epoch_id = epoch["epoch_id"]
             for trader in self.active():
                 self.attempt(trader, f"catch up through epoch {epoch_id}",
-                             lambda: trader.catch_up(settle_through=epoch_id))
+                             lambda trader=trader, epoch_id=epoch_id: trader.catch_up(settle_through=epoch_id))
             for account_id in self.desk.missing(epoch_id):
                 response = self.desk.call("POST", f"/epochs/{epoch_id}/defaults",
                                           json={"account_id": account_id, "reason": "no settlement (drain)"})

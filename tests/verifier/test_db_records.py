@@ -136,8 +136,8 @@ def test_a_fill_is_recorded_once_and_applied_once(database):
     with database.unit_of_work() as session:
         open_account(session, 1, 10)
         open_epoch(session, 1)
-        item = record_fill(session, account_id=1, fill_commitment=555, reference="venue-1", epoch_id=1, ciphertext=b"box",
-                           deadline=later)
+        item = record_fill(session, account_id=1, fill_commitment=555, reference="venue-1", epoch_id=1,
+                           ciphertext=b"box", deadline=later)
         again = record_fill(session, account_id=1, fill_commitment=555, reference="venue-1", epoch_id=1)
         assert again.id == item.id  # a retried delivery
     with pytest.raises(DuplicateError), database.unit_of_work() as session:

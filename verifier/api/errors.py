@@ -43,6 +43,7 @@ from verifier.errors import (
     StaleReportError,
     UnknownMarketError,
     UnknownOracleError,
+    first_line,
 )
 from verifier.services.errors import (
     AlreadyAcceptedError,
@@ -106,9 +107,12 @@ def error_response(status: int, code: str, detail: str, *, headers: dict[str, st
     return JSONResponse({"detail": detail, "code": code, **extra}, status_code=status, headers=headers)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+# PostgreSQL's serialization failure and deadlock: the transaction lost a race and may be retried
+SERIALIZATION_FAILURES = ("40001", "40P01")
+
+
+def _sqlstate(exc: OperationalError) -> str | None:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None)
 
 
 async def zkmargin_error(request: Request, exc: ZkMarginError) -> JSONResponse:
@@ -120,7 +124,7 @@ async def zkmargin_error(request: Request, exc: ZkMarginError) -> JSONResponse:
     if isinstance(exc, CircuitBreakerError):
         extra = {"trips": [trip.to_dict() for trip in exc.trips]}
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
-    return error_response(status, code, _one_line(exc), headers=headers, **_jsonable(extra))
+    return error_response(status, code, first_line(exc), headers=headers, **_jsonable(extra))
 
 
 def _jsonable(value: Any) -> Any:
@@ -156,9 +160,9 @@ async def database_error(request: Request, exc: SQLAlchemyError) -> JSONResponse
         return error_response(409, "conflict", "the request conflicts with a concurrent change; re-read and retry")
     if isinstance(exc, DataError):
         return error_response(400, "bad_request", "a value does not fit the database column it belongs in")
-    if isinstance(exc, OperationalError) and getattr(getattr(exc, "orig", None), "sqlstate", None) in ("40001", "40P01"):
+    if isinstance(exc, OperationalError) and _sqlstate(exc) in SERIALIZATION_FAILURES:
         return error_response(409, "conflict", "the request lost a race with a concurrent change; retry")
-    log.error("database error: %s", _one_line(exc), extra={"event": "database_error", "path": request.url.path})
+    log.error("database error: %s", first_line(exc), extra={"event": "database_error", "path": request.url.path})
     return error_response(503, "database_unavailable", "the database is unavailable; retry later")
 
 

@@ -34,7 +34,8 @@ def _natural(value: Any) -> int:
 
 
 _INTEGER_SCHEMA = {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^-?(0|[1-9][0-9]{0,99})$"}]}
-_NATURAL_SCHEMA = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^(0|[1-9][0-9]{0,99})$"}]}
+_NATURAL_SCHEMA = {"anyOf": [{"type": "integer", "minimum": 0},
+                             {"type": "string", "pattern": "^(0|[1-9][0-9]{0,99})$"}]}
 
 Integer = Annotated[int, BeforeValidator(_integer), WithJsonSchema(_INTEGER_SCHEMA)]
 Natural = Annotated[int, BeforeValidator(_natural), WithJsonSchema(_NATURAL_SCHEMA)]

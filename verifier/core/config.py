@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from circuits.protocol.home import home_from, zkmargin_home
+from circuits.protocol.keystore import keys_dir_in
 from circuits.state import MAX_MARKETS, RATE_SCALE
 from verifier.db.engine import resolve_database_url
 
@@ -158,7 +159,7 @@ class Settings(BaseSettings):
 
     @property
     def resolved_keys_dir(self) -> Path:
-        return self.keys_dir or self.home / "keys"
+        return self.keys_dir or keys_dir_in(self.home)
 
     @property
     def credentials_file(self) -> Path:

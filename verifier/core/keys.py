@@ -47,7 +47,8 @@ class StatementKey:
 
 def _move_aside(directory: Path, old_circuit_id: str) -> Path:
     for attempt in range(1000):
-        aside = directory.with_name(f"{directory.name}.outdated-{old_circuit_id[:12]}{f'-{attempt}' if attempt else ''}")
+        suffix = f"-{attempt}" if attempt else ""
+        aside = directory.with_name(f"{directory.name}.outdated-{old_circuit_id[:12]}{suffix}")
         if not aside.exists():
             directory.rename(aside)
             return aside

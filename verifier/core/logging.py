@@ -12,7 +12,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName", "color_message"}
+_STANDARD = (set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
+             | {"message", "asctime", "taskName", "color_message"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -34,7 +35,8 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
     """Send the service's and uvicorn's logs to stderr in one format (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    text_format = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(JsonFormatter() if as_json else logging.Formatter(text_format))
     handler.set_name("zkmargin")
     for name in ("zkmargin.verifier", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)

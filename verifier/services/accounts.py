@@ -26,7 +26,9 @@ from verifier.services.context import ServiceContext, same_secret, token_hash
 from verifier.services.errors import AuthenticationError
 
 
-def open_account(session: Session, ctx: ServiceContext, genesis_salt: int, encryption_public_key: str) -> dict[str, Any]:
+def open_account(
+    session: Session, ctx: ServiceContext, genesis_salt: int, encryption_public_key: str,
+) -> dict[str, Any]:
     key = load_public_key(encryption_public_key).public_bytes_raw()  # FillFormatError (400) unless 32-byte hex
     account_id = records.next_account_id(session)  # concurrent openings take turns: ids never collide
     state = AccountState.genesis(account_id, ctx.markets, salt=genesis_salt)

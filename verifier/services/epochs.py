@@ -17,7 +17,7 @@ from verifier.db import records
 from verifier.db.models import Epoch, EpochStatus, SnapshotPhase
 from verifier.db.types import utc_now
 from verifier.errors import EpochStateError, NotFoundError
-from verifier.services import prices
+from verifier.services import prices, settlements
 from verifier.services.context import ServiceContext
 from verifier.services.errors import NoOpenEpochError
 
@@ -129,11 +129,7 @@ def mark_prices(session: Session, ctx: ServiceContext, epoch_id: int, *, require
 
 def settlement_prices(session: Session, ctx: ServiceContext, epoch_id: int) -> list[int]:
     """The closed epoch's settlement prices (EpochStateError while it is open or once finalized)."""
-    epoch = records.get_epoch(session, epoch_id)
-    if epoch.status is EpochStatus.OPEN:
-        raise EpochStateError(f"epoch {epoch_id} is still open: its settlement prices are not fixed yet")
-    if epoch.status is EpochStatus.FINALIZED:
-        raise EpochStateError(f"epoch {epoch_id} is already finalized")
+    epoch = settlements.require_closed(records.get_epoch(session, epoch_id))
     cached = ctx.settlement_prices.get(epoch_id)
     if cached is None:
         cached = ctx.settlement_prices[epoch_id] = [p.price for p in epoch.prices]

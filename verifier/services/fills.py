@@ -19,6 +19,8 @@ from verifier.services import accounts
 from verifier.services.context import ServiceContext
 from verifier.services.errors import NoOpenEpochError
 from zkmargin.curves import get_curve
+from zkmargin.errors import MalformedInputError
+from zkmargin.field import require_field_element
 
 
 def fill_view(item: PendingItem, with_ciphertext: bool) -> dict[str, Any]:
@@ -33,8 +35,7 @@ def fill_view(item: PendingItem, with_ciphertext: bool) -> dict[str, Any]:
 
 def post_fill(session: Session, ctx: ServiceContext, account_id: int, fill_commitment: int, ciphertext: bytes,
               reference: str, deadline: datetime | None, epoch_id: int | None = None) -> tuple[dict[str, Any], bool]:
-    if not 0 <= fill_commitment < get_curve(ctx.curve).r:
-        raise FillFormatError(f"fill_commitment must be an integer in [0, r) for {ctx.curve}")
+    _require_fill_commitment(ctx, fill_commitment)
     if len(ciphertext) != CIPHERTEXT_BYTES or ciphertext[0] != VERSION:
         raise FillFormatError(f"a sealed fill is {CIPHERTEXT_BYTES} bytes starting with version byte {VERSION}; "
                               f"got {len(ciphertext)} bytes")
@@ -55,6 +56,14 @@ def post_fill(session: Session, ctx: ServiceContext, account_id: int, fill_commi
     item = records.record_fill(session, account_id=account_id, fill_commitment=fill_commitment, reference=reference,
                                epoch_id=epoch_id, ciphertext=ciphertext, deadline=deadline)
     return fill_view(item, False), existing is None
+
+
+def _require_fill_commitment(ctx: ServiceContext, fill_commitment: int) -> None:
+    """The core's below-r check, refused as before: FillFormatError (400 malformed_input) in these words."""
+    try:
+        require_field_element(fill_commitment, get_curve(ctx.curve).r, "fill_commitment")
+    except MalformedInputError:
+        raise FillFormatError(f"fill_commitment must be an integer in [0, r) for {ctx.curve}") from None
 
 
 def _open_epoch_id(session: Session) -> int:

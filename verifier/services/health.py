@@ -81,7 +81,9 @@ def epoch_health(session: Session, epoch_id: int, status: str | None = None) -> 
     return result
 
 
-def account_health(session: Session, account_id: int, epoch_id: int, token: str | None, operator: bool) -> dict[str, Any]:
+def account_health(
+    session: Session, account_id: int, epoch_id: int, token: str | None, operator: bool,
+) -> dict[str, Any]:
     if not operator:
         accounts.authenticate(session, account_id, token)
     records.get_account(session, account_id)

@@ -51,13 +51,17 @@ from verifier.errors import (
 )
 
 
-def lock_closed_epoch(session: Session, epoch_id: int, *, shared: bool) -> Epoch:
-    epoch = lock_epoch(session, epoch_id, shared=shared)
+def require_closed(epoch: Epoch) -> Epoch:
+    """``epoch`` if it is closed: settlement prices fixed, not finalized (EpochStateError otherwise)."""
     if epoch.status is EpochStatus.OPEN:
-        raise EpochStateError(f"epoch {epoch_id} is still open: its settlement prices are not fixed")
+        raise EpochStateError(f"epoch {epoch.id} is still open: its settlement prices are not fixed yet")
     if epoch.status is EpochStatus.FINALIZED:
-        raise EpochStateError(f"epoch {epoch_id} is already finalized")
+        raise EpochStateError(f"epoch {epoch.id} is already finalized")
     return epoch
+
+
+def lock_closed_epoch(session: Session, epoch_id: int, *, shared: bool) -> Epoch:
+    return require_closed(lock_epoch(session, epoch_id, shared=shared))
 
 
 def refuse_second_outcome(session: Session, account_id: int, epoch_id: int) -> None:

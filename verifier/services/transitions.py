@@ -61,6 +61,7 @@ from verifier.services.errors import AlreadyAcceptedError, ProofRejectedError, R
 from verifier.services.statements import Statement, build_statement, parse_proof, verify_statement
 from zkmargin.curves import get_curve
 from zkmargin.errors import MalformedInputError
+from zkmargin.field import require_field_element
 
 log = logging.getLogger("zkmargin.verifier")
 
@@ -88,10 +89,11 @@ class Plan:
 
 
 def _field_element(ctx: ServiceContext, name: str, value: int) -> int:
-    r = get_curve(ctx.curve).r
-    if not 0 <= value < r:
-        raise RequestError(f"{name} must be a field element: an integer in [0, r) for {ctx.curve}")
-    return value
+    """The core's below-r check, refused as the service's RequestError (400 bad_request) in these words."""
+    try:
+        return require_field_element(value, get_curve(ctx.curve).r, name)
+    except MalformedInputError:
+        raise RequestError(f"{name} must be a field element: an integer in [0, r) for {ctx.curve}") from None
 
 
 def _transition_view(row: AccountCommitment) -> dict[str, Any]:

@@ -51,12 +51,17 @@ def check_public_inputs(vk: AnyVerifyingKey, public_inputs: Sequence[int]) -> li
     return require_field_elements(public_inputs, vk.curve.r, "public input ")
 
 
-def check_proof_points(proof: Proof, vk: AnyVerifyingKey, backend: Backend) -> None:
+def check_proof_points(proof: Proof, vk: AnyVerifyingKey, backend: Backend, *, subgroups_checked: bool = False) -> None:
+    """The proof is on the key's curve and no point is the point at infinity or outside the
+    prime-order subgroup. ``subgroups_checked``: the points come from a validating parser, so the
+    subgroup checks (most of the cost) are skipped; the curve and infinity are checked anyway."""
     if proof.curve.name != vk.curve.name:
         raise MalformedInputError(f"the proof is on {proof.curve.name}, the verification key on {vk.curve.name}")
     for name, point, is_g2 in (("A", proof.a_g1, False), ("B", proof.b_g2, True), ("C", proof.c_g1, False)):
         if (backend.g2_is_identity if is_g2 else backend.g1_is_identity)(point):
             raise MalformedInputError(f"proof point {name} is the point at infinity")
+        if subgroups_checked:
+            continue
         if not (backend.g2_in_subgroup if is_g2 else backend.g1_in_subgroup)(point):
             raise MalformedInputError(f"proof point {name} is not in the prime-order subgroup")
 

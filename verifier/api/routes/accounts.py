@@ -26,7 +26,9 @@ async def open_account(ctx: ContextDep, body: OpenAccountRequest, request: Reque
 
 @router.get("/accounts/{account_id}", response_model=AccountView,
             summary="The account's commitments, pending items and ledger balances")
-async def get_account(ctx: ContextDep, account_id: AccountId, token: TokenDep, operator: IsOperatorDep) -> dict[str, Any]:
+async def get_account(
+    ctx: ContextDep, account_id: AccountId, token: TokenDep, operator: IsOperatorDep,
+) -> dict[str, Any]:
     return await ctx.read(accounts.get_account_view, account_id, token, operator)
 
 

@@ -26,7 +26,8 @@ def upgrade() -> None:
         sa.Column("account_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", UTC_TIMESTAMP, nullable=False),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_account_credentials_account_id_accounts")),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"],
+                                name=op.f("fk_account_credentials_account_id_accounts")),
         sa.PrimaryKeyConstraint("account_id", name=op.f("pk_account_credentials")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_account_credentials_token_hash")),
     )
@@ -48,7 +49,8 @@ def upgrade() -> None:
         sa.Column("timestamp", sa.BigInteger(), nullable=False),
         sa.Column("signature", sa.String(length=128), nullable=False),
         sa.Column("received_at", UTC_TIMESTAMP, nullable=False),
-        sa.ForeignKeyConstraint(["oracle"], ["oracle_keys.public_key"], name=op.f("fk_oracle_reports_oracle_oracle_keys")),
+        sa.ForeignKeyConstraint(["oracle"], ["oracle_keys.public_key"],
+                                name=op.f("fk_oracle_reports_oracle_oracle_keys")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_oracle_reports")),
         sa.UniqueConstraint("digest", name=op.f("uq_oracle_reports_digest")),
     )
