@@ -183,7 +183,10 @@ def finish_step(state: GuardianState, folder: Path) -> Conclusion:
     received = [SubShare(dealer, state.index, value) for dealer, value in sorted(state.received.items())]
     share = guardian_share(transcript, state.index, received)
     guardian_set = transcript.guardian_set()
-    files: Files = {GUARDIAN_SET_NAME: guardian_set_to_json(guardian_set), TRANSCRIPT_NAME: transcript_to_json(transcript)}
+    files: Files = {
+        GUARDIAN_SET_NAME: guardian_set_to_json(guardian_set),
+        TRANSCRIPT_NAME: transcript_to_json(transcript),
+    }
     return Conclusion(state.with_share(share), transcript, guardian_set, files)
 
 

@@ -6,8 +6,9 @@ Proofs, keys and benchmarks are defined here and in ``prover.bench``: ``groth16 
 ``prove NAME``. The trader's commands (``prover.trader.cli``) are mounted directly. Commands of
 other packages are mounted through the entry points of the group ``zkmargin.commands`` (each a
 ``register(app)`` function): the operator's ``serve`` and ``ledger verify`` (``verifier.cli``),
-the guardian's ``guardian ...`` (``guardian.cli``) and ``demo`` (``demo.cli``). So the trader's package never imports the service, and an
-installation without one of them simply has no such command.
+the guardian's ``guardian ...`` (``guardian.cli``) and ``demo`` (``demo.cli``). So the trader's
+package never imports the service, and an installation without one of them simply has no such
+command.
 
 Every command exits with a code of ``circuits.protocol.exit_codes.ExitCode``; the message is one
 line on stderr, never a traceback.

@@ -26,7 +26,8 @@ from zkmargin.gadgets.edwards import (
     variable_base_mul,
 )
 
-ORDER_TWO = lambda ec: (0, ec.p - 1)
+def order_two(ec):
+    return (0, ec.p - 1)
 
 
 def public_point(cs, name, point):
@@ -37,7 +38,7 @@ def sample_points(ec, seed):
     rng = random.Random(seed)
     p = base_mul(ec, rng.randrange(1, ec.order))
     q = base_mul(ec, rng.randrange(1, ec.order))
-    return [(p, q), (p, p), (p, neg(ec, p)), (p, IDENTITY), (IDENTITY, IDENTITY), (ORDER_TWO(ec), p)]
+    return [(p, q), (p, p), (p, neg(ec, p)), (p, IDENTITY), (IDENTITY, IDENTITY), (order_two(ec), p)]
 
 
 def test_addition_and_doubling_match_the_native_group_law(curve):

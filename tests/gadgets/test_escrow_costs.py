@@ -86,7 +86,8 @@ def main() -> None:
         for n in LENGTHS:
             for public_key in (False, True):
                 mode = "public key" if public_key else "constant key"
-                print(f"| {curve.name} | whole escrow of {n} elements, {mode} | {whole_escrow(curve, n, public_key):,} |")
+                count = whole_escrow(curve, n, public_key)
+                print(f"| {curve.name} | whole escrow of {n} elements, {mode} | {count:,} |")
 
 
 if __name__ == "__main__":

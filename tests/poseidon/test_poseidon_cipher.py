@@ -76,11 +76,11 @@ def test_round_trip(curve, length):
 @pytest.mark.parametrize(
     "change",
     [
-        pytest.param(lambda c, k, n, l: (c, (k[0] + 1, k[1]), n, l), id="wrong key"),
-        pytest.param(lambda c, k, n, l: (c, k, n + 1, l), id="wrong nonce"),
-        pytest.param(lambda c, k, n, l: (c, k, n, l - 1), id="shorter length, same blocks"),
-        pytest.param(lambda c, k, n, l: ([c[0] + 1, *c[1:]], k, n, l), id="changed element"),
-        pytest.param(lambda c, k, n, l: ([*c[:-1], c[-1] + 1], k, n, l), id="changed tag"),
+        pytest.param(lambda c, k, n, length: (c, (k[0] + 1, k[1]), n, length), id="wrong key"),
+        pytest.param(lambda c, k, n, length: (c, k, n + 1, length), id="wrong nonce"),
+        pytest.param(lambda c, k, n, length: (c, k, n, length - 1), id="shorter length, same blocks"),
+        pytest.param(lambda c, k, n, length: ([c[0] + 1, *c[1:]], k, n, length), id="changed element"),
+        pytest.param(lambda c, k, n, length: ([*c[:-1], c[-1] + 1], k, n, length), id="changed tag"),
     ],
 )
 def test_decryption_refuses_a_wrong_tag(curve, change):

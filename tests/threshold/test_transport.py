@@ -44,7 +44,8 @@ def test_a_whole_generation_over_sealed_messages(keys):
     inbox = {j: [] for j in (1, 2, 3)}
     for text in wire:
         sealed = sealed_from_json(PARAMS, text)
-        inbox[sealed.recipient].append(open_sub_share(PARAMS, sealed, keys[sealed.recipient], public_bytes(keys[sealed.dealer])))
+        dealer_key = public_bytes(keys[sealed.dealer])
+        inbox[sealed.recipient].append(open_sub_share(PARAMS, sealed, keys[sealed.recipient], dealer_key))
     broadcasts = [d.broadcast for d in dealings]
     assert all(not check_dealings(PARAMS, j, broadcasts, inbox[j]) for j in inbox)
     transcript = conclude(PARAMS, broadcasts, [], [])
@@ -66,7 +67,8 @@ def test_a_sealed_sub_share_opens_only_as_sent(keys):
             public_bytes(keys[1]),
             PARAMS,
         ),
-        "a flipped ciphertext bit": (dataclasses.replace(sealed, ciphertext=bytes(flipped)), keys[2], public_bytes(keys[1]), PARAMS),
+        "a flipped ciphertext bit": (
+            dataclasses.replace(sealed, ciphertext=bytes(flipped)), keys[2], public_bytes(keys[1]), PARAMS),
         "relabelled as dealer 3's": (dataclasses.replace(sealed, dealer=3), keys[2], public_bytes(keys[1]), PARAMS),
         "another session": (sealed, keys[2], public_bytes(keys[1]), DkgParameters(BABY_JUBJUB, 2, 3, "other")),
     }

@@ -125,7 +125,9 @@ def _declare_chain(cs: ConstraintSystem, outputs: Sequence[CurvePoint], inputs: 
     cs.declare_determined([c for point in outputs for c in (point.x, point.y)], sources, reason)
 
 
-def select_point(cs: ConstraintSystem, bit: LCLike, if_true: CurvePoint, if_false: CurvePoint, label: str) -> CurvePoint:
+def select_point(
+    cs: ConstraintSystem, bit: LCLike, if_true: CurvePoint, if_false: CurvePoint, label: str
+) -> CurvePoint:
     """bit ? if_true : if_false for a boolean ``bit`` (the caller constrains it): 2 constraints."""
     with cs.namespace(label):
         # the constraint's own formula, so a witness stays consistent whatever the bit holds
