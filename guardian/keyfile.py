@@ -35,8 +35,6 @@ from circuits.protocol.home import zkmargin_home
 from guardian.messages import (
     Card,
     Roster,
-    parameters_from_json,
-    parameters_to_json,
     public_signing_key,
     roster_from_json,
     roster_to_json,
@@ -49,6 +47,8 @@ from zkmargin.threshold.dkg import (
     SubShare,
     broadcast_from_json,
     broadcast_to_json,
+    parameters_from_json,
+    parameters_to_json,
 )
 from zkmargin.threshold.encoding import (
     as_object,

@@ -36,17 +36,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from zkmargin.errors import MalformedInputError
 from zkmargin.formats.files import write_atomically
-from zkmargin.threshold.dkg import DkgParameters
+from zkmargin.threshold.dkg import DkgParameters, parameters_from_json, parameters_to_json
 from zkmargin.threshold.encoding import (
-    MAX_GUARDIANS,
     as_object,
     canonical_json,
     check_format,
     check_keys,
     read_count,
-    read_curve,
     read_hex,
-    read_text,
 )
 
 VERSION = 1
@@ -90,19 +87,6 @@ TRANSCRIPT_NAME = "transcript.json"
 # --- parameters ------------------------------------------------------------------------------
 
 
-def parameters_to_json(params: DkgParameters) -> dict[str, Any]:
-    return {"curve": params.curve.name, "threshold": params.threshold, "guardians": params.guardians,
-            "session": params.session}
-
-
-def parameters_from_json(obj: Mapping[str, Any], source: str) -> DkgParameters:
-    ec = read_curve(obj["curve"], source)
-    guardians = read_count(obj["guardians"], 1, MAX_GUARDIANS, source, "guardians")
-    threshold = read_count(obj["threshold"], 1, guardians, source, "threshold")
-    try:
-        return DkgParameters(ec, threshold, guardians, read_text(obj["session"], source, "session"))
-    except MalformedInputError as exc:
-        raise MalformedInputError(f"{source}: {exc}") from None
 
 
 def describe(params: DkgParameters) -> str:

@@ -434,15 +434,24 @@ def guardian_share(transcript: DkgTranscript, recipient: int, sub_shares: Sequen
 # --- JSON ------------------------------------------------------------------------------
 
 
+def parameters_to_json(params: DkgParameters) -> dict[str, Any]:
+    """The parameters every DKG message carries: curve, t, n and the session."""
+    return {"curve": params.curve.name, "threshold": params.threshold, "guardians": params.guardians,
+            "session": params.session}
+
+
+def parameters_from_json(obj: Mapping[str, Any], source: str) -> DkgParameters:
+    ec = read_curve(obj["curve"], source)
+    guardians = read_count(obj["guardians"], 1, MAX_GUARDIANS, source, "guardians")
+    threshold = read_count(obj["threshold"], 1, guardians, source, "threshold")
+    try:
+        return DkgParameters(ec, threshold, guardians, read_text(obj["session"], source, "session"))
+    except MalformedInputError as exc:
+        raise MalformedInputError(f"{source}: {exc}") from None
+
+
 def _header(params: DkgParameters, name: str) -> dict[str, Any]:
-    return {
-        "format": name,
-        "version": VERSION,
-        "curve": params.curve.name,
-        "threshold": params.threshold,
-        "guardians": params.guardians,
-        "session": params.session,
-    }
+    return {"format": name, "version": VERSION, **parameters_to_json(params)}
 
 
 _HEADER_FIELDS = ("format", "version", "curve", "threshold", "guardians", "session")
@@ -451,13 +460,7 @@ _HEADER_FIELDS = ("format", "version", "curve", "threshold", "guardians", "sessi
 def _read_header(obj: Mapping[str, Any], name: str, fields: Sequence[str], source: str) -> DkgParameters:
     check_format(obj, name, VERSION, source)
     check_keys(obj, (*_HEADER_FIELDS, *fields), source)
-    ec = read_curve(obj["curve"], source)
-    guardians = read_count(obj["guardians"], 1, MAX_GUARDIANS, source, "guardians")
-    threshold = read_count(obj["threshold"], 1, guardians, source, "threshold")
-    try:
-        return DkgParameters(ec, threshold, guardians, read_text(obj["session"], source, "session"))
-    except MalformedInputError as exc:
-        raise MalformedInputError(f"{source}: {exc}") from None
+    return parameters_from_json(obj, source)
 
 
 def _expect_parameters(params: DkgParameters, got: DkgParameters, source: str) -> None:
