@@ -56,6 +56,23 @@ SLOW_TESTS = {
         "a whole epoch with a default, 7 s",
     "tests/verifier/test_api_account_opening.py::test_account_opening_is_rate_limited_per_client_address": "8 s",
     "tests/poseidon/test_poseidon_parameters.py::test_mds_checks_accept_the_shipped_matrices": "galois, 6 s",
+    # portfolio margin: real Groth16 proofs and the M = 16 digest; its cheating witnesses stay in the lane
+    "tests/circuits/test_portfolio.py::test_a_hedged_book_proves_portfolio_margin_where_the_flat_rate_refuses": "4 s",
+    "tests/circuits/test_portfolio.py::test_a_naked_short_call_proves_flat_rate_margin_where_portfolio_refuses": "1 s",
+    "tests/circuits/test_portfolio.py::test_groth16_proofs_are_bound_to_the_published_arrays": "1 s",
+    "tests/circuits/test_portfolio.py::test_the_digest_exists_at_the_largest_shape_on_both_curves": "1 s",
+    "tests/circuits/test_portfolio.py::test_books_with_exactly_their_requirement_pass_and_one_unit_less_fails":
+        "ten books, 9 s",
+    "tests/verifier/test_api_bad_input.py::test_a_proof_for_another_epoch_or_account_is_refused": "2.5 s",
+}
+# tests run per curve or back end whose second variant adds time, not coverage of other code: the
+# fast lane keeps one (the statements on BLS12-381, the escrow on BN254 as circom users build it,
+# the fast back ends); CI runs every variant
+SLOW_VARIANTS = {
+    "tests/backends/": "py_ecc",
+    "tests/circuits/": "bn128",
+    "tests/gadgets/test_escrow_gadget.py": "bls12381",
+    "tests/gadgets/test_edwards_gadgets.py": "bls12381",
 }
 SLOW_PARAMETERS = {"postgresql"}  # the database tests' PostgreSQL variants (SQLite stays)
 
@@ -63,6 +80,9 @@ SLOW_PARAMETERS = {"postgresql"}  # the database tests' PostgreSQL variants (SQL
 def _is_slow(item: pytest.Item) -> bool:
     nodeid = item.nodeid.replace("\\", "/")
     if any(nodeid.startswith(prefix) for prefix in (*SLOW_MODULES, *SLOW_TESTS)):
+        return True
+    variant = nodeid.partition("[")[2].rstrip("]").split("-")
+    if any(nodeid.startswith(prefix) and slow in variant for prefix, slow in SLOW_VARIANTS.items()):
         return True
     params = getattr(item, "callspec", None)
     values = params.params.values() if params is not None else ()
