@@ -125,7 +125,7 @@ class TraderAccount:
         in between leaves at most an empty, unused account at the service.
         """
         if path.exists():
-            raise statefile.StateFileExistsError(f"a state file already exists at {path}: choose another --state")
+            raise statefile.StateFileExistsError(path)  # names the path once; the CLI's --state picks another
         client = ServiceClient(service, transport=transport, insecure=insecure)
         config = client.config()
         curve, markets = config.curve, len(config.markets)

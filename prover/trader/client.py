@@ -173,7 +173,7 @@ class ServiceClient:
         except httpx.TimeoutException:
             raise ServiceUnreachableError(f"the service at {self.url} did not answer in time") from None
         except httpx.TransportError as exc:
-            reason = exc or type(exc).__name__
+            reason = str(exc) or type(exc).__name__  # some transport errors carry no message
             raise ServiceUnreachableError(f"cannot reach the service at {self.url}: {reason}") from None
         if response.status_code >= 500:
             raise ServiceFailedError(response.status_code, _error_fields(response)[1])
