@@ -19,6 +19,8 @@ Two backends are supported:
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,6 +83,21 @@ def create_database_engine(url: str | None = None, **engine_options: Any) -> Eng
     return create_engine(resolved, **engine_options)
 
 
+def _enable_wal(cursor: Any) -> None:
+    """WAL is a property of the file, set once. Switching needs the file to itself, and SQLite does
+    not wait on its busy handler for it: replicas opening a new file at once retry here instead."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_engine(url: str, **engine_options: Any) -> Engine:
     """SQLite with durable WAL, foreign keys, and explicit BEGIN (see the module docstring)."""
     path = Path(make_url(url).database or "")
@@ -94,7 +111,7 @@ def _sqlite_engine(url: str, **engine_options: Any) -> Engine:
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
