@@ -18,10 +18,10 @@ different keys (the guardian set written in the folder would then disagree, and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from guardian.keyfile import GuardianState
 from guardian.messages import (
@@ -43,6 +43,7 @@ from guardian.messages import (
 )
 from zkmargin.errors import MalformedInputError, ZkMarginError
 from zkmargin.threshold.dkg import (
+    DkgParameters,
     Complaint,
     ComplaintAnswer,
     DealerBroadcast,
@@ -69,6 +70,8 @@ from zkmargin.threshold.transport import (
     sealed_from_json,
     sealed_to_json,
 )
+
+T = TypeVar("T")
 
 _REASON_LENGTH = 200  # what the core accepts in a complaint
 
@@ -206,30 +209,30 @@ def read_broadcasts(state: GuardianState, roster: Roster, folder: Path) -> list[
 
 
 def read_complaints(state: GuardianState, roster: Roster, folder: Path) -> list[Complaint]:
-    params = state.parameters
-    messages = read_signed_files(roster, folder, [(j, complaints_name(j)) for j in range(1, params.guardians + 1)])
-    complaints = []
-    for (complainer, path), message in messages.items():
-        for k, entry in enumerate(bundle_entries(COMPLAINTS_FORMAT, params, message, complainer, str(path))):
-            complaint = complaint_from_json(params, entry, f"{path}: entries[{k}]")
-            if complaint.complainer != complainer:
-                raise MalformedInputError(f"{path}: entries[{k}]: a complaint of guardian {complaint.complainer}")
-            complaints.append(complaint)
-    return complaints
+    authors = range(1, state.parameters.guardians + 1)
+    return _read_bundles(state, roster, folder, [(j, complaints_name(j)) for j in authors], COMPLAINTS_FORMAT,
+                         complaint_from_json, lambda complaint: complaint.complainer, "a complaint")
 
 
 def read_answers(state: GuardianState, roster: Roster, folder: Path, accused: Sequence[int]) -> list[ComplaintAnswer]:
     """The answers of every accused dealer (each must have answered, even with nothing)."""
+    return _read_bundles(state, roster, folder, [(i, answers_name(i)) for i in accused], ANSWERS_FORMAT,
+                         answer_from_json, lambda answer: answer.dealer, "an answer")
+
+
+def _read_bundles(state: GuardianState, roster: Roster, folder: Path, wanted: Sequence[tuple[int, str]],
+                  bundle_format: str, parse: Callable[[DkgParameters, Any, str], T],
+                  author_of: Callable[[T], int], what: str) -> list[T]:
+    """Every entry of the signed bundles in ``wanted``; each entry must be its signer's own."""
     params = state.parameters
-    messages = read_signed_files(roster, folder, [(i, answers_name(i)) for i in accused])
-    answers = []
-    for (dealer, path), message in messages.items():
-        for k, entry in enumerate(bundle_entries(ANSWERS_FORMAT, params, message, dealer, str(path))):
-            answer = answer_from_json(params, entry, f"{path}: entries[{k}]")
-            if answer.dealer != dealer:
-                raise MalformedInputError(f"{path}: entries[{k}]: an answer of guardian {answer.dealer}")
-            answers.append(answer)
-    return answers
+    entries: list[T] = []
+    for (author, path), message in read_signed_files(roster, folder, wanted).items():
+        for k, entry in enumerate(bundle_entries(bundle_format, params, message, author, str(path))):
+            parsed = parse(params, entry, f"{path}: entries[{k}]")
+            if author_of(parsed) != author:
+                raise MalformedInputError(f"{path}: entries[{k}]: {what} of guardian {author_of(parsed)}")
+            entries.append(parsed)
+    return entries
 
 
 def read_signed_files(roster: Roster, folder: Path,
