@@ -359,3 +359,23 @@ def test_prepare_reads_the_published_arrays():
         risk_arrays_from_json(bad)
     with pytest.raises(MalformedInputError, match="missing 'arrays'"):
         risk_arrays_from_json({"epoch": 1})
+
+
+# --- the bounds the no-wrap argument relies on, each pinned to its range check ------------------
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_collateral_wrapped_around_the_field_is_stopped_by_its_range(curve):
+    # negative collateral beside 10^13 of unrealized profit: every scenario would hold
+    hedged = book(HEDGED, 0)
+    profit = replace(hedged, costs=(hedged.costs[0] - 10**13, *hedged.costs[1:]))
+    for collateral in (-1, get_curve(curve).r - 1):
+        cheat = replace(profit, collateral=collateral)
+        assert_only_fails_at(synth(cheat, curve, commitment=commit(cheat, curve)), "state/collateral range")
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_a_size_beyond_the_state_bound_is_stopped_by_its_range(curve):
+    rich = book(HEDGED, 10**12)
+    sizes = ((1 << 40) + 1, *rich.sizes[1:])
+    big = replace(rich, sizes=sizes)
+    assert_only_fails_at(synth(big, curve, commitment=commit(big, curve)), "state/size 0 sign/magnitude range")
