@@ -123,6 +123,23 @@ def pack_counters(nonce: int, epoch: int) -> int:
     return nonce + (epoch << NONCE_BITS)
 
 
+def unpack_position(packed: int) -> tuple[int, int]:
+    """(size, cost basis) from ``pack_position``; refuses an element no in-range position packs to."""
+    size_field = packed & ((1 << (SIZE_BITS + 1)) - 1)
+    cost_field = packed >> (SIZE_BITS + 1)
+    if cost_field >= 1 << (COST_BITS + 1):
+        raise BoundError(f"packed position {packed} is not a packed position: its cost field is out of range")
+    return size_field - (1 << SIZE_BITS), cost_field - (1 << COST_BITS)
+
+
+def unpack_counters(packed: int) -> tuple[int, int]:
+    """(nonce, epoch) from ``pack_counters``; refuses an element no in-range pair packs to."""
+    epoch = packed >> NONCE_BITS
+    if epoch >= 1 << EPOCH_BITS:
+        raise BoundError(f"packed counters {packed} are not packed counters: the epoch is out of range")
+    return packed & ((1 << NONCE_BITS) - 1), epoch
+
+
 def fresh_salt(curve: Curve | str | None = None) -> int:
     return secrets.randbelow(get_curve(curve).r)
 
@@ -186,6 +203,22 @@ class AccountState:
     def commitment_inputs(self) -> list[int]:
         return [self.account_id, pack_counters(self.nonce, self.epoch), self.salt, self.collateral,
                 *(pack_position(b, k) for b, k in zip(self.sizes, self.costs))]
+
+    @classmethod
+    def from_commitment_inputs(cls, values: Sequence[int], curve: Curve | str | None = None) -> AccountState:
+        """The state whose ``commitment_inputs()`` are ``values`` (what an escrow decrypts to).
+
+        Refuses (BoundError) a sequence no valid state produces: a wrong length, or a value that
+        unpacks outside its bound. Callers still compare ``commitment()`` with the ledger's.
+        """
+        if not 5 <= len(values) <= 4 + MAX_MARKETS:
+            raise BoundError(f"a state opening has 4 + M values (M = 1..{MAX_MARKETS}), got {len(values)}")
+        account_id, counters, salt, collateral, *positions = values
+        nonce, epoch = unpack_counters(counters)
+        unpacked = [unpack_position(p) for p in positions]
+        state = cls(account_id, nonce, salt, collateral, tuple(b for b, _ in unpacked),
+                    tuple(k for _, k in unpacked), epoch)
+        return state.validate(curve)
 
     def commitment(self, curve: Curve | str | None = None) -> int:
         from zkmargin.poseidon.sponge import poseidon_sponge

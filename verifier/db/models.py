@@ -176,6 +176,9 @@ class AccountCommitment(Base):
     epoch_id: Mapped[int | None] = mapped_column(ForeignKey("epochs.id"))
     state_epoch: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # recorded in the state
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    # the escrow the proof sealed (zkmargin.escrow JSON; NULL without a guardian set) and the proof itself
+    escrow: Mapped[str | None] = mapped_column(Text, nullable=True)
+    proof: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class PendingItem(Base):
