@@ -478,7 +478,6 @@ class Trader:
         return self
 
     def prove(self, name: str, inputs: dict) -> dict:
-        from circuits import get_circuit
         from zkmargin.formats.snarkjs import proof_to_json
         from zkmargin.groth16 import prove
 
@@ -505,7 +504,6 @@ class Trader:
     # --- building submissions (the trader's side; nothing is sent) ---
 
     def deposit_request(self, deposit_id: int, amount: int, epoch_id: int) -> Submission:
-        from circuits import get_circuit
 
         prices = self.epoch(epoch_id)["mark_prices"]
         new, inputs = self.circuit("transfer").transition(
@@ -515,7 +513,6 @@ class Trader:
             "proof": self.prove("transfer", inputs)}, inputs), new)
 
     def withdrawal_request(self, amount: int, epoch_id: int) -> Submission:
-        from circuits import get_circuit
 
         prices = self.epoch(epoch_id)["mark_prices"]
         new, inputs = self.circuit("transfer").transition(
@@ -526,7 +523,6 @@ class Trader:
 
     def fill_request(self, fill_id: int, epoch_id: int | None = None) -> Submission:
         """The fill proven against its own epoch (``epoch_id``, when given, is what the request claims)."""
-        from circuits import get_circuit
         from circuits.protocol.fill_delivery import open_fill
 
         fills = self.api.expect(self.api.client.get(f"/accounts/{self.account_id}/fills", headers=self.auth), 200)
@@ -553,7 +549,6 @@ class Trader:
             "epoch_id": epoch_id, "proof": self.prove("margin", inputs)})
 
     def settlement_request(self, epoch_id: int) -> Submission:
-        from circuits import get_circuit
 
         prices = self.epoch(epoch_id)["settlement_prices"]
         new, pnl, inputs = self.circuit("settle").transition(self.state, epoch_id, prices, API_CURVE,
