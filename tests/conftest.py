@@ -71,6 +71,7 @@ SLOW_TESTS = {
     "tests/verifier/test_api_escrow.py::test_escrow_refusals": "escrow keys and proofs",
     "tests/verifier/test_api_escrow.py::test_an_escrow_on_the_other_embedded_curve": "escrow keys",
     "tests/verifier/test_api_guardians.py::test_the_guardian_set_is_published": "escrow keys",
+    "tests/verifier/test_keys.py::test_the_escrow_variants_load_beside_the_plain_keys": "escrow keys",
     "tests/prover/test_trader_escrow.py": "escrow keys, the trader's proofs",
 }
 # tests run per curve or back end whose second variant adds time, not coverage of other code: the
