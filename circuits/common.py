@@ -218,7 +218,7 @@ class MarketCircuit(Circuit):
         return state
 
 
-# The escrow variant's public inputs, appended to a transition's layout (docs/protocol.md §8)
+# The escrow variant's public inputs, appended to a transition's layout (docs/protocol.md §4.7)
 ESCROW_KEY_X = PublicInput("escrow_key_x", "the guardians' group public key, x (on the curve: asserted in circuit; "
                            "in the subgroup: the verifier's own checked guardian set)", label="escrow key x")
 ESCROW_KEY_Y = PublicInput("escrow_key_y", "the guardians' group public key, y", label="escrow key y")
@@ -274,7 +274,8 @@ class TransitionCircuit(MarketCircuit):
         """The escrow of ``new`` to ``escrow_key`` and its ephemeral scalar (the private input), or
         nothing without escrow. The caller discards the scalar after proving."""
         if not self.escrow:
-            self.escrow_values(escrow_key, None)
+            if escrow_key is not None:
+                raise BoundError(f"the {self.name} statement without escrow takes no escrow key")
             return {}
         if escrow_key is None:
             raise BoundError(f"the escrow variant of {self.name} needs the guardians' key (escrow_key)")
