@@ -209,7 +209,7 @@ class AccountBalances(ApiModel):
     payouts: DecimalString
 
 
-LiquidationStatus = Literal["requested", "closed", "failed"]
+LiquidationStatus = Literal["requested", "opened", "closed", "failed"]
 
 
 class LiquidationSummary(ApiModel):
