@@ -209,6 +209,24 @@ class AccountBalances(ApiModel):
     payouts: DecimalString
 
 
+LiquidationStatus = Literal["requested", "opened", "closed", "failed"]
+
+
+class LiquidationSummary(ApiModel):
+    """An account's liquidation as its account view shows it."""
+
+    id: int
+    status: LiquidationStatus
+    reason: str
+    epoch_id: int
+    requested_at: Timestamp
+    closed_at: Timestamp | None
+    successor_state: dict[str, Any] | None = Field(
+        default=None,
+        description="for the account's owner only, once closed: the opening of the state the account continues "
+                    "from (JSON as circuits.inputs.state_from_json reads it)")
+
+
 class AccountView(ApiModel):
     account_id: int
     genesis_commitment: DecimalString
@@ -222,6 +240,7 @@ class AccountView(ApiModel):
     pending_deposits: list[PendingDeposit]
     pending_fills: list[PendingFill]
     balances: AccountBalances
+    liquidation: LiquidationSummary | None = None
 
 
 # --- deposits, fills, payouts ---------------------------------------------------------------
@@ -328,3 +347,32 @@ class LedgerVerification(ApiModel):
 class LedgerBalance(ApiModel):
     ledger_account: str
     balance: DecimalString
+
+
+# --- liquidation ----------------------------------------------------------------------------
+
+
+class OperatorKey(ApiModel):
+    signing_key: str = Field(description="the operator's Ed25519 public key (64 hex): it signs liquidation requests")
+
+
+class AcceptedShare(ApiModel):
+    guardian: int
+    accepted_at: Timestamp
+
+
+class LiquidationJson(ApiModel):
+    """A liquidation: the signed request, what the guardians open, and once closed what was done."""
+
+    id: int
+    account_id: int
+    status: LiquidationStatus
+    request: dict[str, Any] = Field(description="circuits.protocol.liquidation.LiquidationRequest JSON")
+    signature: str = Field(description="the operator's Ed25519 signature over the request's canonical bytes (128 hex)")
+    escrow: dict[str, Any] = Field(description="the pinned commitment's escrow (zkmargin.escrow JSON)")
+    proof: dict[str, Any] | None = Field(description="the proof that produced the pinned commitment (snarkjs JSON)")
+    shares: list[AcceptedShare]
+    threshold: int
+    revealed_state: dict[str, Any] | None = Field(description="the opened state, once t shares combined")
+    closeout: dict[str, Any] | None = Field(description="the close-out applied, once closed")
+    failure: str | None = Field(default=None, description="why the liquidation failed (status failed)")
