@@ -140,7 +140,7 @@ def operator_view(ctx: ServiceContext) -> dict[str, Any]:
 def _liquidation(session: Session, liquidation_id: int, *, lock: bool = False) -> Liquidation:
     query = select(Liquidation).where(Liquidation.id == liquidation_id)
     if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
+        query = query.with_for_update(of=Liquidation).execution_options(populate_existing=True)
     row = session.scalar(query)
     if row is None:
         raise NotFoundError(f"liquidation {liquidation_id} does not exist")
@@ -157,8 +157,8 @@ def request_liquidation(session: Session, ctx: ServiceContext, account_id: int, 
     account = records.lock_account(session, account_id)  # the lock every transition and attestation takes
     if account.liquidation_id is not None:
         raise DuplicateError(f"account {account_id} already has liquidation {account.liquidation_id} open")
-    pinned = _pinned_commitment(session, account)
     _require_backstop(session, ctx, account)
+    pinned = _pinned_commitment(session, account)
     default = records.default_of(session, account_id)
     if default is not None:
         raise NotLiquidatableError("declared_in_default", f"account {account_id} was declared in default in epoch "
