@@ -23,6 +23,7 @@ SLOW_MODULES = {
     "tests/demo/test_demo.py": "the whole demo",
     "tests/prover/test_bench.py": "benchmark runs",
     "tests/verifier/test_api_crash.py": "service processes killed and restarted",
+    "tests/verifier/test_api_liquidation_crash.py": "service processes killed mid-liquidation and restarted",
     "tests/verifier/test_api_workers.py": "several uvicorn workers",
     "tests/verifier/test_api_schema.py": "schemathesis over the whole API",
     "tests/verifier/test_serving.py": "real servers on real ports, killed supervisors",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from verifier.services import settlements
 from verifier.db.engine import Database
 from verifier.db.ledger import EXTERNAL, Posting, append_entry, trader_collateral, trader_deposits
 from verifier.db.models import AccountCommitment, EntryKind, StatementKind
+from verifier.db.types import utc_now
 from zkmargin.edwards import embedded_curve
 from zkmargin.escrow import seal
 from zkmargin.threshold import decryption_share
@@ -34,6 +36,7 @@ from zkmargin.threshold.decryption import decryption_share_to_json
 from zkmargin.threshold.guardians import guardian_set_to_json
 
 PRICES = [1000, 2000]
+GRACE = 60  # seconds a margin call may cure after the attestation deadline
 PLACEHOLDER_PROOF = {"placeholder": "test state put in the ledger without a proof (tests/verifier/liquidation_helpers)"}
 BACKSTOP = 1  # the first account the tests open
 
@@ -44,7 +47,7 @@ def guardian_run():
     return run_dkg(embedded_curve(API_CURVE), 2, 3, seed=21)
 
 
-def liquidation_settings(api_settings, guardian_run, tmp_path, **changes):
+def liquidation_settings(api_settings, guardian_run, tmp_path, **changes):  # noqa: F811
     path = tmp_path / "guardian-set.json"
     path.write_text(json.dumps(guardian_set_to_json(guardian_run.transcript.guardian_set())))
     return api_settings.model_copy(update={"guardian_set": path, "backstop_account": BACKSTOP,
@@ -158,3 +161,58 @@ def commitment_kinds(database: Database, account_id: int) -> list[str]:
     with database.reader() as session:
         return [kind.value for kind in session.scalars(select(AccountCommitment.kind).where(
             AccountCommitment.account_id == account_id).order_by(AccountCommitment.sequence))]
+
+
+class Clock:
+    """The service's clock for liquidation rules and attestations, moved forward by tests."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+        self.per_thread: dict[int, datetime] = {}  # a thread's own fixed instant (races at a boundary)
+
+    def now(self) -> datetime:
+        return self.per_thread.get(threading.get_ident()) or utc_now() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    import verifier.services.health as health
+    import verifier.services.liquidations as liquidations
+    import verifier.services.transitions as transitions
+
+    clock = Clock()
+    for module in (health, liquidations, transitions):
+        monkeypatch.setattr(module, "utc_now", clock.now)
+    return clock
+
+
+@pytest.fixture
+def scenario(api_settings, api_keys, oracle_private_keys, guardian_run, tmp_path, clock,  # noqa: F811
+             wire_unchanged_by_response_models):
+    from fastapi.testclient import TestClient
+
+    from verifier.main import create_app
+
+    settings = liquidation_settings(api_settings, guardian_run, tmp_path, liquidation_grace_seconds=GRACE)
+    database = Database.connect(settings.database_url)
+    with TestClient(create_app(settings)) as client:
+        api = ServiceHarness(client, settings, api_keys[1], oracle_private_keys)
+        backstop = api.trader().open()
+        assert backstop.account_id == BACKSTOP
+        epoch = open_epoch(api, PRICES, later(10))
+        yield Scenario(api, database, guardian_run, backstop, epoch["epoch_id"])
+    database.dispose()
+
+
+
+
+def margin_called(scenario: Scenario, clock: Clock, *, past_grace: bool = True, **state: Any):
+    """A new account holding 10 of market 0 (healthy at the marks) that did not attest; the clock
+    moved past the attestation deadline and, if ``past_grace``, past the grace period too."""
+    trader = scenario.open_account()
+    planted = scenario.put_state(trader, **({"collateral": 600, "sizes": (10, 0), "costs": (10_000, 0)} | state))
+    clock.advance(10 + GRACE + 1 if past_grace else 10 + 1)
+    return trader, planted

@@ -15,15 +15,14 @@ from circuits.inputs import state_from_json
 from circuits.protocol.api import LiquidationJson
 from circuits.protocol.fill_delivery import open_fill
 from circuits.protocol.liquidation import LiquidationRequest, signature_valid
-from tests.verifier.conftest import API_CURVE, API_MARKETS, ServiceHarness
+from tests.verifier.conftest import API_CURVE, API_MARKETS
 from tests.verifier.liquidation_helpers import (
     BACKSTOP,
+    GRACE,
     PRICES,
     Scenario,
     commitment_kinds,
-    guardian_run,  # noqa: F401  (a fixture)
-    later,
-    liquidation_settings,
+    margin_called,
     open_epoch,
     settle_publicly,
 )
@@ -31,60 +30,7 @@ from verifier.db import records
 from verifier.db.engine import Database
 from verifier.db.ledger import CLEARING, DEFAULT_FUND, EXTERNAL, Posting, append_entry, balance, verify_ledger
 from verifier.db.models import EntryKind, JournalEntry, Settlement
-from verifier.db.types import utc_now
 from verifier.errors import AccountLiquidatingError
-
-GRACE = 60
-
-
-class Clock:
-    """The service's clock for liquidation rules and attestations, moved forward by tests."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def now(self):
-        return utc_now() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    import verifier.services.liquidations as liquidations
-    import verifier.services.transitions as transitions
-
-    clock = Clock()
-    monkeypatch.setattr(liquidations, "utc_now", clock.now)
-    monkeypatch.setattr(transitions, "utc_now", clock.now)
-    return clock
-
-
-@pytest.fixture
-def scenario(api_settings, api_keys, oracle_private_keys, guardian_run, tmp_path, clock,  # noqa: F811
-             wire_unchanged_by_response_models):
-    from fastapi.testclient import TestClient
-
-    from verifier.main import create_app
-
-    settings = liquidation_settings(api_settings, guardian_run, tmp_path, liquidation_grace_seconds=GRACE)
-    database = Database.connect(settings.database_url)
-    with TestClient(create_app(settings)) as client:
-        api = ServiceHarness(client, settings, api_keys[1], oracle_private_keys)
-        backstop = api.trader().open()
-        assert backstop.account_id == BACKSTOP
-        epoch = open_epoch(api, PRICES, later(10))
-        yield Scenario(api, database, guardian_run, backstop, epoch["epoch_id"])
-    database.dispose()
-
-
-def _margin_called(scenario: Scenario, clock: Clock, **state):
-    trader = scenario.open_account()
-    planted = scenario.put_state(trader, **({"collateral": 600, "sizes": (10, 0), "costs": (10_000, 0)} | state))
-    clock.advance(10 + GRACE + 1)  # past the attestation deadline and the grace period
-    return trader, planted
-
 
 def _ledger_ok(database: Database) -> None:
     with database.reader() as session:
@@ -93,7 +39,7 @@ def _ledger_ok(database: Database) -> None:
 
 
 def test_the_request_is_signed_by_the_published_operator_key_and_recorded(scenario, clock):
-    trader, state = _margin_called(scenario, clock)
+    trader, state = margin_called(scenario, clock)
     liquidation = scenario.request(trader.account_id)
     LiquidationJson.model_validate(liquidation)
     key = scenario.api.expect(scenario.api.client.get("/operator"), 200)["signing_key"]
@@ -153,7 +99,7 @@ def test_a_frozen_account_takes_no_transition_and_no_attestation(scenario, clock
     from verifier.db.models import StatementKind
     from verifier.services.transitions import keep_attestation
 
-    trader, state = _margin_called(scenario, clock)
+    trader, state = margin_called(scenario, clock)
     liquidation = scenario.request(trader.account_id)
     with pytest.raises(AccountLiquidatingError, match=f"liquidation {liquidation['id']}"):
         with scenario.database.unit_of_work() as session:
@@ -168,7 +114,7 @@ def test_a_frozen_account_takes_no_transition_and_no_attestation(scenario, clock
 
 
 def test_shares_open_the_state_only_at_the_threshold_and_each_bad_one_is_named(scenario, clock):
-    trader, state = _margin_called(scenario, clock)
+    trader, state = margin_called(scenario, clock)
     liquidation = scenario.request(trader.account_id)
     number = liquidation["id"]
     wrong_context = scenario.share(liquidation, 1, context=b"another request")
@@ -210,7 +156,7 @@ def _close(scenario: Scenario, liquidation: dict) -> dict:
 
 
 def test_a_partial_close_out_moves_part_of_the_position_to_the_backstop(scenario, clock):
-    trader, state = _margin_called(scenario, clock)
+    trader, state = margin_called(scenario, clock)
     closed = _close(scenario, scenario.request(trader.account_id))
     closeout = closed["closeout"]
     assert closeout["full"] is False and 0 < int(closeout["closed"][0]) < 10 and int(closeout["penalty"]) > 0
@@ -248,7 +194,7 @@ def test_a_full_close_out_of_a_bankrupt_account_runs_the_waterfall_down_to_socia
     epoch = open_epoch(scenario.api, PRICES, clock.now() + timedelta(seconds=10))
     scenario.epoch_id = epoch["epoch_id"]
     # bought 10 at 1500, marked at 1000: equity 600 + 10 000 - 15 000 = -4 400
-    trader, state = _margin_called(scenario, clock, costs=(15_000, 0))
+    trader, state = margin_called(scenario, clock, costs=(15_000, 0))
     closed = _close(scenario, scenario.request(trader.account_id))
     closeout = closed["closeout"]
     assert closeout["full"] is True and closeout["realized_pnl"] == "-5000" and closeout["shortfall"] == "4400"
@@ -274,7 +220,7 @@ def test_a_full_close_out_of_a_bankrupt_account_runs_the_waterfall_down_to_socia
 
 
 def test_resume_is_refused_when_there_is_nothing_to_resume(scenario, clock):
-    trader, _ = _margin_called(scenario, clock)
+    trader, _ = margin_called(scenario, clock)
     liquidation = scenario.request(trader.account_id)
     path = f"/liquidations/{liquidation['id']}/resume"
     assert scenario.api.expect(scenario.api.client.post(path), 401)["code"] == "unauthenticated"
