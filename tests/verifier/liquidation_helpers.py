@@ -145,6 +145,20 @@ def settle_publicly(database: Database, epoch_id: int, pnl: dict[int, int]) -> N
         settlements.finalize_epoch(session, epoch_id)
 
 
+def apply_fill_publicly(database: Database, account_id: int, fill_id: int) -> None:
+    """Apply a posted fill as the account's fill proof would (the proof itself is not under test here)."""
+    from verifier.db.models import PendingItem
+
+    with database.unit_of_work() as session:
+        item = session.get(PendingItem, fill_id)
+        account = records.get_account(session, account_id)
+        transition = records.advance_commitment(
+            session, account_id, expected_commitment=account.current_commitment,
+            new_commitment=fresh_salt(API_CURVE), kind=StatementKind.FILL, statement_digest=secrets.token_hex(32),
+            state_epoch=item.epoch_id, epoch_id=item.epoch_id, holds_position=True)
+        records.consume_fill(session, fill_commitment=item.fill_commitment, transition=transition)
+
+
 def open_epoch(api: ServiceHarness, prices: list[int], deadline: datetime) -> dict:
     api.post_prices(prices)
     return api.expect(api.client.post("/epochs", headers=api.operator,

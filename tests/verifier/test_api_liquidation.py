@@ -21,6 +21,7 @@ from tests.verifier.liquidation_helpers import (
     GRACE,
     PRICES,
     Scenario,
+    apply_fill_publicly,
     commitment_kinds,
     margin_called,
     open_epoch,
@@ -193,6 +194,8 @@ def test_a_full_close_out_of_a_bankrupt_account_runs_the_waterfall_down_to_socia
                      reference="test/insurance-fund")
     epoch = open_epoch(scenario.api, PRICES, clock.now() + timedelta(seconds=10))
     scenario.epoch_id = epoch["epoch_id"]
+    seller = scenario.open_account()  # the other side of the trade: sold 10 at 1500
+    scenario.put_state(seller, collateral=5000, sizes=(-10, 0), costs=(-15_000, 0))
     # bought 10 at 1500, marked at 1000: equity 600 + 10 000 - 15 000 = -4 400
     trader, state = margin_called(scenario, clock, costs=(15_000, 0))
     closed = _close(scenario, scenario.request(trader.account_id))
@@ -217,6 +220,16 @@ def test_a_full_close_out_of_a_bankrupt_account_runs_the_waterfall_down_to_socia
     assert successor.is_flat and successor.collateral == 0 and successor.epoch == scenario.epoch_id + 1
     assert view["state_epoch"] == scenario.epoch_id + 1 and view["holds_position"] is False
     _ledger_ok(scenario.database)
+    # the epoch still finalizes at zero: the backstop applies its fill, the seller and the backstop
+    # settle at the close (the seller wins the 5 000 the liquidation paid into clearing)
+    apply_fill_publicly(scenario.database, BACKSTOP, closeout["backstop_fills"][0]["fill_id"])
+    scenario.api.close_epoch(scenario.epoch_id, PRICES)
+    settle_publicly(scenario.database, scenario.epoch_id, {seller.account_id: 5000, BACKSTOP: 0})
+    with scenario.database.reader() as session:
+        assert balance(session, CLEARING, epoch_id=scenario.epoch_id) == 0
+    finalized = scenario.api.expect(scenario.api.client.get(f"/epochs/{scenario.epoch_id}"), 200)
+    assert finalized["status"] == "finalized" and finalized["defaulted_accounts"] == 0
+    _ledger_ok(scenario.database)
 
 
 def test_resume_is_refused_when_there_is_nothing_to_resume(scenario, clock):
@@ -230,3 +243,17 @@ def test_resume_is_refused_when_there_is_nothing_to_resume(scenario, clock):
     scenario.post_share(liquidation["id"], scenario.share(liquidation, 2))
     assert "closed" in scenario.api.expect(scenario.api.client.post(path, headers=scenario.api.operator), 409)[
         "detail"]
+
+
+def test_ledger_verify_catches_an_altered_liquidation_request(scenario, clock):
+    from sqlalchemy import text
+
+    trader, _ = margin_called(scenario, clock)
+    liquidation = scenario.request(trader.account_id)
+    _ledger_ok(scenario.database)
+    with scenario.database.engine.begin() as connection:  # the request table is not the journal: edit it
+        connection.execute(text("UPDATE liquidations SET request = replace(request, '\"margin_call\"', "
+                                "'\"settlement\"') WHERE id = :id"), {"id": liquidation["id"]})
+    with scenario.database.reader() as session:
+        report = verify_ledger(session)
+    assert not report.ok and "does not hash to its digest" in report.verdict()

@@ -28,7 +28,9 @@ with ``previous_hash`` of entry 1 the genesis hash. The single ``ledger_head`` r
 last sequence and hash; ``verify_ledger`` recomputes everything, so a changed amount, a
 deleted, inserted or reordered entry is reported with the first broken sequence number. (An
 attacker who rewrites the whole chain *and* the head is caught only against a copy of the
-head hash kept elsewhere: publish ``LedgerReport.head_hash``.)
+head hash kept elsewhere: publish ``LedgerReport.head_hash``.) Liquidation entries must name
+their liquidation and step, and every stored liquidation request must hash to the digest its
+``liquidation_request`` record carries in the chain.
 
 **Serialized appends.** Every append first locks the head row (``SELECT ... FOR UPDATE`` on
 PostgreSQL; on SQLite the write transaction's ``BEGIN IMMEDIATE`` already holds the database
@@ -53,7 +55,7 @@ from sqlalchemy.orm import Session
 
 from circuits.state import COLLATERAL_BITS
 from verifier.db.engine import is_reader
-from verifier.db.models import EntryKind, JournalEntry, LedgerHead, LedgerPosting
+from verifier.db.models import EntryKind, JournalEntry, LedgerHead, LedgerPosting, Liquidation
 from verifier.db.types import require_int, utc_now
 from verifier.errors import DuplicateError, LedgerIntegrityError, UnbalancedEntryError, VerifierError
 
@@ -216,7 +218,8 @@ class LedgerReport:
     def verdict(self) -> str:
         if self.ok:
             return f"ledger OK: {self.entries_checked} entries, head {self.head_hash}"
-        return f"ledger BROKEN at entry {self.broken_sequence}: {self.problem}"
+        where = f"at entry {self.broken_sequence}" if self.broken_sequence is not None else "beside the chain"
+        return f"ledger BROKEN {where}: {self.problem}"
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,37 @@ def _entry_problem(entry: _StoredEntry, expected_sequence: int, previous_hash: s
         return f"it is not a balanced entry: {exc}"
     if chain_hash(previous_hash, entry.content()) != entry.entry_hash:
         return "its content does not match its hash (the entry or a posting was altered)"
+    return _liquidation_reference_problem(entry)
+
+
+_LIQUIDATION_REFERENCES = {
+    EntryKind.LIQUIDATION_REQUEST: re.compile(r"liquidation/[1-9][0-9]*/request/[0-9a-f]{64}"),
+    EntryKind.LIQUIDATION: re.compile(r"liquidation/[1-9][0-9]*/(penalty|pnl|collateral|insurance|socialized)"),
+}
+
+
+def _liquidation_reference_problem(entry: _StoredEntry) -> str | None:
+    """A liquidation's entries name it and their step (docs/protocol.md "Liquidation")."""
+    pattern = _LIQUIDATION_REFERENCES.get(EntryKind(entry.kind))
+    if pattern is not None and not pattern.fullmatch(entry.reference):
+        return f"a {EntryKind(entry.kind).value} entry with the reference {entry.reference!r}, which names no step"
+    return None
+
+
+def _liquidation_request_problem(session: Session) -> str | None:
+    """Every stored liquidation request is the one its journal record names: the request's bytes
+    hash to its digest and ``liquidation/<id>/request/<digest>`` is in the chain (else where and why)."""
+    from circuits.protocol.liquidation import REQUEST_DOMAIN
+
+    records = {entry.reference: entry.sequence for entry in session.execute(
+        select(JournalEntry.reference, JournalEntry.sequence).where(
+            JournalEntry.kind == EntryKind.LIQUIDATION_REQUEST))}
+    for liquidation_id, request, digest in session.execute(
+            select(Liquidation.id, Liquidation.request, Liquidation.request_digest).order_by(Liquidation.id)):
+        if hashlib.sha256(REQUEST_DOMAIN + request.encode()).hexdigest() != digest:
+            return f"liquidation {liquidation_id}'s stored request does not hash to its digest (altered)"
+        if f"liquidation/{liquidation_id}/request/{digest}" not in records:
+            return f"liquidation {liquidation_id}'s request is not recorded in the journal"
     return None
 
 
@@ -295,7 +329,12 @@ def verify_ledger(session: Session) -> LedgerReport:
         if problem is not None:
             return LedgerReport(False, checked, head.sequence, head.entry_hash, checked + 1, problem)
         previous_hash, checked = entry.entry_hash, checked + 1
-    return _check_head(session, head, checked, previous_hash)
+    report = _check_head(session, head, checked, previous_hash)
+    if report.ok:
+        problem = _liquidation_request_problem(session)
+        if problem is not None:
+            return LedgerReport(False, checked, head.sequence, head.entry_hash, None, problem)
+    return report
 
 
 def _check_head(session: Session, head: LedgerHead, checked: int, last_hash: str) -> LedgerReport:
