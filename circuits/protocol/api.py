@@ -205,10 +205,21 @@ class DefaultState(ApiModel):
     declared_at: Timestamp
 
 
+class PendingLevy(ApiModel):
+    """A socialized loss the account owes: applied with a transfer proof as a debit of ``amount``."""
+
+    levy_id: int
+    amount: DecimalString
+    reference: str
+    epoch_id: int | None
+    deadline: Timestamp | None
+
+
 class AccountBalances(ApiModel):
     deposits: DecimalString
     collateral: DecimalString
     payouts: DecimalString
+    levies: DecimalString = Field(default="0", description="negative by the levies owed, not yet applied")
 
 
 LiquidationStatus = Literal["requested", "opened", "closed", "failed"]
@@ -241,6 +252,7 @@ class AccountView(ApiModel):
     opened_at: Timestamp
     pending_deposits: list[PendingDeposit]
     pending_fills: list[PendingFill]
+    pending_levies: list[PendingLevy] = []
     balances: AccountBalances
     liquidation: LiquidationSummary | None = None
 
@@ -309,6 +321,13 @@ class Withdrawal(ApiModel):
     payout_id: int
     amount: DecimalString
     status: Literal["pending", "paid"]
+
+
+class AppliedLevy(ApiModel):
+    transition: Transition
+    levy_id: int
+    amount: DecimalString
+    ledger_entry: int
 
 
 class AppliedFill(ApiModel):

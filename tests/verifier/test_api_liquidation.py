@@ -194,6 +194,7 @@ def test_a_full_close_out_of_a_bankrupt_account_runs_the_waterfall_down_to_socia
                      reference="test/insurance-fund")
     epoch = open_epoch(scenario.api, PRICES, clock.now() + timedelta(seconds=10))
     scenario.epoch_id = epoch["epoch_id"]
+    scenario.put_state(winner, collateral=5000, sizes=(0, 0), costs=(0, 0))  # what the winner holds now
     seller = scenario.open_account()  # the other side of the trade: sold 10 at 1500
     scenario.put_state(seller, collateral=5000, sizes=(-10, 0), costs=(-15_000, 0))
     # bought 10 at 1500, marked at 1000: equity 600 + 10 000 - 15 000 = -4 400
@@ -201,9 +202,11 @@ def test_a_full_close_out_of_a_bankrupt_account_runs_the_waterfall_down_to_socia
     closed = _close(scenario, scenario.request(trader.account_id))
     closeout = closed["closeout"]
     assert closeout["full"] is True and closeout["realized_pnl"] == "-5000" and closeout["shortfall"] == "4400"
+    levies = closeout["waterfall"].pop("levies")  # the pending items that collect them
     assert closeout["waterfall"] == {"shortfall": "4400", "from_collateral": "600", "from_insurance": "1000",
                                      "socialized": {str(winner.account_id): "2550",
                                                     str(other_winner.account_id): "850"}}
+    assert set(levies) == {str(winner.account_id), str(other_winner.account_id)}
     with scenario.database.reader() as session:
         entries = session.scalars(select(JournalEntry).where(JournalEntry.sequence.in_(closeout["journal_entries"]))
                                   .order_by(JournalEntry.sequence)).all()
@@ -218,6 +221,7 @@ def test_a_full_close_out_of_a_bankrupt_account_runs_the_waterfall_down_to_socia
     view = scenario.api.expect(scenario.api.client.get(f"/accounts/{trader.account_id}", headers=trader.auth), 200)
     successor = state_from_json(view["liquidation"]["successor_state"])
     assert successor.is_flat and successor.collateral == 0 and successor.epoch == scenario.epoch_id + 1
+    _winner_pays_its_levy(scenario, winner, levies[str(winner.account_id)], 2550)
     assert view["state_epoch"] == scenario.epoch_id + 1 and view["holds_position"] is False
     _ledger_ok(scenario.database)
     # the epoch still finalizes at zero: the backstop applies its fill, the seller and the backstop
@@ -230,6 +234,37 @@ def test_a_full_close_out_of_a_bankrupt_account_runs_the_waterfall_down_to_socia
     finalized = scenario.api.expect(scenario.api.client.get(f"/epochs/{scenario.epoch_id}"), 200)
     assert finalized["status"] == "finalized" and finalized["defaulted_accounts"] == 0
     _ledger_ok(scenario.database)
+    clock.advance(3600)  # the other winner let its levy pass its deadline: it is in default
+    health = scenario.api.expect(scenario.api.client.get(
+        f"/accounts/{other_winner.account_id}/health", params={"epoch_id": scenario.epoch_id},
+        headers=scenario.api.operator), 200)
+    assert health["status"] == "default" and health["overdue_fills"] == [levies[str(other_winner.account_id)]]
+
+
+def _winner_pays_its_levy(scenario: Scenario, winner, levy_id: int, amount: int) -> None:
+    """The levy comes first in the winner's clearing order; its transfer proof debits it."""
+    from circuits import get_circuit
+
+    view = scenario.api.expect(scenario.api.client.get(f"/accounts/{winner.account_id}", headers=winner.auth), 200)
+    assert [(levy["levy_id"], levy["amount"]) for levy in view["pending_levies"]] == [(levy_id, str(amount))]
+    assert view["balances"]["levies"] == str(-amount)
+    collateral_before = int(view["balances"]["collateral"])
+    withdrawal = winner.withdrawal_request(10, scenario.epoch_id)
+    refused = scenario.api.expect(scenario.api.client.post(withdrawal.path, json=withdrawal.body,
+                                                           headers=winner.auth), 409)
+    assert refused["code"] == "out_of_order" and f"apply levy {levy_id} first" in refused["detail"]
+    prices = winner.epoch(scenario.epoch_id)["mark_prices"]
+    new, inputs = get_circuit("transfer", markets=API_MARKETS).transition(
+        winner.state, -amount, scenario.epoch_id, prices, winner.rates("initial"), API_CURVE)
+    paid = scenario.api.expect(scenario.api.client.post(
+        f"/accounts/{winner.account_id}/levies/{levy_id}/apply", headers=winner.auth,
+        json={"epoch_id": scenario.epoch_id, "new_commitment": str(new.commitment(API_CURVE)),
+              "proof": winner.prove("transfer", inputs)}), 201)
+    winner.state = new
+    assert paid["levy_id"] == levy_id and paid["amount"] == str(amount)
+    view = scenario.api.expect(scenario.api.client.get(f"/accounts/{winner.account_id}", headers=winner.auth), 200)
+    assert view["pending_levies"] == [] and view["balances"]["levies"] == "0"
+    assert int(view["balances"]["collateral"]) == collateral_before - amount
 
 
 def test_resume_is_refused_when_there_is_nothing_to_resume(scenario, clock):

@@ -285,7 +285,8 @@ def _entry_problem(entry: _StoredEntry, expected_sequence: int, previous_hash: s
 
 _LIQUIDATION_REFERENCES = {
     EntryKind.LIQUIDATION_REQUEST: re.compile(r"liquidation/[1-9][0-9]*/request/[0-9a-f]{64}"),
-    EntryKind.LIQUIDATION: re.compile(r"liquidation/[1-9][0-9]*/(penalty|pnl|collateral|insurance|socialized)"),
+    EntryKind.LIQUIDATION: re.compile(
+        r"liquidation/[1-9][0-9]*/(penalty|pnl|collateral|insurance|socialized|levy/[0-9]+/applied)"),
 }
 
 

@@ -87,6 +87,7 @@ class PendingKind(enum.StrEnum):
 
     DEPOSIT = "deposit"
     FILL = "fill"
+    LEVY = "levy"  # a socialized loss a winner applies with a transfer proof as a debit (migration 0006)
 
 
 class PayoutStatus(enum.StrEnum):
@@ -201,7 +202,7 @@ class PendingItem(Base):
     __tablename__ = "pending_items"
     __table_args__ = (
         CheckConstraint(
-            "(kind = 'deposit' AND amount IS NOT NULL AND fill_commitment IS NULL)"
+            "(kind IN ('deposit', 'levy') AND amount IS NOT NULL AND fill_commitment IS NULL)"
             " OR (kind = 'fill' AND amount IS NULL AND fill_commitment IS NOT NULL)",
             name="kind_fields",
         ),

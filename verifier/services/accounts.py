@@ -78,11 +78,14 @@ def account_view(session: Session, account: Account, owner: bool = False) -> dic
     """The account's public record; ``owner``: the caller holds its token (sees a successor's opening)."""
     pending = session.scalars(select(PendingItem).where(PendingItem.account_id == account.id,
                                                         PendingItem.consumed_by.is_(None)).order_by(PendingItem.id))
-    deposits, fills = [], []
+    deposits, fills, levies = [], [], []
     for item in pending:
         if item.kind is PendingKind.DEPOSIT:
             deposits.append({"deposit_id": item.id, "amount": str(item.amount), "reference": item.reference,
                              "created_at": item.created_at})
+        elif item.kind is PendingKind.LEVY:
+            levies.append({"levy_id": item.id, "amount": str(item.amount), "reference": item.reference,
+                           "epoch_id": item.epoch_id, "deadline": item.deadline})
         else:
             fills.append({"fill_id": item.id, "fill_commitment": str(item.fill_commitment), "epoch_id": item.epoch_id,
                           "deadline": item.deadline})
@@ -100,10 +103,12 @@ def account_view(session: Session, account: Account, owner: bool = False) -> dic
         "opened_at": account.opened_at,
         "pending_deposits": deposits,
         "pending_fills": fills,
+        "pending_levies": levies,
         "balances": {
             "deposits": str(ledger.balance(session, ledger.trader_deposits(account.id))),
             "collateral": str(ledger.balance(session, ledger.trader_collateral(account.id))),
             "payouts": str(ledger.balance(session, ledger.trader_payouts(account.id))),
+            "levies": str(ledger.balance(session, ledger.trader_levies(account.id))),
         },
         "liquidation": liquidations.account_liquidation(session, account.id, owner),
     }

@@ -36,7 +36,7 @@ def _health(account_id: int, epoch: Epoch, *, may_hold_position: bool, attested:
     if defaulted:
         reasons.append(f"marked in default: {defaulted}")
     if overdue_fills:
-        reasons.append(f"fills not applied by their deadline: {', '.join(map(str, overdue_fills))}")
+        reasons.append(f"fills or levies not applied by their deadline: {', '.join(map(str, overdue_fills))}")
     settlement_overdue = (may_hold_position and not settled and epoch.status is EpochStatus.CLOSED
                           and epoch.settlement_deadline is not None and now > epoch.settlement_deadline)
     if settlement_overdue:
@@ -84,7 +84,7 @@ def epoch_health(session: Session, epoch_id: int, status: str | None = None,
                 if declared_in <= epoch_id or (account_id in positions and account_id not in settled)}
     overdue: dict[int, list[int]] = {}
     for item in session.scalars(select(PendingItem).where(
-            PendingItem.kind == PendingKind.FILL, PendingItem.consumed_by.is_(None),
+            PendingItem.kind.in_((PendingKind.FILL, PendingKind.LEVY)), PendingItem.consumed_by.is_(None),
             PendingItem.deadline.is_not(None), PendingItem.deadline < now)):
         overdue.setdefault(item.account_id, []).append(item.id)
     result = []

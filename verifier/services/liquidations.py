@@ -57,10 +57,13 @@ from verifier.db.models import (
     Attestation,
     EntryKind,
     Epoch,
+    JournalEntry,
     EpochStatus,
     Liquidation,
     LiquidationShare,
     LiquidationStatus,
+    PendingItem,
+    PendingKind,
     Settlement,
     StatementKind,
 )
@@ -276,9 +279,13 @@ def _settlement_missed(account_id: int, epoch: Epoch, settled: dict[int, int], n
 
 
 def _overdue_fills(session: Session, account_id: int, now: datetime) -> tuple[datetime, list[int]]:
-    overdue = [item for item in records.overdue_fills(session, now) if item.account_id == account_id]
+    """The account's fills and levies not applied by their deadlines."""
+    overdue = list(session.scalars(select(PendingItem).where(
+        PendingItem.account_id == account_id, PendingItem.kind.in_((PendingKind.FILL, PendingKind.LEVY)),
+        PendingItem.consumed_by.is_(None), PendingItem.deadline.is_not(None), PendingItem.deadline < now)
+        .order_by(PendingItem.id)))
     if not overdue:
-        raise NotLiquidatableError("no_overdue_fill", f"account {account_id} has no fill past its deadline")
+        raise NotLiquidatableError("no_overdue_fill", f"account {account_id} has no fill or levy past its deadline")
     deadline = max(item.deadline for item in overdue if item.deadline is not None)
     return deadline, [item.id for item in overdue]
 
@@ -425,7 +432,7 @@ def apply_closeout(session: Session, ctx: ServiceContext, row: Liquidation, stat
     entries = _book_penalty(session, row, plan, epoch_id)
     waterfall = None
     if plan.full:
-        waterfall, more = _book_realized_pnl(session, row, plan, epoch_id, transition)
+        waterfall, more = _book_realized_pnl(session, ctx, row, plan, epoch_id, transition)
         entries += more
     row.successor_state = json.dumps(state_to_json(successor))
     row.closeout = json.dumps({**_public_plan(plan), "successor_commitment": str(successor.commitment(ctx.curve)),
@@ -490,12 +497,13 @@ def _book_penalty(session: Session, row: Liquidation, plan: CloseoutPlan, epoch_
     return [entry.sequence]
 
 
-def _book_realized_pnl(session: Session, row: Liquidation, plan: CloseoutPlan, epoch_id: int,
+def _book_realized_pnl(session: Session, ctx: ServiceContext, row: Liquidation, plan: CloseoutPlan, epoch_id: int,
                        transition: AccountCommitment) -> tuple[dict[str, Any] | None, list[int]]:
     """A full close-out's realized pnl as the account's settlement of the epoch; a loss is paid by
     the waterfall, each step one balanced entry against ``clearing``."""
     pnl, account_id = plan.realized_pnl, row.account_id
-    entries, waterfall = [], None
+    entries: list[JournalEntry] = []
+    waterfall = None
     if pnl > 0:
         entries.append(append_entry(session, EntryKind.LIQUIDATION,
                                     [Posting(trader_collateral(account_id), pnl), Posting(CLEARING, -pnl)],
@@ -512,11 +520,39 @@ def _book_realized_pnl(session: Session, row: Liquidation, plan: CloseoutPlan, e
                 entries.append(append_entry(session, EntryKind.LIQUIDATION, [*postings, Posting(CLEARING, total)],
                                             reference=f"liquidation/{row.id}/{step}", account_id=account_id,
                                             epoch_id=epoch_id))
+        deadline = utc_now() + timedelta(seconds=ctx.runtime.settings.fill_window_seconds)
+        waterfall["levies"] = _post_levies(session, row, steps, epoch_id, deadline)
     session.add(Settlement(account_id=account_id, epoch_id=epoch_id, pnl=pnl, transition_id=transition.id,
                            journal_entry_id=entries[0].id if entries else None, holds_position=False,
                            created_at=utc_now()))
     session.flush()
     return waterfall, [entry.sequence for entry in entries]
+
+
+def _post_levies(session: Session, row: Liquidation, steps: Waterfall, epoch_id: int,
+                 deadline: datetime) -> dict[str, int]:
+    """Each winner's levy as a pending item it applies with a transfer proof (a debit), first in its
+    clearing order, by the fill window's deadline (overdue, it counts for the ``fill_deadline`` rule)."""
+    posted = {}
+    for winner, levy in steps.socialized.items():
+        item = PendingItem(kind=PendingKind.LEVY, account_id=winner, amount=levy,
+                           reference=f"liquidation/{row.id}/levy/{winner}", epoch_id=epoch_id, deadline=deadline,
+                           created_at=utc_now())
+        session.add(item)
+        session.flush()
+        posted[str(winner)] = item.id
+    return posted
+
+
+def apply_levy(session: Session, *, levy_id: int, transition: AccountCommitment) -> JournalEntry:
+    """A winner's transfer proof paid its levy: consume the item, move the debit from the levies owed
+    to its collateral (``trader/<w>/levies +levy``, ``trader/<w>/collateral -levy``)."""
+    item = records.lock_pending_item(session, levy_id)
+    records.consume_pending_item(session, item, transition, PendingKind.LEVY)
+    amount, account_id = int(item.amount), item.account_id
+    return append_entry(session, EntryKind.LIQUIDATION,
+                        [Posting(trader_levies(account_id), amount), Posting(trader_collateral(account_id), -amount)],
+                        reference=f"{item.reference}/applied", account_id=account_id, epoch_id=item.epoch_id)
 
 
 def _waterfall(session: Session, plan: CloseoutPlan, account_id: int) -> Waterfall:

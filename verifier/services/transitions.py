@@ -57,7 +57,7 @@ from verifier.errors import (
     OutOfOrderError,
     StaleCommitmentError,
 )
-from verifier.services import accounts, deposits, epochs, payouts, settlements
+from verifier.services import accounts, deposits, epochs, liquidations, payouts, settlements
 from verifier.services.context import ServiceContext
 from verifier.services.errors import AlreadyAcceptedError, ProofRejectedError, RequestError
 from verifier.services.statements import Statement, build_statement, parse_proof, verify_statement
@@ -143,8 +143,18 @@ def refuse_earlier_fills(session: Session, account_id: int, up_to_epoch: int, ac
                               f"(POST /accounts/{account_id}/fills/{fill.id}/apply)")
 
 
+def refuse_pending_levies(session: Session, account_id: int, action: str) -> None:
+    """A levy (a socialized loss) is applied before anything else the account does."""
+    levy = session.scalar(select(PendingItem).where(
+        PendingItem.account_id == account_id, PendingItem.kind == PendingKind.LEVY,
+        PendingItem.consumed_by.is_(None)).order_by(PendingItem.id).limit(1))
+    if levy is not None:
+        raise OutOfOrderError(f"{action}: apply levy {levy.id} first "
+                              f"(POST /accounts/{account_id}/levies/{levy.id}/apply)")
+
+
 def require_clearing_order(session: Session, account: Account, epoch_id: int, action: str, *,
-                           fills_up_to: int) -> None:
+                           fills_up_to: int, levies_first: bool = True) -> None:
     """The service's second line behind the circuits' epoch rule, naming the step to take first.
 
     An account in default is frozen. Fills of epochs up to ``fills_up_to`` are applied first (a
@@ -153,6 +163,8 @@ def require_clearing_order(session: Session, account: Account, epoch_id: int, ac
     later epoch cannot go back (its earlier epochs are settled)."""
     records.refuse_if_in_default(session, account.id)
     records.refuse_if_liquidating(session, account.id)
+    if levies_first:
+        refuse_pending_levies(session, account.id, action)
     refuse_earlier_fills(session, account.id, fills_up_to, action)
     if account.state_epoch > epoch_id:
         raise OutOfOrderError(f"{action}: account {account.id}'s state is already in epoch {account.state_epoch}, "
@@ -212,6 +224,7 @@ class TransitionSpec:
     next_state_epoch: Callable[[int], int]  # the epoch the new state records
     fills_up_to: Callable[[int], int]  # fills of epochs up to this one are applied first
     holds_position: Callable[[TransitionRequest], bool | None] = lambda request: None  # None: unchanged
+    applies_levy: bool = False  # the one transition a pending levy does not hold back
 
 
 def plan_transition(session: Session, ctx: ServiceContext, spec: TransitionSpec, request: TransitionRequest) -> Plan:
@@ -230,7 +243,8 @@ def plan_transition(session: Session, ctx: ServiceContext, spec: TransitionSpec,
     for check in spec.checks:
         check(session, ctx, request)
     fills_up_to = spec.fills_up_to(request.epoch_id)
-    require_clearing_order(session, account, request.epoch_id, spec.action(request), fills_up_to=fills_up_to)
+    require_clearing_order(session, account, request.epoch_id, spec.action(request), fills_up_to=fills_up_to,
+                           levies_first=not spec.applies_levy)
     return Plan(build(account.current_commitment), spec.kind, request.account_id, account.current_commitment,
                 request.new_commitment, epoch_id=request.epoch_id, state_epoch=spec.next_state_epoch(request.epoch_id),
                 holds_position=spec.holds_position(request), fills_up_to=fills_up_to, details=found.details,
@@ -256,6 +270,13 @@ def _deposit_records(session: Session, ctx: ServiceContext, request: TransitionR
     amount = int(item.amount)
     applied = f"deposit {request.item_id} has already been applied" if item.consumed_by is not None else None
     return Records(_mark_prices(session, ctx, request), {"deposit_id": request.item_id, "amount": amount}, applied)
+
+
+def _levy_records(session: Session, ctx: ServiceContext, request: TransitionRequest) -> Records:
+    item = _pending_item(session, request, PendingKind.LEVY)
+    applied = f"levy {request.item_id} has already been applied" if item.consumed_by is not None else None
+    return Records(_mark_prices(session, ctx, request), {"levy_id": request.item_id, "amount": int(item.amount)},
+                   applied)
 
 
 def _withdrawal_records(session: Session, ctx: ServiceContext, request: TransitionRequest) -> Records:
@@ -315,6 +336,12 @@ def _apply_deposit(session: Session, transition: AccountCommitment, plan: Plan) 
     return {"deposit_id": deposit_id, "amount": str(amount), "ledger_entry": entry.sequence}
 
 
+def _apply_levy(session: Session, transition: AccountCommitment, plan: Plan) -> dict[str, Any]:
+    levy_id, amount = plan.details["levy_id"], plan.details["amount"]
+    entry = liquidations.apply_levy(session, levy_id=levy_id, transition=transition)
+    return {"levy_id": levy_id, "amount": str(amount), "ledger_entry": entry.sequence}
+
+
 def _record_withdrawal(session: Session, transition: AccountCommitment, plan: Plan) -> dict[str, Any]:
     amount = plan.details["amount"]
     payout = payouts.record_withdrawal(session, transition=transition, amount=amount)
@@ -348,6 +375,11 @@ def _transfer_inputs(circuit: Any, ctx: ServiceContext, request: TransitionReque
 def _deposit_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest, found: Records,
                     old: int) -> list[int]:
     return _transfer_inputs(circuit, ctx, request, found, old, found.details["amount"])
+
+
+def _levy_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest, found: Records,
+                 old: int) -> list[int]:
+    return _transfer_inputs(circuit, ctx, request, found, old, -found.details["amount"])  # a debit, as a withdrawal
 
 
 def _withdrawal_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest, found: Records,
@@ -386,6 +418,10 @@ DEPOSIT = TransitionSpec(
 WITHDRAWAL = TransitionSpec(
     "transfer", StatementKind.TRANSFER, lambda r: "withdrawal", _withdrawal_records, _withdrawal_inputs,
     checks=(_epoch_open,), effect=_record_withdrawal, next_state_epoch=_same_epoch, fills_up_to=_epoch_before)
+LEVY = TransitionSpec(
+    "transfer", StatementKind.TRANSFER, lambda r: f"levy {r.item_id}", _levy_records, _levy_inputs,
+    checks=(_epoch_open,), effect=_apply_levy, next_state_epoch=_same_epoch, fills_up_to=_epoch_before,
+    applies_levy=True)
 FILL = TransitionSpec(
     "fill", StatementKind.FILL, lambda r: f"fill {r.item_id}", _fill_records, _fill_inputs,
     checks=(_fill_epoch_not_finalized,), effect=_consume_fill, next_state_epoch=_same_epoch,

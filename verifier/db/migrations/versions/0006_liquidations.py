@@ -10,6 +10,8 @@
   ``journal_entries.kind`` gains ``liquidation_request`` (a record of the signed request, the
   one entry kind without postings: the ledger-head guards let exactly it through) and
   ``liquidation`` (a close-out's money).
+- ``pending_items.kind`` gains ``levy``: a socialized loss, an amount the winner applies with a
+  transfer proof as a debit.
 
 Revision ID: 0006
 Revises: 0005
@@ -30,6 +32,11 @@ UTC_TIMESTAMP = sa.DateTime(timezone=True)
 IDENTITY_KEY = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 STATEMENT_KINDS = ("genesis", "transfer", "fill", "settle")
+PENDING_KINDS = ("deposit", "fill")
+KIND_FIELDS = ("(kind = 'deposit' AND amount IS NOT NULL AND fill_commitment IS NULL)"
+               " OR (kind = 'fill' AND amount IS NULL AND fill_commitment IS NOT NULL)")
+LEVY_KIND_FIELDS = ("(kind IN ('deposit', 'levy') AND amount IS NOT NULL AND fill_commitment IS NULL)"
+                    " OR (kind = 'fill' AND amount IS NULL AND fill_commitment IS NOT NULL)")
 ENTRY_KINDS = ("deposit_credited", "deposit_applied", "withdrawal", "payout", "settlement")
 RECORD_KIND = "liquidation_request"
 
@@ -103,6 +110,14 @@ def _set_kinds(table: str, constraint: str, kinds: Sequence[str]) -> None:
         batch.create_check_constraint(constraint, _kinds_check(kinds))
 
 
+def _set_pending_kinds(kinds: Sequence[str], kind_fields: str) -> None:
+    with op.batch_alter_table("pending_items") as batch:
+        batch.drop_constraint("pending_kind", type_="check")
+        batch.create_check_constraint("pending_kind", _kinds_check(kinds))
+        batch.drop_constraint("kind_fields", type_="check")
+        batch.create_check_constraint("kind_fields", kind_fields)
+
+
 def _set_entry_kinds(kinds: Sequence[str], allow_record: bool) -> None:
     """The journal's kinds and the head guard; SQLite rebuilds the table, so its guards are made again."""
     sqlite = op.get_bind().dialect.name == "sqlite"
@@ -126,6 +141,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("public_inputs", sa.Text(), nullable=True))
     _set_kinds("account_commitments", "statement_kind", (*STATEMENT_KINDS, "liquidation"))
     _set_entry_kinds((*ENTRY_KINDS, RECORD_KIND, "liquidation"), allow_record=True)
+    _set_pending_kinds((*PENDING_KINDS, "levy"), LEVY_KIND_FIELDS)
     op.create_table(
         "liquidations",
         sa.Column("id", IDENTITY_KEY, nullable=False),
@@ -175,6 +191,7 @@ def downgrade() -> None:
     op.drop_table("liquidation_shares")
     op.drop_index(op.f("ix_liquidations_account_id"), table_name="liquidations")
     op.drop_table("liquidations")
+    _set_pending_kinds(PENDING_KINDS, KIND_FIELDS)
     _set_entry_kinds(ENTRY_KINDS, allow_record=False)
     _set_kinds("account_commitments", "statement_kind", STATEMENT_KINDS)
     with op.batch_alter_table("account_commitments") as batch:
