@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from circuits.protocol.closeout import CloseoutError
 from circuits.protocol.errors import (
     FillCommitmentMismatchError,
     FillDecryptionError,
@@ -71,6 +72,7 @@ ERROR_TABLE: list[tuple[type[BaseException], int, str]] = [
     (NotLiquidatableError, 409, "not_liquidatable"),
     (OpeningMismatchError, 409, "opening_mismatch"),
     (BadShareError, 422, "bad_share"),
+    (CloseoutError, 409, "closeout_refused"),  # the opened state cannot be closed out as configured
     (OutOfOrderError, 409, "out_of_order"),
     (EpochStateError, 409, "epoch_state"),
     (DuplicateError, 409, "duplicate"),
