@@ -292,3 +292,20 @@ def test_ledger_verify_catches_an_altered_liquidation_request(scenario, clock):
     with scenario.database.reader() as session:
         report = verify_ledger(session)
     assert not report.ok and "does not hash to its digest" in report.verdict()
+
+
+def test_every_liquidation_route_declares_its_response_model(scenario):
+    openapi = scenario.api.client.app.openapi()
+
+    def model(path: str, method: str) -> str:
+        responses = openapi["paths"][path][method]["responses"]
+        schema = next(r for code, r in responses.items() if code.startswith("2"))["content"]["application/json"]
+        target = schema["schema"].get("items", schema["schema"])
+        return target["$ref"].rsplit("/", 1)[-1]
+
+    assert model("/operator", "get") == "OperatorKey"
+    assert model("/liquidations", "post") == model("/liquidations", "get") == "LiquidationJson"
+    assert model("/liquidations/{liquidation_id}", "get") == "LiquidationJson"
+    assert model("/liquidations/{liquidation_id}/shares", "post") == "LiquidationJson"
+    assert model("/liquidations/{liquidation_id}/resume", "post") == "LiquidationJson"
+    assert model("/accounts/{account_id}/levies/{levy_id}/apply", "post") == "AppliedLevy"
