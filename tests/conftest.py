@@ -23,6 +23,7 @@ SLOW_MODULES = {
     "tests/demo/test_demo.py": "the whole demo",
     "tests/prover/test_bench.py": "benchmark runs",
     "tests/verifier/test_api_crash.py": "service processes killed and restarted",
+    "tests/verifier/test_api_liquidation_crash.py": "service processes killed mid-liquidation and restarted",
     "tests/verifier/test_api_workers.py": "several uvicorn workers",
     "tests/verifier/test_api_schema.py": "schemathesis over the whole API",
     "tests/verifier/test_serving.py": "real servers on real ports, killed supervisors",
@@ -34,6 +35,8 @@ SLOW_MODULES = {
     "tests/prover/test_export_cli.py": "the export commands in subprocesses, 6 s",
 }
 SLOW_TESTS = {
+    "tests/verifier/test_api_liquidation.py::test_a_full_close_out_of_a_bankrupt_account":
+        "a whole epoch with a liquidation and a levy paid with real proofs, 5 s",
     "tests/groth16/test_groth16.py::test_batch_verification_finds_the_invalid_proofs": "12 s on BN254",
     "tests/groth16/test_groth16.py::test_batch_verdicts_do_not_depend_on_the_number_of_threads": "10 s",
     "tests/verifier/test_api_deposit_credits.py::test_identical_concurrent_deposit_credits": "5 s, threads",

@@ -170,6 +170,8 @@ class Health(ApiModel):
     may_hold_position: bool
     overdue_fills: list[int]
     reasons: list[str]
+    cured: bool = Field(default=False, description="attested only in the grace period after the deadline: a "
+                                                   "margin call cured")
 
 
 # --- accounts -------------------------------------------------------------------------------
@@ -203,10 +205,39 @@ class DefaultState(ApiModel):
     declared_at: Timestamp
 
 
+class PendingLevy(ApiModel):
+    """A socialized loss the account owes: applied with a transfer proof as a debit of ``amount``."""
+
+    levy_id: int
+    amount: DecimalString
+    reference: str
+    epoch_id: int | None
+    deadline: Timestamp | None
+
+
 class AccountBalances(ApiModel):
     deposits: DecimalString
     collateral: DecimalString
     payouts: DecimalString
+    levies: DecimalString = Field(default="0", description="negative by the levies owed, not yet applied")
+
+
+LiquidationStatus = Literal["requested", "opened", "closed", "failed"]
+
+
+class LiquidationSummary(ApiModel):
+    """An account's liquidation as its account view shows it."""
+
+    id: int
+    status: LiquidationStatus
+    reason: str
+    epoch_id: int
+    requested_at: Timestamp
+    closed_at: Timestamp | None
+    successor_state: dict[str, Any] | None = Field(
+        default=None,
+        description="for the account's owner only, once closed: the opening of the state the account continues "
+                    "from (JSON as circuits.inputs.state_from_json reads it)")
 
 
 class AccountView(ApiModel):
@@ -223,7 +254,9 @@ class AccountView(ApiModel):
     opened_at: Timestamp
     pending_deposits: list[PendingDeposit]
     pending_fills: list[PendingFill]
+    pending_levies: list[PendingLevy] = []
     balances: AccountBalances
+    liquidation: LiquidationSummary | None = None
 
 
 # --- deposits, fills, payouts ---------------------------------------------------------------
@@ -292,6 +325,13 @@ class Withdrawal(ApiModel):
     status: Literal["pending", "paid"]
 
 
+class AppliedLevy(ApiModel):
+    transition: Transition
+    levy_id: int
+    amount: DecimalString
+    ledger_entry: int
+
+
 class AppliedFill(ApiModel):
     transition: Transition
     fill_id: int
@@ -330,3 +370,32 @@ class LedgerVerification(ApiModel):
 class LedgerBalance(ApiModel):
     ledger_account: str
     balance: DecimalString
+
+
+# --- liquidation ----------------------------------------------------------------------------
+
+
+class OperatorKey(ApiModel):
+    signing_key: str = Field(description="the operator's Ed25519 public key (64 hex): it signs liquidation requests")
+
+
+class AcceptedShare(ApiModel):
+    guardian: int
+    accepted_at: Timestamp
+
+
+class LiquidationJson(ApiModel):
+    """A liquidation: the signed request, what the guardians open, and once closed what was done."""
+
+    id: int
+    account_id: int
+    status: LiquidationStatus
+    request: dict[str, Any] = Field(description="circuits.protocol.liquidation.LiquidationRequest JSON")
+    signature: str = Field(description="the operator's Ed25519 signature over the request's canonical bytes (128 hex)")
+    escrow: dict[str, Any] = Field(description="the pinned commitment's escrow (zkmargin.escrow JSON)")
+    proof: dict[str, Any] | None = Field(description="the proof that produced the pinned commitment (snarkjs JSON)")
+    shares: list[AcceptedShare]
+    threshold: int
+    revealed_state: dict[str, Any] | None = Field(description="the opened state, once t shares combined")
+    closeout: dict[str, Any] | None = Field(description="the close-out applied, once closed")
+    failure: str | None = Field(default=None, description="why the liquidation failed (status failed)")

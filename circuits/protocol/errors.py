@@ -54,3 +54,27 @@ class FillCommitmentMismatchError(FillDeliveryError):
     """The decrypted opening does not open the fill commitment it was delivered under."""
 
     reason = "commitment mismatch"
+
+
+# --- liquidation requests (circuits/protocol/liquidation.py) ---------------------------------
+
+class LiquidationError(ZkMarginError):
+    """A liquidation request could not be built, read or accepted."""
+
+    reason = "refused"
+
+
+class LiquidationFormatError(LiquidationError, MalformedInputError):
+    """A request, signature or key is not well formed (JSON, field types, lengths)."""
+
+    reason = "malformed"
+
+
+class LiquidationRefused(LiquidationError):
+    """The request does not meet a liquidation rule; ``rule`` names which one."""
+
+    reason = "not liquidatable"
+
+    def __init__(self, rule: str, message: str):
+        super().__init__(f"{rule}: {message}")
+        self.rule = rule

@@ -148,7 +148,7 @@ def test_a_trader_s_whole_life_through_the_cli(service, tmp_path):
     [withdrawal] = cli.json("withdraw", "500", state=alice_file)
     assert withdrawal["kind"] == "withdrawal" and withdrawal["amount"] == "500"
     balances = service_account(api, alice)["balances"]
-    assert balances == {"deposits": "0", "collateral": "9600", "payouts": "500"}  # 10000 + 100 - 500; fees stay private
+    assert balances == {"deposits": "0", "collateral": "9600", "payouts": "500", "levies": "0"}  # 10000 + 100 - 500
     assert api.expect(api.client.get("/ledger/verify", headers=api.operator), 200)["ok"]
     assert cli.json("account", "backups", state=alice_file)[0]["loads"]
 

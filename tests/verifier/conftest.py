@@ -637,6 +637,11 @@ def server_environment(settings) -> dict[str, str]:
         "ZKMARGIN_ORACLE_FAULTS": str(settings.oracle_faults), "ZKMARGIN_GENERATE_KEYS": "false",
         "ZKMARGIN_LOG_LEVEL": "WARNING",
     })
+    if settings.guardian_set is not None:  # liquidation (tests/verifier/test_api_liquidation_crash.py)
+        env["ZKMARGIN_GUARDIAN_SET"] = str(settings.guardian_set)
+        env["ZKMARGIN_LIQUIDATION_GRACE_SECONDS"] = str(settings.liquidation_grace_seconds)
+    if settings.backstop_account is not None:
+        env["ZKMARGIN_BACKSTOP_ACCOUNT"] = str(settings.backstop_account)
     return env
 
 
@@ -705,3 +710,8 @@ def start_server(api_settings, api_keys, oracle_private_keys, tmp_path):
     yield start
     for server in servers:
         server.stop()
+
+
+# --- liquidation (tests/verifier/test_api_liquidation*.py) ----------------------------------
+# fixtures of tests/verifier/liquidation_helpers.py, which builds on the harness above
+from tests.verifier.liquidation_helpers import clock, guardian_run, scenario  # noqa: E402, F401

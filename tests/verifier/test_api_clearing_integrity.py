@@ -181,7 +181,9 @@ def test_attestations_count_only_while_the_epoch_is_open_and_before_its_deadline
     for trader in (alice, bob):
         settle(trader, epoch1)
     api.post_prices(P0)
-    past = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
+    # past the deadline and the grace period a margin call has to cure in (docs/protocol.md §12)
+    grace = api.settings.liquidation_grace_seconds
+    past = (datetime.now(UTC) - timedelta(seconds=grace + 5)).isoformat()
     epoch2 = api.expect(api.client.post("/epochs", headers=api.operator, json={"attestation_deadline": past}),
                         201)["epoch_id"]
     refused(post(api, bob, "attestations", bob.attestation_request(epoch2).body), "epoch_state",

@@ -82,5 +82,5 @@ def test_a_withdrawal_becomes_a_payout(api):
                                       json={"payment_reference": "wire-1"}), 200)
     assert paid["status"] == "paid"
     view = api.expect(api.client.get(f"/accounts/{trader.account_id}", headers=trader.auth), 200)
-    assert view["balances"] == {"deposits": "0", "collateral": "3500", "payouts": "0"}
+    assert view["balances"] == {"deposits": "0", "collateral": "3500", "payouts": "0", "levies": "0"}
     assert api.expect(api.client.get("/ledger/verify", headers=api.operator), 200)["ok"]

@@ -10,7 +10,9 @@ the sum of its postings: what it holds. The chart of accounts:
 ``trader/<id>/collateral``  what the trader's proofs moved into (or out of) the private state
 ``trader/<id>/payouts``     withdrawals proven, not yet paid out
 ``clearing``                the counterparty of all variation margin; per epoch it nets to 0
-``default-fund``            absorbs what defaulted accounts did not settle (see below)
+``default-fund``            absorbs what defaulted accounts did not settle (see below); the
+                            insurance fund of liquidations (penalties in, shortfalls out)
+``trader/<id>/levies``      socialized losses levied on a winner, not yet applied to its state
 ==========================  ===============================================================
 
 The entries: deposit credited (external -> deposits), deposit applied (deposits -> collateral,
@@ -26,7 +28,9 @@ with ``previous_hash`` of entry 1 the genesis hash. The single ``ledger_head`` r
 last sequence and hash; ``verify_ledger`` recomputes everything, so a changed amount, a
 deleted, inserted or reordered entry is reported with the first broken sequence number. (An
 attacker who rewrites the whole chain *and* the head is caught only against a copy of the
-head hash kept elsewhere: publish ``LedgerReport.head_hash``.)
+head hash kept elsewhere: publish ``LedgerReport.head_hash``.) Liquidation entries must name
+their liquidation and step, and every stored liquidation request must hash to the digest its
+``liquidation_request`` record carries in the chain.
 
 **Serialized appends.** Every append first locks the head row (``SELECT ... FOR UPDATE`` on
 PostgreSQL; on SQLite the write transaction's ``BEGIN IMMEDIATE`` already holds the database
@@ -51,7 +55,7 @@ from sqlalchemy.orm import Session
 
 from circuits.state import COLLATERAL_BITS
 from verifier.db.engine import is_reader
-from verifier.db.models import EntryKind, JournalEntry, LedgerHead, LedgerPosting
+from verifier.db.models import EntryKind, JournalEntry, LedgerHead, LedgerPosting, Liquidation
 from verifier.db.types import require_int, utc_now
 from verifier.errors import DuplicateError, LedgerIntegrityError, UnbalancedEntryError, VerifierError
 
@@ -76,6 +80,10 @@ def trader_payouts(account_id: int) -> str:
     return f"trader/{account_id}/payouts"
 
 
+def trader_levies(account_id: int) -> str:
+    return f"trader/{account_id}/levies"
+
+
 # --- postings and their checks ------------------------------------------------------------
 
 
@@ -87,9 +95,18 @@ class Posting:
     amount: int
 
 
-def check_postings(postings: Iterable[Posting]) -> tuple[Posting, ...]:
-    """Refuse, with the reason, anything that is not a balanced set of at least two legs."""
+# entries that record a fact without moving money: no postings (the ledger-head guard lets them through)
+RECORD_KINDS = frozenset({EntryKind.LIQUIDATION_REQUEST})
+
+
+def check_postings(postings: Iterable[Posting], kind: EntryKind | str | None = None) -> tuple[Posting, ...]:
+    """Refuse, with the reason, anything that is not a balanced set of at least two legs
+    (or, for a record kind, no legs at all)."""
     legs = tuple(postings)
+    if kind is not None and EntryKind(kind) in RECORD_KINDS:
+        if legs:
+            raise UnbalancedEntryError(f"a {EntryKind(kind).value} entry records a fact: it has no postings")
+        return legs
     if len(legs) < 2:
         raise UnbalancedEntryError(f"a journal entry needs at least two postings, got {len(legs)}")
     for leg in legs:
@@ -166,7 +183,7 @@ def append_entry(session: Session, kind: EntryKind, postings: Iterable[Posting],
     ``reference`` is an idempotency key: unique across the ledger, so a retried operation can
     never post twice (``DuplicateError``).
     """
-    legs = check_postings(postings)
+    legs = check_postings(postings, kind)
     head = lock_ledger_head(session)
     if session.scalar(select(exists().where(JournalEntry.reference == reference))):
         raise DuplicateError(f"the ledger already has an entry {reference!r}")
@@ -201,7 +218,8 @@ class LedgerReport:
     def verdict(self) -> str:
         if self.ok:
             return f"ledger OK: {self.entries_checked} entries, head {self.head_hash}"
-        return f"ledger BROKEN at entry {self.broken_sequence}: {self.problem}"
+        where = f"at entry {self.broken_sequence}" if self.broken_sequence is not None else "beside the chain"
+        return f"ledger BROKEN {where}: {self.problem}"
 
 
 @dataclass(frozen=True)
@@ -257,11 +275,43 @@ def _entry_problem(entry: _StoredEntry, expected_sequence: int, previous_hash: s
     if list(entry.positions) != list(range(len(entry.positions))):
         return "its postings are not numbered 0..n-1 (a posting was removed or added)"
     try:
-        check_postings(entry.postings)
+        check_postings(entry.postings, entry.kind)
     except UnbalancedEntryError as exc:
         return f"it is not a balanced entry: {exc}"
     if chain_hash(previous_hash, entry.content()) != entry.entry_hash:
         return "its content does not match its hash (the entry or a posting was altered)"
+    return _liquidation_reference_problem(entry)
+
+
+_LIQUIDATION_REFERENCES = {
+    EntryKind.LIQUIDATION_REQUEST: re.compile(r"liquidation/[1-9][0-9]*/request/[0-9a-f]{64}"),
+    EntryKind.LIQUIDATION: re.compile(
+        r"liquidation/[1-9][0-9]*/(penalty|pnl|collateral|insurance|socialized|levy/[0-9]+/applied)"),
+}
+
+
+def _liquidation_reference_problem(entry: _StoredEntry) -> str | None:
+    """A liquidation's entries name it and their step (docs/protocol.md "Liquidation")."""
+    pattern = _LIQUIDATION_REFERENCES.get(EntryKind(entry.kind))
+    if pattern is not None and not pattern.fullmatch(entry.reference):
+        return f"a {EntryKind(entry.kind).value} entry with the reference {entry.reference!r}, which names no step"
+    return None
+
+
+def _liquidation_request_problem(session: Session) -> str | None:
+    """Every stored liquidation request is the one its journal record names: the request's bytes
+    hash to its digest and ``liquidation/<id>/request/<digest>`` is in the chain (else where and why)."""
+    from circuits.protocol.liquidation import REQUEST_DOMAIN
+
+    records = {entry.reference: entry.sequence for entry in session.execute(
+        select(JournalEntry.reference, JournalEntry.sequence).where(
+            JournalEntry.kind == EntryKind.LIQUIDATION_REQUEST))}
+    for liquidation_id, request, digest in session.execute(
+            select(Liquidation.id, Liquidation.request, Liquidation.request_digest).order_by(Liquidation.id)):
+        if hashlib.sha256(REQUEST_DOMAIN + request.encode()).hexdigest() != digest:
+            return f"liquidation {liquidation_id}'s stored request does not hash to its digest (altered)"
+        if f"liquidation/{liquidation_id}/request/{digest}" not in records:
+            return f"liquidation {liquidation_id}'s request is not recorded in the journal"
     return None
 
 
@@ -280,7 +330,12 @@ def verify_ledger(session: Session) -> LedgerReport:
         if problem is not None:
             return LedgerReport(False, checked, head.sequence, head.entry_hash, checked + 1, problem)
         previous_hash, checked = entry.entry_hash, checked + 1
-    return _check_head(session, head, checked, previous_hash)
+    report = _check_head(session, head, checked, previous_hash)
+    if report.ok:
+        problem = _liquidation_request_problem(session)
+        if problem is not None:
+            return LedgerReport(False, checked, head.sequence, head.entry_hash, None, problem)
+    return report
 
 
 def _check_head(session: Session, head: LedgerHead, checked: int, last_hash: str) -> LedgerReport:
@@ -323,5 +378,5 @@ def check_amount(amount: object, what: str) -> int:
 __all__ = [
     "CLEARING", "DEFAULT_FUND", "EXTERNAL", "GENESIS_HASH", "MAX_POSTING", "EntryContent", "LedgerReport", "Posting",
     "append_entry", "balance", "canonical_encoding", "chain_hash", "check_amount", "check_postings",
-    "lock_ledger_head", "trader_collateral", "trader_deposits", "trader_payouts", "verify_ledger",
+    "lock_ledger_head", "trader_collateral", "trader_levies", "trader_deposits", "trader_payouts", "verify_ledger",
 ]

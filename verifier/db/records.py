@@ -35,6 +35,7 @@ from verifier.db.models import (
 from verifier.db.types import require_aware, require_int, utc_now
 from verifier.errors import (
     AccountInDefaultError,
+    AccountLiquidatingError,
     ConflictError,
     DuplicateError,
     EpochStateError,
@@ -121,7 +122,8 @@ def _refuse_seen_statement(session: Session, digest: str) -> None:
 def advance_commitment(session: Session, account_id: int, *, expected_commitment: int, new_commitment: int,
                        kind: StatementKind, statement_digest: str, state_epoch: int, epoch_id: int | None = None,
                        holds_position: bool | None = None, escrow: str | None = None,
-                       proof: str | None = None) -> AccountCommitment:
+                       proof: str | None = None, circuit: str | None = None,
+                       public_inputs: str | None = None) -> AccountCommitment:
     """Move an account from ``expected_commitment`` to ``new_commitment`` (a verified transition).
 
     The compare-and-swap ``UPDATE ... WHERE current_commitment = expected`` is what makes
@@ -133,7 +135,8 @@ def advance_commitment(session: Session, account_id: int, *, expected_commitment
     ``epoch_id`` is the epoch the statement was proven against, ``state_epoch`` the epoch the new
     state records (a public input of the statement), ``holds_position`` what is public about its
     position (None: unchanged); ``escrow`` and ``proof`` the JSON of the escrow the proof sealed (None
-    without a guardian set) and of the proof, kept beside the commitment. An account in default is
+    without a guardian set) and of the proof, kept beside the commitment with the statement it proves
+(``circuit`` id and ``public_inputs`` JSON), which a guardian re-verifies before opening the escrow. An account in default is
     frozen: checked under the row lock the update holds, so a default declared concurrently (which
     takes the same lock) cannot slip by.
     """
@@ -160,9 +163,11 @@ def advance_commitment(session: Session, account_id: int, *, expected_commitment
             "its current commitment"
         )
     refuse_if_in_default(session, account_id)
+    refuse_if_liquidating(session, account_id)
     transition = AccountCommitment(account_id=account_id, sequence=sequence, commitment=new_commitment, kind=kind,
                                    statement_digest=statement_digest, epoch_id=epoch_id, state_epoch=state_epoch,
-                                   escrow=escrow, proof=proof, created_at=utc_now())
+                                   escrow=escrow, proof=proof, circuit=circuit, public_inputs=public_inputs,
+                                   created_at=utc_now())
     session.add(transition)
     session.flush()
     return transition
@@ -186,6 +191,15 @@ def refuse_if_in_default(session: Session, account_id: int) -> None:
         raise AccountInDefaultError(
             f"account {account_id} was declared in default in epoch {default.epoch_id} ({default.reason}): it is "
             "frozen for every transition until its default is resolved")
+
+
+def refuse_if_liquidating(session: Session, account_id: int) -> None:
+    """An account a liquidation froze takes no transition or attestation until the close-out."""
+    liquidation_id = session.scalar(select(Account.liquidation_id).where(Account.id == account_id))
+    if liquidation_id is not None:
+        raise AccountLiquidatingError(
+            f"account {account_id} is frozen by liquidation {liquidation_id}: no transition or attestation is "
+            "accepted until its close-out is applied")
 
 
 def lock_account(session: Session, account_id: int) -> Account:

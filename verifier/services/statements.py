@@ -36,12 +36,13 @@ class Statement:
     name: str  # margin, transfer, fill, settle
     public_inputs: list[int]
     digest: str
+    circuit_id: str = ""  # the verifying key's circuit (recorded with a transition for the guardians)
 
 
 def build_statement(ctx: ServiceContext, name: str, public_inputs: Sequence[int]) -> Statement:
     key = ctx.runtime.keys[name]
     inputs = list(public_inputs)
-    return Statement(name, inputs, statement_digest(key.circuit_id, inputs))
+    return Statement(name, inputs, statement_digest(key.circuit_id, inputs), key.circuit_id)
 
 
 def parse_proof(ctx: ServiceContext, name: str, proof_json: Any, public_inputs: Sequence[int]) -> Proof:

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from circuits.protocol.api import AppliedDeposit, Deposit
+from circuits.protocol.api import AppliedDeposit, AppliedLevy, Deposit
 from verifier.api.deps import ContextDep, OperatorDep, TokenDep
 from verifier.api.routes.common import AccountId, ItemId
 from verifier.api.schemas import ApplyDepositRequest, CreditDepositRequest
@@ -34,3 +34,11 @@ async def apply_deposit(ctx: ContextDep, account_id: AccountId, deposit_id: Item
     request = transitions.TransitionRequest(account_id, token, body.epoch_id, body.new_commitment, item_id=deposit_id,
                                             escrow=body.escrow)
     return await transitions.submit(ctx, transitions.DEPOSIT, body.proof.as_json(), request)
+
+
+@router.post("/accounts/{account_id}/levies/{levy_id}/apply", status_code=201, response_model=AppliedLevy,
+             summary="Pay a levy (a socialized loss) with a transfer proof debiting its amount, before anything else")
+async def apply_levy(ctx: ContextDep, account_id: AccountId, levy_id: ItemId, body: ApplyDepositRequest,
+                     token: TokenDep) -> dict[str, Any]:
+    request = transitions.TransitionRequest(account_id, token, body.epoch_id, body.new_commitment, item_id=levy_id)
+    return await transitions.submit(ctx, transitions.LEVY, body.proof.as_json(), request)

@@ -1,0 +1,310 @@
+"""The close-out of a liquidated account: what moves to the backstop, the penalty, the successor
+state, and how a loss beyond the account's collateral is allocated. Pure integer arithmetic.
+
+Once the guardians have opened an account's state, the service closes it out in public at the
+mark prices P_m (docs/protocol.md §11):
+
+- **Closing** q_m of a position b_m (same sign, |q_m| <= |b_m|) is a venue-style fill of -q_m at
+  P_m for the defaulter (``b' = b - q``, ``k' = k - q P``: the fill statement's arithmetic) and
+  of +q_m at P_m for the backstop, fee 0. The two fills cancel per market in size and in cost
+  basis, so zero-sum accounting stays in the fill machinery. A fill at the mark leaves equity
+  unchanged; it releases ``|q| P im`` of initial requirement.
+- **Penalty** (to the insurance fund, debited from the defaulter's collateral):
+  ``ceil(sum_m |q_m| P_m mm_m penalty_rate / RATE_SCALE^2)``: one rounding of the exact
+  rational, upward (against the defaulter, as funding rounds against the payer), then capped so
+  the account can pay it: at its equity in a full close-out, at min(equity, collateral) in a
+  partial one (its remaining positions keep their pnl in the cost bases until settlement, so
+  only collateral pays now), and never below 0.
+- **Partial** close-out, the rule: close the same fraction, ``step`` millionths
+  (STEP_SCALE), of every position, ``|q_m| = ceil(|b_m| step / STEP_SCALE)``, with ``step`` the
+  smallest found by binary search over [0, STEP_SCALE] such that after the penalty the successor
+  meets **initial** margin at the marks (``(E - penalty) RATE_SCALE >= sum |b'_m| P_m im_m``).
+  The returned step restores initial margin and the step before it does not. (The health after
+  a step grows with the step up to the penalty's rounding, less than one collateral unit per
+  step, so an earlier lone step passing by that unit is the only way a smaller step could pass.)
+- **Full** close-out when only closing everything restores it, or nothing does (equity below
+  0): every position is closed and the successor is **flat**: sizes and cost bases 0, collateral
+  ``max(0, E - penalty)``. Its ``realized_pnl = sum_m (b_m P_m - k_m)`` is folded into that
+  collateral, as a settlement at the marks would: the service books it as the account's pnl of
+  the state's epoch, so the epoch still sums to zero. ``shortfall = max(0, penalty - E)`` (the
+  penalty is 0 then) is the loss the collateral could not pay: ``allocate_shortfall`` splits it.
+- The successor: nonce + 1, the given salt, same account id and epoch; it passes ``validate()``.
+
+Bounds: |q| <= |b| < 2^40 and P < 2^48, so every product here is below 2^134; Python's integers
+are exact, and the successor's values are checked against the state's bounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from circuits.inputs import state_to_json
+from circuits.state import (
+    ACCOUNT_BITS,
+    PRICE_BITS,
+    RATE_SCALE,
+    AccountState,
+    check_range,
+)
+from zkmargin.curves import Curve
+from zkmargin.errors import ZkMarginError
+
+STEP_SCALE = RATE_SCALE  # a partial close-out closes ``step`` millionths of every position
+
+
+class CloseoutError(ZkMarginError, ValueError):
+    """A close-out or a loss allocation cannot be computed from these inputs."""
+
+    reason = "closeout"
+
+
+def _amount(name: str, value: object, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CloseoutError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if value < low:
+        raise CloseoutError(f"{name} = {value} is below {low}")
+    return value
+
+
+def _rate(name: str, value: object) -> int:
+    rate = _amount(name, value)
+    if rate > RATE_SCALE:
+        raise CloseoutError(f"{name} = {rate} is above {RATE_SCALE} (100 %)")
+    return rate
+
+
+@dataclass(frozen=True)
+class CloseoutFill:
+    """One side of a close-out trade, in the venue's fill terms (fee 0)."""
+
+    account_id: int
+    market: int
+    size_delta: int
+    price: int
+    fee: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"account_id": self.account_id, "market": self.market, "size_delta": str(self.size_delta),
+                "price": str(self.price), "fee": str(self.fee)}
+
+
+@dataclass(frozen=True)
+class Waterfall:
+    """Who pays a loss the defaulter's equity cannot: its collateral, the insurance fund, winners."""
+
+    shortfall: int  # the part beyond the collateral: from_insurance + sum(socialized)
+    from_collateral: int
+    from_insurance: int
+    socialized: Mapping[int, int] = field(default_factory=dict)  # account -> levy (> 0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"shortfall": str(self.shortfall), "from_collateral": str(self.from_collateral),
+                "from_insurance": str(self.from_insurance),
+                "socialized": {str(account): str(levy) for account, levy in sorted(self.socialized.items())}}
+
+
+@dataclass(frozen=True)
+class CloseoutPlan:
+    """A close-out of one revealed state at the mark prices (see the module docstring)."""
+
+    state: AccountState
+    closed: tuple[int, ...]  # per market: size moved to the backstop, same sign as the position
+    prices: tuple[int, ...]
+    step: int  # millionths of every position closed (rounded up per position)
+    penalty: int
+    full: bool
+    equity_before: int
+    equity_after: int  # equity_before - penalty; negative only in a full close-out
+    realized_pnl: int  # full close-out: the pnl folded into the successor's collateral; else 0
+    shortfall: int
+    successor: AccountState
+
+    @property
+    def account_id(self) -> int:
+        return self.state.account_id
+
+    @property
+    def loss_from_collateral(self) -> int:
+        """The part of a realized loss the defaulter's collateral pays (0 without a loss)."""
+        return min(self.state.collateral, max(0, -self.realized_pnl))
+
+    def defaulter_fills(self) -> list[CloseoutFill]:
+        return [CloseoutFill(self.account_id, m, -q, p) for m, (q, p) in enumerate(zip(self.closed, self.prices))
+                if q]
+
+    def backstop_fills(self, backstop_account: int) -> list[CloseoutFill]:
+        check_range("backstop account id", backstop_account, 0, 1 << ACCOUNT_BITS)
+        if backstop_account == self.account_id:
+            raise CloseoutError(f"account {backstop_account} cannot be its own backstop")
+        return [CloseoutFill(backstop_account, m, q, p) for m, (q, p) in enumerate(zip(self.closed, self.prices))
+                if q]
+
+    def waterfall(self, insurance_balance: int, winners: Mapping[int, int]) -> Waterfall:
+        """This plan's shortfall allocated (see ``allocate_shortfall``)."""
+        return allocate_shortfall(self.shortfall, insurance_balance, winners,
+                                  from_collateral=self.loss_from_collateral)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "closed": [str(q) for q in self.closed],
+            "prices": [str(p) for p in self.prices],
+            "step": self.step,
+            "penalty": str(self.penalty),
+            "full": self.full,
+            "equity_before": str(self.equity_before),
+            "equity_after": str(self.equity_after),
+            "realized_pnl": str(self.realized_pnl),
+            "shortfall": str(self.shortfall),
+            "successor": state_to_json(self.successor),
+        }
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """The validated inputs of one close-out."""
+
+    state: AccountState
+    prices: tuple[int, ...]
+    maintenance_rates: tuple[int, ...]
+    initial_rates: tuple[int, ...]
+    penalty_rate: int
+    salt: int
+
+
+def plan_closeout(state: AccountState, prices: Sequence[int], maintenance_rates: Sequence[int],
+                  initial_rates: Sequence[int], penalty_rate: int, *, salt: int,
+                  curve: Curve | str | None = None) -> CloseoutPlan:
+    """The least close-out (per the same-fraction rule) after which the account meets initial margin."""
+    terms = _validated_terms(state, prices, maintenance_rates, initial_rates, penalty_rate, salt, curve)
+    nothing = _plan_at(terms, 0)
+    if _restores_initial_margin(nothing, terms):
+        return _checked(nothing, curve)
+    everything = _plan_at(terms, STEP_SCALE)
+    if not _restores_initial_margin(everything, terms):
+        return _checked(everything, curve)  # negative equity: full close-out with a shortfall
+    failing, passing = 0, STEP_SCALE
+    while passing - failing > 1:  # invariant: ``failing`` does not restore, ``passing`` does
+        middle = (failing + passing) // 2
+        if _restores_initial_margin(_plan_at(terms, middle), terms):
+            passing = middle
+        else:
+            failing = middle
+    return _checked(_plan_at(terms, passing), curve)
+
+
+def plan_at_step(state: AccountState, prices: Sequence[int], maintenance_rates: Sequence[int],
+                 initial_rates: Sequence[int], penalty_rate: int, step: int, *, salt: int,
+                 curve: Curve | str | None = None) -> CloseoutPlan:
+    """The close-out of ``step`` millionths of every position, whether or not it restores margin."""
+    terms = _validated_terms(state, prices, maintenance_rates, initial_rates, penalty_rate, salt, curve)
+    return _checked(_plan_at(terms, check_range("close-out step", step, 0, STEP_SCALE + 1)), curve)
+
+
+def restores_initial_margin(plan: CloseoutPlan, initial_rates: Sequence[int]) -> bool:
+    """After the plan, equity minus the penalty covers the initial requirement at the marks."""
+    return (plan.equity_after * RATE_SCALE
+            - sum(abs(b * p) * im for b, p, im in zip(plan.successor.sizes, plan.prices, initial_rates))) >= 0
+
+
+def _restores_initial_margin(plan: CloseoutPlan, terms: _Terms) -> bool:
+    return restores_initial_margin(plan, terms.initial_rates)
+
+
+def _validated_terms(state: AccountState, prices: Sequence[int], maintenance_rates: Sequence[int],
+                     initial_rates: Sequence[int], penalty_rate: int, salt: int,
+                     curve: Curve | str | None) -> _Terms:
+    state.validate(curve)
+    for name, values in (("mark prices", prices), ("maintenance rates", maintenance_rates),
+                         ("initial rates", initial_rates)):
+        if len(values) != state.markets:
+            raise CloseoutError(f"{len(values)} {name} for a state of {state.markets} markets")
+    for m, (p, mm, im) in enumerate(zip(prices, maintenance_rates, initial_rates)):
+        check_range(f"mark price of market {m}", p, 1, 1 << PRICE_BITS)
+        if _rate(f"maintenance rate of market {m}", mm) > _rate(f"initial rate of market {m}", im):
+            raise CloseoutError(f"market {m}: the maintenance rate {mm} exceeds the initial rate {im}")
+    return _Terms(state, tuple(prices), tuple(maintenance_rates), tuple(initial_rates),
+                  _rate("penalty rate", penalty_rate), _amount("successor salt", salt))
+
+
+def _closed_sizes(sizes: Sequence[int], step: int) -> tuple[int, ...]:
+    """ceil(|b| step / STEP_SCALE) of every position, with the position's sign."""
+    return tuple((1 if b > 0 else -1) * -(-abs(b) * step // STEP_SCALE) for b in sizes)
+
+
+def _penalty(terms: _Terms, closed: Sequence[int]) -> int:
+    released = sum(abs(q) * p * mm for q, p, mm in zip(closed, terms.prices, terms.maintenance_rates))
+    return -(-released * terms.penalty_rate // (RATE_SCALE * RATE_SCALE))
+
+
+def _plan_at(terms: _Terms, step: int) -> CloseoutPlan:
+    state = terms.state
+    closed = _closed_sizes(state.sizes, step)
+    sizes = tuple(b - q for b, q in zip(state.sizes, closed))
+    equity = state.equity(terms.prices)
+    full = not any(sizes) and (any(closed) or step == STEP_SCALE)
+    if full:
+        return _full_plan(terms, step, closed, equity)
+    penalty = min(_penalty(terms, closed), max(0, min(equity, state.collateral)))
+    costs = tuple(k - q * p for k, q, p in zip(state.costs, closed, terms.prices))
+    successor = state.next(nonce=state.nonce + 1, salt=terms.salt, collateral=state.collateral - penalty,
+                           sizes=sizes, costs=costs)
+    return CloseoutPlan(state, closed, terms.prices, step, penalty, False, equity, equity - penalty, 0, 0,
+                        successor)
+
+
+def _full_plan(terms: _Terms, step: int, closed: tuple[int, ...], equity: int) -> CloseoutPlan:
+    state = terms.state
+    realized_pnl = sum(b * p - k for b, k, p in zip(state.sizes, state.costs, terms.prices))
+    penalty = min(_penalty(terms, closed), max(0, equity))
+    after = equity - penalty
+    flat = (0,) * state.markets
+    successor = state.next(nonce=state.nonce + 1, salt=terms.salt, collateral=max(0, after), sizes=flat,
+                           costs=flat)
+    return CloseoutPlan(state, closed, terms.prices, step, penalty, True, equity, after, realized_pnl,
+                        max(0, -after), successor)
+
+
+def _checked(plan: CloseoutPlan, curve: Curve | str | None) -> CloseoutPlan:
+    plan.successor.validate(curve)
+    return plan
+
+
+def allocate_shortfall(shortfall: int, insurance_balance: int, winners: Mapping[int, int], *,
+                       from_collateral: int = 0) -> Waterfall:
+    """The insurance fund pays first, up to its balance; winners carry the rest pro rata to their pnl.
+
+    Each winner's levy is ``floor(rest * pnl / total)``; the units left by the rounding (fewer
+    than the number of winners) go one each to the largest remainders, ties to the lower account
+    id, so the levies sum to exactly the rest and each is within one unit of its exact share.
+    A levy never exceeds the winner's pnl: a rest larger than the winners' total is refused.
+    """
+    _amount("shortfall", shortfall)
+    _amount("insurance fund balance", insurance_balance)
+    _amount("loss paid from collateral", from_collateral)
+    for account, pnl in winners.items():
+        check_range("winner account id", account, 0, 1 << ACCOUNT_BITS)
+        _amount(f"winning pnl of account {account}", pnl, low=1)
+    from_insurance = min(shortfall, insurance_balance)
+    rest = shortfall - from_insurance
+    return Waterfall(shortfall, from_collateral, from_insurance, _pro_rata(rest, winners))
+
+
+def _pro_rata(rest: int, winners: Mapping[int, int]) -> dict[int, int]:
+    if rest == 0:
+        return {}
+    total = sum(winners.values())
+    if not winners:
+        raise CloseoutError(f"a loss of {rest} is left after the insurance fund and no account won "
+                            f"in the epoch to carry it")
+    if rest > total:
+        raise CloseoutError(f"a loss of {rest} is left after the insurance fund, more than the "
+                            f"winners' pnl of {total}")
+    levies = {account: rest * pnl // total for account, pnl in winners.items()}
+    left = rest - sum(levies.values())
+    by_remainder = sorted(winners, key=lambda account: (-(rest * winners[account] % total), account))
+    for account in by_remainder[:left]:
+        levies[account] += 1
+    return {account: levy for account, levy in sorted(levies.items()) if levy}
