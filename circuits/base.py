@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 from circuits.inputs import signal_values
 from circuits.state import AccountState, BoundError, check_range
@@ -85,7 +85,8 @@ class Circuit(ABC):
 
     name: str
     description: str
-    public_layout: ClassVar[tuple[PublicInput, ...]] = ()
+    # a class attribute; a variant (e.g. a transition with escrow) may extend it per instance
+    public_layout: tuple[PublicInput, ...] = ()
 
     @abstractmethod
     def define(self, cs: ConstraintSystem, inputs: Inputs | None) -> None:

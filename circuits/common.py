@@ -19,14 +19,19 @@ from circuits.state import (
     RATE_SCALE,
     SIZE_BITS,
     AccountState,
+    BoundError,
     check_markets,
     state_domain,
 )
 from zkmargin.constraints import LC, ConstraintSystem, lc_sum
-from zkmargin.gadgets.bits import range_check
-from zkmargin.gadgets.equality import is_zero
-from zkmargin.gadgets.poseidon import poseidon_sponge_gadget
 from zkmargin.curves import Curve
+from zkmargin.edwards import Point, embedded_curve
+from zkmargin.escrow import Escrow, new_ephemeral_scalar, seal
+from zkmargin.gadgets.bits import range_check
+from zkmargin.gadgets.edwards import CurvePoint
+from zkmargin.gadgets.equality import is_zero
+from zkmargin.gadgets.escrow import escrow_gadget
+from zkmargin.gadgets.poseidon import poseidon_sponge_gadget
 from zkmargin.gadgets.signed import SignedInt, signed_input
 
 
@@ -80,17 +85,28 @@ def packed_counters(nonce: LC, epoch: LC) -> LC:
     return nonce + epoch * (1 << NONCE_BITS)
 
 
+def state_inputs(account: LC, nonce: LC, epoch: LC, salt: LC, collateral: LC, sizes: Sequence[LC],
+                 costs: Sequence[LC]) -> list[LC]:
+    """What the commitment absorbs, as AccountState.commitment_inputs: 4 + M linear combinations."""
+    return [account, packed_counters(nonce, epoch), salt, collateral,
+            *(packed_position(b, k) for b, k in zip(sizes, costs))]
+
+
 def commit_state(
     cs: ConstraintSystem, account: LC, nonce: LC, epoch: LC, salt: LC, collateral: LC,
     sizes: Sequence[LC], costs: Sequence[LC], label: str,
 ) -> LC:
     """The state commitment, computed exactly like AccountState.commitment."""
-    inputs = [account, packed_counters(nonce, epoch), salt, collateral,
-              *(packed_position(b, k) for b, k in zip(sizes, costs))]
+    inputs = state_inputs(account, nonce, epoch, salt, collateral, sizes, costs)
+    return commit_opening(cs, inputs, [nonce, epoch, salt, collateral, *sizes, *costs], label)
+
+
+def commit_opening(cs: ConstraintSystem, inputs: Sequence[LC], opening: Sequence[LC], label: str) -> LC:
+    """The commitment of ``state_inputs`` (4 + M of them); ``opening`` lists the values they pack."""
     with cs.namespace(label):
-        digest = poseidon_sponge_gadget(cs, inputs, state_domain(cs.curve, len(sizes)))
-        opening = [x for x in (nonce, epoch, salt, collateral, *sizes, *costs) if x.single_variable() is not None]
-        cs.declare_determined(opening, [digest], "a commitment binds its opening (collision resistance)")
+        digest = poseidon_sponge_gadget(cs, list(inputs), state_domain(cs.curve, len(inputs) - 4))
+        variables = [x for x in opening if x.single_variable() is not None]
+        cs.declare_determined(variables, [digest], "a commitment binds its opening (collision resistance)")
     return digest
 
 
@@ -200,6 +216,71 @@ class MarketCircuit(Circuit):
             return None
         state: AccountState = inputs[key]
         return state
+
+
+# The escrow variant's public inputs, appended to a transition's layout (docs/protocol.md §8)
+ESCROW_KEY_X = PublicInput("escrow_key_x", "the guardians' group public key, x (on the curve: asserted in circuit; "
+                           "in the subgroup: the verifier's own checked guardian set)", label="escrow key x")
+ESCROW_KEY_Y = PublicInput("escrow_key_y", "the guardians' group public key, y", label="escrow key y")
+ESCROW_DIGEST = PublicInput("escrow_digest", "the digest of the escrow the service stores (Escrow.digest())")
+ESCROW_INPUTS = (ESCROW_KEY_X, ESCROW_KEY_Y, ESCROW_DIGEST)
+ESCROW_SUFFIX = "-escrow"  # of the key name: an escrowed deployment's keys are other keys
+ESCROW_BINDING = "escrow digest is the public input"
+
+
+class TransitionCircuit(MarketCircuit):
+    """A statement that produces a new state. Its **escrow variant** (``escrow=True``) also proves
+    that the public escrow digest is of a ciphertext of the new state's commitment inputs under
+    the public guardian key: the same linear combinations the new commitment absorbs."""
+
+    def __init__(self, markets: int = 1, escrow: bool = False):
+        super().__init__(markets)
+        if not isinstance(escrow, bool):
+            raise BoundError(f"escrow must be a bool, got {escrow!r}")
+        self.escrow = escrow
+        if escrow:
+            self.public_layout = type(self).public_layout + ESCROW_INPUTS
+
+    def key_name(self) -> str:
+        return super().key_name() + (ESCROW_SUFFIX if self.escrow else "")
+
+    def commit_new_state(
+        self, cs: ConstraintSystem, pub: PublicVars, inputs: Inputs | None, nonce: LC, epoch: LC, salt: LC,
+        collateral: LC, sizes: Sequence[LC], costs: Sequence[LC], opens: str,
+    ) -> None:
+        """The public new commitment opens to the new state (constraint ``opens``); in the escrow
+        variant the escrow seals exactly the values that commitment absorbs."""
+        values = state_inputs(pub["account"], nonce, epoch, salt, collateral, sizes, costs)
+        digest = commit_opening(cs, values, [nonce, epoch, salt, collateral, *sizes, *costs], "new commitment")
+        cs.enforce_equal(digest, pub["new_commitment"], opens)
+        if self.escrow:
+            key = CurvePoint(pub["escrow_key_x"], pub["escrow_key_y"])
+            sealed = escrow_gadget(cs, values, key, deferred(inputs, "escrow_scalar"), label="escrow")
+            cs.enforce_equal(sealed.digest, pub["escrow_digest"], ESCROW_BINDING)
+
+    # --- out of circuit --------------------------------------------------------------------
+    def escrow_values(self, escrow_key: Point | None, escrow: Escrow | None) -> dict[str, int]:
+        """The escrow variant's public values (none without escrow); refuses a key or an escrow
+        given to the other variant, or missing from this one."""
+        if not self.escrow:
+            if escrow_key is not None or escrow is not None:
+                raise BoundError(f"the {self.name} statement without escrow takes no escrow key or escrow")
+            return {}
+        if escrow_key is None or escrow is None:
+            raise BoundError(f"the escrow variant of {self.name} needs the guardians' key and the escrow")
+        return {"escrow_key_x": escrow_key[0], "escrow_key_y": escrow_key[1], "escrow_digest": escrow.digest()}
+
+    def seal_successor(self, new: AccountState, escrow_key: Point | None, curve: Curve) -> dict[str, Any]:
+        """The escrow of ``new`` to ``escrow_key`` and its ephemeral scalar (the private input), or
+        nothing without escrow. The caller discards the scalar after proving."""
+        if not self.escrow:
+            self.escrow_values(escrow_key, None)
+            return {}
+        if escrow_key is None:
+            raise BoundError(f"the escrow variant of {self.name} needs the guardians' key (escrow_key)")
+        scalar = new_ephemeral_scalar(embedded_curve(curve))
+        escrow = seal(new.commitment_inputs(), escrow_key, curve, ephemeral_scalar=scalar)
+        return {"escrow": escrow, "escrow_scalar": scalar}
 
 
 def deferred(inputs: Inputs | None, key: str) -> Callable[[], int]:

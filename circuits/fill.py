@@ -31,15 +31,14 @@ from circuits.common import (
     NEW_COMMITMENT,
     OLD_COMMITMENT,
     RATES_HIGH,
-    MarketCircuit,
     StateVars,
-    commit_state,
+    TransitionCircuit,
     deferred,
     mark_to_market,
     open_old_state,
     opening_value,
 )
-from circuits.inputs import field, fill_from_json, integer, integers, state_from_json
+from circuits.inputs import escrow_key_from_json, field, fill_from_json, integer, integers, state_from_json
 from circuits.state import (
     COLLATERAL_BITS,
     COST_BITS,
@@ -57,6 +56,8 @@ from circuits.state import (
 )
 from zkmargin.constraints import LC, ConstraintSystem, lc_sum
 from zkmargin.curves import Curve, get_curve
+from zkmargin.edwards import Point
+from zkmargin.escrow import Escrow
 from zkmargin.gadgets.bits import range_check
 from zkmargin.gadgets.equality import assert_nonzero, is_equal
 from zkmargin.gadgets.poseidon import poseidon_sponge_gadget
@@ -86,7 +87,7 @@ class NewState:
     new_abs: list[LC]
 
 
-class ApplyFill(MarketCircuit):
+class ApplyFill(TransitionCircuit):
     name = "fill"
     description = "apply one committed venue fill (market, size delta, price, fee) to the state"
     public_layout = (
@@ -106,11 +107,10 @@ class ApplyFill(MarketCircuit):
         old = open_old_state(cs, inputs, pub, self.markets)
         fill = self._open_fill(cs, pub, inputs["fill"] if inputs else None)
         new = self._apply_fill(cs, old, fill, deferred(inputs, "new_salt"))
-        digest = commit_state(
-            cs, pub["account"], new.nonce, pub["epoch"], new.salt, new.collateral, [s.value for s in new.sizes],
-            new.costs, "new commitment",
+        self.commit_new_state(
+            cs, pub, inputs, new.nonce, pub["epoch"], new.salt, new.collateral, [s.value for s in new.sizes],
+            new.costs, "new commitment opens to the new state",
         )
-        cs.enforce_equal(digest, pub["new_commitment"], "new commitment opens to the new state")
         reduces_risk = is_equal(cs, lc_sum(new.new_abs) + fill.delta.abs, lc_sum(new.old_abs), "fill only reduces risk")
         self._enforce_margin_rule(cs, pub, old, new, reduces_risk)
 
@@ -180,17 +180,20 @@ class ApplyFill(MarketCircuit):
     def public_inputs(
         self, account_id: int, old_commitment: int, new_commitment: int, fill_commitment: int, epoch: int,
         prices: Sequence[int], initial_rates: Sequence[int], maintenance_rates: Sequence[int],
-        curve: Curve | str | None = None,
+        curve: Curve | str | None = None, *, escrow_key: Point | None = None, escrow: Escrow | None = None,
     ) -> list[int]:
         return self.public_vector({"account": account_id, "old_commitment": old_commitment,
                                    "new_commitment": new_commitment, "fill_commitment": fill_commitment,
                                    "epoch": epoch, "prices": prices, "rates": initial_rates,
-                                   "maintenance_rates": maintenance_rates}, curve)
+                                   "maintenance_rates": maintenance_rates,
+                                   **self.escrow_values(escrow_key, escrow)}, curve)
 
     def transition(self, state: AccountState, fill: Fill, epoch: int, prices: Sequence[int],
                    initial_rates: Sequence[int], maintenance_rates: Sequence[int],
-                   curve: Curve | str | None = None) -> tuple[AccountState, dict[str, Any]]:
-        """The successor state and the proving inputs; refuses what the circuit would reject."""
+                   curve: Curve | str | None = None, *,
+                   escrow_key: Point | None = None) -> tuple[AccountState, dict[str, Any]]:
+        """The successor state and the proving inputs (with its escrow in the escrow variant);
+        refuses what the circuit would reject."""
         c = get_curve(curve)
         state.validate(c)
         fill.validate(self.markets, c)
@@ -205,11 +208,13 @@ class ApplyFill(MarketCircuit):
                          epoch=epoch)
         new.validate(c)
         require_fill_margin(state, new, fill, prices, initial_rates, maintenance_rates)
+        sealed = self.seal_successor(new, escrow_key, c)
         vector = self.public_inputs(
             state.account_id, state.commitment(c), new.commitment(c), fill.commitment(c), epoch, prices,
-            initial_rates, maintenance_rates, c,
+            initial_rates, maintenance_rates, c, escrow_key=escrow_key, escrow=sealed.get("escrow"),
         )
-        return new, {"public": self.name_public(vector), "state": state, "fill": fill, "new_salt": new.salt}
+        return new, {"public": self.name_public(vector), "state": state, "fill": fill, "new_salt": new.salt,
+                     **sealed}
 
     def prepare(self, data: Any, curve: Curve, source: str = "input") -> Prepared:
         """Proving inputs and the successor state from ``input.json`` (see circuits.inputs)."""
@@ -219,7 +224,8 @@ class ApplyFill(MarketCircuit):
         prices = integers(field(data, "prices", source), "prices")
         rates = integers(field(data, "rates", source), "rates")
         maintenance = integers(field(data, "maintenance_rates", source), "maintenance_rates")
-        new, inputs = self.transition(state, fill, epoch, prices, rates, maintenance, curve)
+        new, inputs = self.transition(state, fill, epoch, prices, rates, maintenance, curve,
+                                      escrow_key=escrow_key_from_json(data, self.escrow, curve, source))
         return Prepared(inputs, new)
 
 

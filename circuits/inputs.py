@@ -9,6 +9,10 @@ decimal strings; negative sizes, costs and amounts allowed):
 - fill:     {"state": STATE, "fill": FILL, "prices": [...], "rates": [...]}
 - settle:   {"state": STATE, "epoch": e, "prices": [...]}
 
+The escrow variants of transfer, fill and settle (``--escrow``) also take ``"escrow_key": [x, y]``:
+the guardians' group public key as decimal strings (``group_key`` of the guardian set, ``GET
+/guardians``); the escrow of the new state is sealed to it. The variants without escrow refuse it.
+
 STATE is {"account_id", "nonce", "salt", "collateral", "sizes": [...], "costs": [...], "epoch"} (epoch
 optional, 0 when absent: the genesis epoch) and
 FILL is {"account_id", "fill_id", "market", "size_delta", "price", "fee", "salt"}.
@@ -20,7 +24,10 @@ import dataclasses
 from typing import Any
 
 from circuits.state import AccountState, Fill
+from zkmargin.curves import Curve
+from zkmargin.edwards import Point, embedded_curve
 from zkmargin.errors import MalformedInputError
+from zkmargin.escrow import require_key_point
 
 _STATE_FIELDS = ("account_id", "nonce", "salt", "collateral")
 # FILL's keys are the statement's Fill, in its order: one list, read by the sealed fill opening too
@@ -83,3 +90,17 @@ def state_to_json(state: AccountState) -> dict[str, Any]:
 
 def fill_from_json(data: Any, where: str = "fill") -> Fill:
     return Fill(**{k: integer(field(data, k, where), f"{where}.{k}") for k in FILL_FIELDS})
+
+
+def escrow_key_from_json(data: Any, escrowed: bool, curve: Curve, where: str) -> Point | None:
+    """``"escrow_key"``: required by an escrow variant, refused by the others; a point of the
+    embedded curve's subgroup, not the identity."""
+    if not escrowed:
+        if isinstance(data, dict) and "escrow_key" in data:
+            raise MalformedInputError(f"{where}: an escrow_key is only for the escrow variant (--escrow)")
+        return None
+    key = field(data, "escrow_key", where)
+    if not isinstance(key, list) or len(key) != 2:
+        raise MalformedInputError(f"{where}: escrow_key: expected [x, y] (decimal strings)")
+    coordinates = [integer(v, f"{where}: escrow_key") for v in key]
+    return require_key_point(embedded_curve(curve), coordinates, f"{where}: escrow_key")

@@ -24,20 +24,21 @@ from circuits.common import (
     ACCOUNT,
     NEW_COMMITMENT,
     OLD_COMMITMENT,
-    MarketCircuit,
-    commit_state,
+    TransitionCircuit,
     deferred,
     open_old_state,
 )
-from circuits.inputs import field, integer, integers, state_from_json
+from circuits.inputs import escrow_key_from_json, field, integer, integers, state_from_json
 from circuits.state import COLLATERAL_BITS, EPOCH_BITS, NONCE_BITS, PRICE_BITS, AccountState, BoundError
 from zkmargin.constraints import ConstraintSystem, lc_sum
 from zkmargin.curves import Curve, get_curve
+from zkmargin.edwards import Point
+from zkmargin.escrow import Escrow
 from zkmargin.gadgets.bits import range_check
 from zkmargin.gadgets.equality import is_zero
 
 
-class Settle(MarketCircuit):
+class Settle(TransitionCircuit):
     name = "settle"
     description = "settle pnl at public settlement prices: c += pnl, k = b*P"
     public_layout = (
@@ -56,7 +57,7 @@ class Settle(MarketCircuit):
     def define(self, cs: ConstraintSystem, inputs: Inputs | None) -> None:
         M = self.markets
         pub = self.allocate_public(cs, self.public_of(inputs))
-        account, epoch, pnl, prices = pub["account"], pub["epoch"], pub["pnl"], pub.per_market("prices")
+        epoch, pnl, prices = pub["epoch"], pub["pnl"], pub.per_market("prices")
         old = open_old_state(cs, inputs, pub, M)
         # the settled state has k = b P: it holds a position iff some size is not 0
         no_size = is_zero(cs, lc_sum([s.abs for s in old.sizes]), "no size")
@@ -69,23 +70,25 @@ class Settle(MarketCircuit):
         new_collateral = old.collateral + pnl
         range_check(cs, new_collateral, COLLATERAL_BITS, "collateral after settlement is not negative")
         new_salt = cs.private("new/salt", deferred(inputs, "new_salt"))
-        digest = commit_state(
-            cs, account, new_nonce, epoch + 1, new_salt, new_collateral, [s.value for s in old.sizes], marked,
-            "new commitment",
+        self.commit_new_state(
+            cs, pub, inputs, new_nonce, epoch + 1, new_salt, new_collateral, [s.value for s in old.sizes], marked,
+            "new commitment opens to the settled state",
         )
-        cs.enforce_equal(digest, pub["new_commitment"], "new commitment opens to the settled state")
 
     def public_inputs(
         self, account_id: int, old_commitment: int, new_commitment: int, epoch: int,
-        settlement_prices: Sequence[int], pnl: int, holds_position: bool, curve: Curve | str | None = None,
+        settlement_prices: Sequence[int], pnl: int, holds_position: bool, curve: Curve | str | None = None, *,
+        escrow_key: Point | None = None, escrow: Escrow | None = None,
     ) -> list[int]:
         return self.public_vector({"account": account_id, "old_commitment": old_commitment,
                                    "new_commitment": new_commitment, "epoch": epoch, "prices": settlement_prices,
-                                   "pnl": pnl, "holds_position": holds_position}, curve)
+                                   "pnl": pnl, "holds_position": holds_position,
+                                   **self.escrow_values(escrow_key, escrow)}, curve)
 
     def transition(self, state: AccountState, epoch: int, settlement_prices: Sequence[int],
-                   curve: Curve | str | None = None) -> tuple[AccountState, int, dict[str, Any]]:
-        """The settled state, its pnl, and the proving inputs."""
+                   curve: Curve | str | None = None, *,
+                   escrow_key: Point | None = None) -> tuple[AccountState, int, dict[str, Any]]:
+        """The settled state, its pnl, and the proving inputs (with its escrow in the escrow variant)."""
         c = get_curve(curve)
         state.validate(c)
         state.require_in_epoch(epoch, f"settling epoch {epoch}")
@@ -100,14 +103,16 @@ class Settle(MarketCircuit):
             epoch=epoch + 1,
         )
         new.validate(c)
+        sealed = self.seal_successor(new, escrow_key, c)
         vector = self.public_inputs(state.account_id, state.commitment(c), new.commitment(c), epoch, prices, pnl,
-                                    new.holds_position, c)
-        return new, pnl, {"public": self.name_public(vector), "state": state, "new_salt": new.salt}
+                                    new.holds_position, c, escrow_key=escrow_key, escrow=sealed.get("escrow"))
+        return new, pnl, {"public": self.name_public(vector), "state": state, "new_salt": new.salt, **sealed}
 
     def prepare(self, data: Any, curve: Curve, source: str = "input") -> Prepared:
         """Proving inputs and the successor state from ``input.json`` (see circuits.inputs)."""
         state = state_from_json(field(data, "state", source))
         epoch = integer(field(data, "epoch", source), "epoch")
         prices = integers(field(data, "prices", source), "prices")
-        new, _pnl, inputs = self.transition(state, epoch, prices, curve)
+        new, _pnl, inputs = self.transition(state, epoch, prices, curve,
+                                            escrow_key=escrow_key_from_json(data, self.escrow, curve, source))
         return Prepared(inputs, new)

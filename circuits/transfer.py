@@ -23,22 +23,23 @@ from circuits.common import (
     MARK_PRICES,
     NEW_COMMITMENT,
     OLD_COMMITMENT,
-    MarketCircuit,
+    TransitionCircuit,
     assert_healthy,
-    commit_state,
     deferred,
     health_difference,
     open_old_state,
 )
-from circuits.inputs import field, integer, integers, state_from_json
+from circuits.inputs import escrow_key_from_json, field, integer, integers, state_from_json
 from circuits.state import COLLATERAL_BITS, NONCE_BITS, TRANSFER_BITS, AccountState, BoundError
 from zkmargin.constraints import ConstraintSystem
 from zkmargin.curves import Curve, get_curve
+from zkmargin.edwards import Point
+from zkmargin.escrow import Escrow
 from zkmargin.gadgets.bits import range_check
 from zkmargin.gadgets.signed import decompose_signed
 
 
-class Transfer(MarketCircuit):
+class Transfer(TransitionCircuit):
     name = "transfer"
     description = "deposit (amount > 0) or withdrawal (amount < 0) of collateral"
     public_layout = (
@@ -54,7 +55,7 @@ class Transfer(MarketCircuit):
 
     def define(self, cs: ConstraintSystem, inputs: Inputs | None) -> None:
         pub = self.allocate_public(cs, self.public_of(inputs))
-        account, epoch = pub["account"], pub["epoch"]
+        epoch = pub["epoch"]
         amount = decompose_signed(cs, pub["amount"], TRANSFER_BITS, "amount sign")
         old = open_old_state(cs, inputs, pub, self.markets)
 
@@ -63,11 +64,10 @@ class Transfer(MarketCircuit):
         new_salt = cs.private("new/salt", deferred(inputs, "new_salt"))
         new_collateral = old.collateral + amount.value
         range_check(cs, new_collateral, COLLATERAL_BITS, "new collateral is not negative")
-        digest = commit_state(
-            cs, account, new_nonce, epoch, new_salt, new_collateral,
-            [s.value for s in old.sizes], [k.value for k in old.costs], "new commitment",
+        self.commit_new_state(
+            cs, pub, inputs, new_nonce, epoch, new_salt, new_collateral, [s.value for s in old.sizes],
+            [k.value for k in old.costs], "new commitment opens to the new state",
         )
-        cs.enforce_equal(digest, pub["new_commitment"], "new commitment opens to the new state")
 
         difference = health_difference(
             cs, new_collateral, old.sizes, [k.value for k in old.costs], pub.per_market("prices"),
@@ -79,16 +79,19 @@ class Transfer(MarketCircuit):
 
     def public_inputs(
         self, account_id: int, old_commitment: int, new_commitment: int, amount: int, epoch: int,
-        prices: Sequence[int], initial_rates: Sequence[int], curve: Curve | str | None = None,
+        prices: Sequence[int], initial_rates: Sequence[int], curve: Curve | str | None = None, *,
+        escrow_key: Point | None = None, escrow: Escrow | None = None,
     ) -> list[int]:
         return self.public_vector({"account": account_id, "old_commitment": old_commitment,
                                    "new_commitment": new_commitment, "amount": amount, "epoch": epoch,
-                                   "prices": prices, "rates": initial_rates}, curve)
+                                   "prices": prices, "rates": initial_rates,
+                                   **self.escrow_values(escrow_key, escrow)}, curve)
 
     def transition(self, state: AccountState, amount: int, epoch: int, prices: Sequence[int],
-                   initial_rates: Sequence[int],
-                   curve: Curve | str | None = None) -> tuple[AccountState, dict[str, Any]]:
-        """The successor state and the proving inputs; refuses what the circuit would reject."""
+                   initial_rates: Sequence[int], curve: Curve | str | None = None, *,
+                   escrow_key: Point | None = None) -> tuple[AccountState, dict[str, Any]]:
+        """The successor state and the proving inputs (with its escrow in the escrow variant);
+        refuses what the circuit would reject."""
         c = get_curve(curve)
         state.validate(c)
         state.require_in_epoch(epoch, "deposit" if amount > 0 else "withdrawal")
@@ -98,10 +101,12 @@ class Transfer(MarketCircuit):
         new.validate(c)
         if amount < 0:
             new.require_healthy(prices, initial_rates, "the withdrawal would leave the account below initial margin")
+        sealed = self.seal_successor(new, escrow_key, c)
         vector = self.public_inputs(
-            state.account_id, state.commitment(c), new.commitment(c), amount, epoch, prices, initial_rates, c
+            state.account_id, state.commitment(c), new.commitment(c), amount, epoch, prices, initial_rates, c,
+            escrow_key=escrow_key, escrow=sealed.get("escrow"),
         )
-        return new, {"public": self.name_public(vector), "state": state, "new_salt": new.salt}
+        return new, {"public": self.name_public(vector), "state": state, "new_salt": new.salt, **sealed}
 
     def prepare(self, data: Any, curve: Curve, source: str = "input") -> Prepared:
         """Proving inputs and the successor state from ``input.json`` (see circuits.inputs)."""
@@ -110,5 +115,6 @@ class Transfer(MarketCircuit):
         epoch = integer(field(data, "epoch", source), "epoch")
         prices = integers(field(data, "prices", source), "prices")
         rates = integers(field(data, "rates", source), "rates")
-        new, inputs = self.transition(state, amount, epoch, prices, rates, curve)
+        new, inputs = self.transition(state, amount, epoch, prices, rates, curve,
+                                      escrow_key=escrow_key_from_json(data, self.escrow, curve, source))
         return Prepared(inputs, new)

@@ -31,7 +31,7 @@ from circuits.protocol.exit_codes import ExitCode
 from prover.bench.cli import register as register_bench_commands
 from prover.console import emit_json, err_console, phase_progress, say, say_error
 from prover.inputs import load_input_json
-from prover.options import BackendOpt, CurveOpt, JsonOpt, Log2Opt, MarketsOpt
+from prover.options import BackendOpt, CurveOpt, EscrowOpt, JsonOpt, Log2Opt, MarketsOpt
 from prover.trader.cli import register as register_trader_commands
 from zkmargin.errors import ZkMarginError
 
@@ -44,8 +44,8 @@ groth16_app = typer.Typer(help="Groth16 proofs in snarkjs's file formats.", no_a
 circuit_app = typer.Typer(help="The statements zkmargin can prove.", no_args_is_help=True)
 
 
-def _circuit(name: str, log2: int | None = None, markets: int | None = None):
-    return get_circuit(name, log2=log2, markets=markets)
+def _circuit(name: str, log2: int | None = None, markets: int | None = None, escrow: bool = False):
+    return get_circuit(name, log2=log2, markets=markets, escrow=escrow or None)
 
 
 # --- groth16 ---------------------------------------------------------------------------
@@ -132,14 +132,15 @@ def circuit_list(as_json: JsonOpt = False) -> None:
 
 @circuit_app.command("info")
 def circuit_info(
-    name: str, curve: CurveOpt = "bls12381", log2: Log2Opt = None, markets: MarketsOpt = None, as_json: JsonOpt = False
+    name: str, curve: CurveOpt = "bls12381", log2: Log2Opt = None, markets: MarketsOpt = None,
+    escrow: EscrowOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """Constraints, variables, public inputs and the under-constraint audit of a circuit."""
     from zkmargin.curves import get_curve
     from zkmargin.groth16.qap import domain_size_for
 
     the_curve = get_curve(curve)
-    circuit = _circuit(name, log2, markets)
+    circuit = _circuit(name, log2, markets, escrow)
     cs = circuit.synthesize(the_curve)
     audit = cs.audit()
     info = {
@@ -172,6 +173,7 @@ def setup_command(
     out: Annotated[Optional[Path], typer.Option("--out", help="key directory")] = None,
     log2: Log2Opt = None,
     markets: MarketsOpt = None,
+    escrow: EscrowOpt = False,
     backend: BackendOpt = None,
 ) -> None:
     """Single-party setup (development): writes proving_key.bin and verification_key.json."""
@@ -180,7 +182,7 @@ def setup_command(
     from zkmargin.curves import get_curve
 
     the_curve = get_curve(curve)
-    circuit = _circuit(name, log2, markets)
+    circuit = _circuit(name, log2, markets, escrow)
     out = out or default_key_dir(circuit, the_curve)
     start = time.perf_counter()
     with phase_progress(f"setup {circuit.key_name()}") as on_phase:
@@ -199,14 +201,19 @@ def prove_command(
     new_state: Annotated[Path, typer.Option("--new-state", help="transitions: where the successor state goes")] = Path(
         "new_state.json"
     ),
+    escrow_out: Annotated[Path, typer.Option("--escrow-out", help="--escrow: where the new state's escrow goes")] = (
+        Path("escrow.json")
+    ),
     log2: Log2Opt = None,
     markets: MarketsOpt = None,
+    escrow: EscrowOpt = False,
     backend: BackendOpt = None,
 ) -> None:
     """Prove a statement and write proof.json and public.json (snarkjs formats).
 
     Margin statements read an account state from input.json (see circuits/inputs.py) and, for a
-    transition, write the successor state (keep it private: it holds the salt).
+    transition, write the successor state (keep it private: it holds the salt). The escrow
+    variant (--escrow, input.json's "escrow_key") also writes the escrow the proof seals.
     """
     from circuits.inputs import state_to_json
     from circuits.protocol.keystore import default_key_dir, load_keys
@@ -218,7 +225,7 @@ def prove_command(
 
     the_curve = get_curve(curve)
     be = get_backend(the_curve, backend)
-    circuit = _circuit(name, log2, markets)
+    circuit = _circuit(name, log2, markets, escrow)
     values, successor = circuit.prepare(load_input_json(input), the_curve, source=str(input))
     key_dir = keys or default_key_dir(circuit, the_curve)
     pk = load_keys(key_dir, be)
@@ -233,6 +240,9 @@ def prove_command(
     if successor is not None:
         write_atomically(new_state, json.dumps(state_to_json(successor), indent=1).encode(), mode=0o600)
         say(f"successor state written to {new_state} (private: it holds the new salt)")
+    if "escrow" in values:
+        dump_json(values["escrow"].to_json(), escrow_out)
+        say(f"escrow of the successor state written to {escrow_out} (send it with the proof)")
     say(f"proof written to {proof}, public inputs to {public} ({time.perf_counter() - started:.2f} s)")
 
 

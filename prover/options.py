@@ -11,3 +11,5 @@ BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="curve back
 Log2Opt = Annotated[Optional[int], typer.Option("--log2", help="chain: log2 of the domain size")]
 MarketsOpt = Annotated[Optional[int], typer.Option("--markets", "-m", help="margin statements: number of markets M")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")]
+EscrowOpt = Annotated[bool, typer.Option(
+    "--escrow", help="transfer, fill, settle: the variant that seals the new state to the guardians' key")]

@@ -64,6 +64,8 @@ SLOW_TESTS = {
     "tests/circuits/test_portfolio.py::test_books_with_exactly_their_requirement_pass_and_one_unit_less_fails":
         "ten books, 9 s",
     "tests/verifier/test_api_bad_input.py::test_a_proof_for_another_epoch_or_account_is_refused": "2.5 s",
+    "tests/circuits/test_transition_escrow.py::test_an_escrowed_transfer_proof_is_bound_to_the_key_and_the_digest":
+        "setup and a proof of 8,000 constraints",
 }
 # tests run per curve or back end whose second variant adds time, not coverage of other code: the
 # fast lane keeps one (the statements on BLS12-381, the escrow on BN254 as circom users build it,
@@ -73,6 +75,9 @@ SLOW_VARIANTS = {
     "tests/circuits/": "bn128",
     "tests/gadgets/test_escrow_gadget.py": "bls12381",
     "tests/gadgets/test_edwards_gadgets.py": "bls12381",
+    # the escrow variants' cheats: transfer stays in the lane (same gadget, same binding in all three)
+    "tests/circuits/test_transition_escrow.py": "fill",
+    "tests/circuits/test_transition_escrow.py::": "settle",
 }
 SLOW_PARAMETERS = {"postgresql"}  # the database tests' PostgreSQL variants (SQLite stays)
 

@@ -55,15 +55,21 @@ def default_key_dir(circuit: Circuit, curve: Curve | str) -> Path:
     return key_dir(default_keys_dir(), circuit, curve)
 
 
-def statement_key_dir(keys_dir: Path, statement: str, markets: int, curve: Curve | str) -> Path:
-    """The key folder of a margin statement at ``markets`` markets."""
-    return key_dir(keys_dir, get_circuit(statement, markets=markets), curve)
+def statement_circuit(statement: str, markets: int, escrow: bool = False) -> Circuit:
+    """A margin statement at ``markets`` markets; with ``escrow``, a transition's escrow variant
+    (``margin`` moves no state and has none)."""
+    return get_circuit(statement, markets=markets, escrow=escrow if statement != "margin" else None)
+
+
+def statement_key_dir(keys_dir: Path, statement: str, markets: int, curve: Curve | str, escrow: bool = False) -> Path:
+    """The key folder of a margin statement at ``markets`` markets (its escrow variant: ``-escrow``)."""
+    return key_dir(keys_dir, statement_circuit(statement, markets, escrow), curve)
 
 
 @lru_cache(maxsize=32)
-def circuit_id(statement: str, markets: int, curve_name: str) -> str:
+def circuit_id(statement: str, markets: int, curve_name: str, escrow: bool = False) -> str:
     """The digest of the statement's constraint system at ``markets`` markets (cached per process)."""
-    return get_circuit(statement, markets=markets).shape(curve_name).digest()
+    return statement_circuit(statement, markets, escrow).shape(curve_name).digest()
 
 
 def write_keys(pk: ProvingKey, out: Path, backend: Backend) -> None:

@@ -510,8 +510,8 @@ from verifier.services import transitions
 when, kind = os.environ["ZKMARGIN_TEST_CRASH"].split(":")
 original = transitions.commit_transition
 
-def crashing_commit(session, plan):
-    result = original(session, plan)
+def crashing_commit(session, plan, proof=None):
+    result = original(session, plan, proof)
     if plan.kind.value == kind:
         session.flush()
         if when == "before_commit":

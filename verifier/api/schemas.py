@@ -61,6 +61,11 @@ class ProofJson(Strict):
         return self.model_dump(exclude_none=True)
 
 
+EscrowJson = Annotated[dict[str, Any] | None, Field(
+    description="the escrow of the new state the proof sealed to the guardians' key (zkmargin.escrow JSON): required "
+    "when the service has a guardian set (GET /guardians), refused when it has none")]
+
+
 class OpenAccountRequest(Strict):
     genesis_salt: Natural = Field(description="the salt of the genesis state (revealed: the empty state hides nothing)")
     encryption_public_key: Hex32 = Field(description="X25519 public key the venue seals fills to")
@@ -75,6 +80,7 @@ class ApplyDepositRequest(Strict):
     epoch_id: Id = Field(description="the open epoch whose mark prices the proof used")
     new_commitment: Natural
     proof: ProofJson
+    escrow: EscrowJson = None
 
 
 class WithdrawalRequest(Strict):
@@ -82,6 +88,7 @@ class WithdrawalRequest(Strict):
     amount: Natural = Field(description="the amount to withdraw (the transfer statement's amount is its negative)")
     new_commitment: Natural
     proof: ProofJson
+    escrow: EscrowJson = None
 
 
 class PostFillRequest(Strict):
@@ -98,6 +105,7 @@ class ApplyFillRequest(Strict):
     epoch_id: Id = Field(description="the fill's epoch (the one open when the venue posted it): its mark prices")
     new_commitment: Natural
     proof: ProofJson
+    escrow: EscrowJson = None
 
 
 class AttestationRequest(Strict):
@@ -113,6 +121,7 @@ class SettlementRequest(Strict):
                                  "later epochs)")
     new_commitment: Natural
     proof: ProofJson
+    escrow: EscrowJson = None
 
 
 class OracleRegistration(Strict):

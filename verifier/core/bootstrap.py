@@ -249,7 +249,7 @@ def prepare_runtime(settings: Settings) -> Runtime:
         runtime = resolve_runtime(settings)
         upgrade_database(runtime.database_url)
         runtime.keys = load_statement_keys(settings.resolved_keys_dir, runtime.market_count, runtime.curve,
-                                           generate=settings.generate_keys)
+                                           generate=settings.generate_keys, escrow=runtime.guardians is not None)
         database = Database.connect(runtime.database_url)
         try:
             sync_configuration(database, runtime)

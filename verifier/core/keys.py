@@ -14,13 +14,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from circuits import get_circuit
 from circuits.common import MarketCircuit
 from circuits.protocol.keystore import (
     PROVING_KEY_FILE,
     circuit_id,
     load_keys,
     run_setup,
+    statement_circuit,
     statement_key_dir,
 )
 from zkmargin.backends import get_backend
@@ -55,8 +55,10 @@ def _move_aside(directory: Path, old_circuit_id: str) -> Path:
     raise KeyFileError(f"cannot move the outdated keys in {directory} aside: too many outdated copies")
 
 
-def load_statement_keys(keys_dir: Path, markets: int, curve_name: str, *, generate: bool) -> dict[str, StatementKey]:
-    """Every statement's key, generated first if missing and ``generate`` is set.
+def load_statement_keys(keys_dir: Path, markets: int, curve_name: str, *, generate: bool,
+                        escrow: bool = False) -> dict[str, StatementKey]:
+    """Every statement's key, generated first if missing and ``generate`` is set. With ``escrow``
+    (a guardian set is configured) the transitions are their escrow variants, with their own keys.
 
     Raises KeyFileError (the service does not start) for a missing key without ``generate``, a
     damaged file, or a key whose circuit id differs from the configured circuit's. With
@@ -66,9 +68,10 @@ def load_statement_keys(keys_dir: Path, markets: int, curve_name: str, *, genera
     backend = get_backend(curve)
     keys = {}
     for statement in STATEMENTS:
-        circuit = get_circuit(statement, markets=markets)
-        directory = statement_key_dir(keys_dir, statement, markets, curve)
-        expected = circuit_id(statement, markets, curve.name)
+        circuit = statement_circuit(statement, markets, escrow)
+        assert isinstance(circuit, MarketCircuit)
+        directory = statement_key_dir(keys_dir, statement, markets, curve, escrow)
+        expected = circuit_id(statement, markets, curve.name, escrow)
         pk = None
         if (directory / PROVING_KEY_FILE).exists():
             pk = load_keys(directory, backend)
@@ -87,7 +90,8 @@ def load_statement_keys(keys_dir: Path, markets: int, curve_name: str, *, genera
         elif not generate:
             raise KeyFileError(
                 f"no key for the {statement} statement at {directory}: run `zkmargin setup {statement} "
-                f"--markets {markets} --curve {curve.name} --out {directory}` (or set ZKMARGIN_GENERATE_KEYS=true)")
+                f"--markets {markets}{' --escrow' if escrow and statement != 'margin' else ''} --curve {curve.name} "
+                f"--out {directory}` (or set ZKMARGIN_GENERATE_KEYS=true)")
         if pk is None:
             log.warning("generating development keys for %s (single-party setup: whoever runs it could forge "
                         "proofs) in %s", circuit.key_name(), directory,

@@ -120,7 +120,8 @@ def _refuse_seen_statement(session: Session, digest: str) -> None:
 
 def advance_commitment(session: Session, account_id: int, *, expected_commitment: int, new_commitment: int,
                        kind: StatementKind, statement_digest: str, state_epoch: int, epoch_id: int | None = None,
-                       holds_position: bool | None = None) -> AccountCommitment:
+                       holds_position: bool | None = None, escrow: str | None = None,
+                       proof: str | None = None) -> AccountCommitment:
     """Move an account from ``expected_commitment`` to ``new_commitment`` (a verified transition).
 
     The compare-and-swap ``UPDATE ... WHERE current_commitment = expected`` is what makes
@@ -131,8 +132,10 @@ def advance_commitment(session: Session, account_id: int, *, expected_commitment
 
     ``epoch_id`` is the epoch the statement was proven against, ``state_epoch`` the epoch the new
     state records (a public input of the statement), ``holds_position`` what is public about its
-    position (None: unchanged). An account in default is frozen: checked under the row lock the
-    update holds, so a default declared concurrently (which takes the same lock) cannot slip by.
+    position (None: unchanged); ``escrow`` and ``proof`` the JSON of the escrow the proof sealed (None
+    without a guardian set) and of the proof, kept beside the commitment. An account in default is
+    frozen: checked under the row lock the update holds, so a default declared concurrently (which
+    takes the same lock) cannot slip by.
     """
     if kind is StatementKind.GENESIS:
         raise VerifierError("the genesis commitment is recorded by open_account")
@@ -159,7 +162,7 @@ def advance_commitment(session: Session, account_id: int, *, expected_commitment
     refuse_if_in_default(session, account_id)
     transition = AccountCommitment(account_id=account_id, sequence=sequence, commitment=new_commitment, kind=kind,
                                    statement_digest=statement_digest, epoch_id=epoch_id, state_epoch=state_epoch,
-                                   created_at=utc_now())
+                                   escrow=escrow, proof=proof, created_at=utc_now())
     session.add(transition)
     session.flush()
     return transition

@@ -19,10 +19,11 @@ Every submission runs in three steps:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import BigInteger, Connection, String, bindparam, exists, or_, select
@@ -61,6 +62,7 @@ from verifier.services.errors import AlreadyAcceptedError, ProofRejectedError, R
 from verifier.services.statements import Statement, build_statement, parse_proof, verify_statement
 from zkmargin.curves import get_curve
 from zkmargin.errors import MalformedInputError
+from zkmargin.escrow import Escrow
 from zkmargin.field import require_field_element
 
 log = logging.getLogger("zkmargin.verifier")
@@ -86,6 +88,7 @@ class Plan:
     sequence: int = 0  # the account's sequence the statement was built on
     rebuild: Callable[[int], Statement] | None = None  # the same statement from another old commitment
     effect: Effect | None = None  # what accepting a transition writes besides the commitment
+    escrow: str | None = None  # the escrow JSON kept beside the new commitment (with a guardian set)
 
 
 def _field_element(ctx: ServiceContext, name: str, value: int) -> int:
@@ -171,6 +174,7 @@ class TransitionRequest:
     amount: int | None = None  # a withdrawal's amount (positive)
     pnl: int | None = None
     holds_position: bool | None = None
+    escrow: Any = None  # the escrow JSON the body carries (checked by ``parse_escrow``)
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,7 @@ class Records:
     prices: list[int]
     details: dict[str, Any]  # what accepting it writes (see the specs' ``effect``)
     already_applied: str | None = None  # why it cannot be accepted again (a consumed item, a settled epoch)
+    escrow: dict[str, Any] = field(default_factory=dict)  # escrow_key and escrow, for the escrow variants
 
 
 Gather = Callable[[Session, ServiceContext, TransitionRequest], Records]
@@ -211,10 +216,42 @@ class TransitionSpec:
     holds_position: Callable[[TransitionRequest], bool | None] = lambda request: None  # None: unchanged
 
 
+def parse_escrow(ctx: ServiceContext, request: TransitionRequest) -> Escrow | None:
+    """The body's escrow: required exactly when the service has a guardian set (its statements are
+    the escrow variants), on this deployment's curve, of a state at its market count."""
+    if ctx.runtime.guardians is None:
+        if request.escrow is not None:
+            raise RequestError("this service has no guardian set (GET /guardians is 404): a transition carries no "
+                               "escrow")
+        return None
+    if request.escrow is None:
+        raise RequestError("an escrow is required: this service escrows every new state to its guardians' key "
+                           "(GET /guardians); prove the escrow variant and send the escrow it sealed")
+    try:
+        escrow = Escrow.from_json(request.escrow, ctx.curve)
+    except MalformedInputError as exc:
+        raise RequestError(f"escrow: {exc}") from None
+    expected = 4 + ctx.runtime.market_count
+    if escrow.length != expected:
+        raise RequestError(f"escrow: it seals {escrow.length} values, a state at {ctx.runtime.market_count} markets "
+                           f"has {expected}")
+    return escrow
+
+
+def escrow_json(escrow: Escrow | None) -> str | None:
+    return None if escrow is None else json.dumps(escrow.to_json(), separators=(",", ":"), sort_keys=True)
+
+
 def plan_transition(session: Session, ctx: ServiceContext, spec: TransitionSpec, request: TransitionRequest) -> Plan:
-    """The statement ``spec`` declares, built from our records, and what accepting it writes."""
+    """The statement ``spec`` declares, built from our records, and what accepting it writes. With a
+    guardian set, the statement's key inputs are our own set's group key and its digest input
+    is the digest of the escrow we will store."""
     account = accounts.authenticate(session, request.account_id, request.token)
+    escrow = parse_escrow(ctx, request)
     found = spec.gather(session, ctx, request)
+    if escrow is not None:
+        assert ctx.runtime.guardians is not None
+        found = replace(found, escrow={"escrow_key": ctx.runtime.guardians.group_key, "escrow": escrow})
     _field_element(ctx, "new_commitment", request.new_commitment)
     circuit = ctx.runtime.keys[spec.statement].circuit
 
@@ -231,7 +268,7 @@ def plan_transition(session: Session, ctx: ServiceContext, spec: TransitionSpec,
     return Plan(build(account.current_commitment), spec.kind, request.account_id, account.current_commitment,
                 request.new_commitment, epoch_id=request.epoch_id, state_epoch=spec.next_state_epoch(request.epoch_id),
                 holds_position=spec.holds_position(request), fills_up_to=fills_up_to, details=found.details,
-                sequence=account.sequence, rebuild=build, effect=spec.effect)
+                sequence=account.sequence, rebuild=build, effect=spec.effect, escrow=escrow_json(escrow))
 
 
 # --- what each transition takes from our records ---------------------------------------------
@@ -339,7 +376,7 @@ def _record_settlement(session: Session, transition: AccountCommitment, plan: Pl
 def _transfer_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest, found: Records, old: int,
                      amount: int) -> list[int]:
     return circuit.public_inputs(request.account_id, old, request.new_commitment, amount, request.epoch_id,
-                                 found.prices, ctx.runtime.initial_rates, ctx.curve)
+                                 found.prices, ctx.runtime.initial_rates, ctx.curve, **found.escrow)
 
 
 def _deposit_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest, found: Records,
@@ -356,13 +393,13 @@ def _fill_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest, 
                  old: int) -> list[int]:
     return circuit.public_inputs(request.account_id, old, request.new_commitment, found.details["fill_commitment"],
                                  request.epoch_id, found.prices, ctx.runtime.initial_rates,
-                                 ctx.runtime.maintenance_rates, ctx.curve)
+                                 ctx.runtime.maintenance_rates, ctx.curve, **found.escrow)
 
 
 def _settle_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest, found: Records,
                    old: int) -> list[int]:
     return circuit.public_inputs(request.account_id, old, request.new_commitment, request.epoch_id, found.prices,
-                                 request.pnl, request.holds_position, ctx.curve)
+                                 request.pnl, request.holds_position, ctx.curve, **found.escrow)
 
 
 def _same_epoch(epoch_id: int) -> int:
@@ -475,14 +512,16 @@ def _attestation_view(row: Attestation) -> dict[str, Any]:
 # --- commits --------------------------------------------------------------------------------
 
 
-def commit_transition(session: Session, plan: Plan) -> dict[str, Any]:
-    """Everything one accepted transition writes, in the caller's unit of work."""
+def commit_transition(session: Session, plan: Plan, proof: Any = None) -> dict[str, Any]:
+    """Everything one accepted transition writes, in the caller's unit of work: the escrow and the
+    proof are kept beside the new commitment (what a liquidation later opens and checks)."""
     assert plan.kind is not None and plan.new_commitment is not None and plan.effect is not None
     assert plan.epoch_id is not None and plan.state_epoch is not None
     transition = records.advance_commitment(
         session, plan.account_id, expected_commitment=plan.old_commitment, new_commitment=plan.new_commitment,
         kind=plan.kind, statement_digest=plan.statement.digest, epoch_id=plan.epoch_id,
-        state_epoch=plan.state_epoch, holds_position=plan.holds_position)
+        state_epoch=plan.state_epoch, holds_position=plan.holds_position, escrow=plan.escrow,
+        proof=None if proof is None else json.dumps(proof, separators=(",", ":"), sort_keys=True))
     if plan.fills_up_to is not None:
         # again under the account row's lock (the update holds it; a late fill's posting takes it
         # too): a fill that arrived while the proof was verified is applied first, never stranded
@@ -637,7 +676,7 @@ async def submit(ctx: ServiceContext, spec: TransitionSpec, proof: Any, request:
 
     plan, parsed = await ctx.autocommit(plan_and_parse)
     await _verify_plan(ctx, plan, proof, parsed)
-    result = await ctx.write(commit_transition, plan)
+    result = await ctx.write(commit_transition, plan, proof)
     if plan.kind is StatementKind.SETTLE:
         try:
             finalized = await ctx.write(settlements.finalize, plan.epoch_id)

@@ -31,5 +31,6 @@ async def credit_deposit(ctx: ContextDep, account_id: AccountId, body: CreditDep
              summary="Apply a credited deposit with a transfer proof (amount = the deposit)")
 async def apply_deposit(ctx: ContextDep, account_id: AccountId, deposit_id: ItemId, body: ApplyDepositRequest,
                         token: TokenDep) -> dict[str, Any]:
-    request = transitions.TransitionRequest(account_id, token, body.epoch_id, body.new_commitment, item_id=deposit_id)
+    request = transitions.TransitionRequest(account_id, token, body.epoch_id, body.new_commitment, item_id=deposit_id,
+                                            escrow=body.escrow)
     return await transitions.submit(ctx, transitions.DEPOSIT, body.proof.as_json(), request)

@@ -38,5 +38,6 @@ async def list_fills(ctx: ContextDep, account_id: AccountId, token: TokenDep,
              summary="Apply a fill with a fill proof (each fill once)")
 async def apply_fill(ctx: ContextDep, account_id: AccountId, fill_id: ItemId, body: ApplyFillRequest,
                      token: TokenDep) -> dict[str, Any]:
-    request = transitions.TransitionRequest(account_id, token, body.epoch_id, body.new_commitment, item_id=fill_id)
+    request = transitions.TransitionRequest(account_id, token, body.epoch_id, body.new_commitment, item_id=fill_id,
+                                            escrow=body.escrow)
     return await transitions.submit(ctx, transitions.FILL, body.proof.as_json(), request)

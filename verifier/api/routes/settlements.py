@@ -17,5 +17,5 @@ router = APIRouter(tags=["settlements"])
              summary="Settle a closed epoch at its settlement prices; the pnl posts against clearing")
 async def settle(ctx: ContextDep, account_id: AccountId, body: SettlementRequest, token: TokenDep) -> dict[str, Any]:
     request = transitions.TransitionRequest(account_id, token, body.epoch_id, body.new_commitment, pnl=body.pnl,
-                                            holds_position=body.holds_position)
+                                            holds_position=body.holds_position, escrow=body.escrow)
     return await transitions.submit(ctx, transitions.SETTLEMENT, body.proof.as_json(), request)

@@ -16,5 +16,6 @@ router = APIRouter(tags=["withdrawals"])
 @router.post("/accounts/{account_id}/withdrawals", status_code=201, response_model=Withdrawal,
              summary="Withdraw with a transfer proof of amount -amount; creates a payout record")
 async def withdraw(ctx: ContextDep, account_id: AccountId, body: WithdrawalRequest, token: TokenDep) -> dict[str, Any]:
-    request = transitions.TransitionRequest(account_id, token, body.epoch_id, body.new_commitment, amount=body.amount)
+    request = transitions.TransitionRequest(account_id, token, body.epoch_id, body.new_commitment, amount=body.amount,
+                                            escrow=body.escrow)
     return await transitions.submit(ctx, transitions.WITHDRAWAL, body.proof.as_json(), request)
