@@ -355,7 +355,8 @@ def liquidation_share(
         with LiquidationService(service, insecure=insecure) as client:
             served_key = client.operator_key()
             approved = approve(client.liquidation(liquidation_id), operator_key=operator_key,
-                               served_operator_key=served_key, guardian_set=state.share.guardian_set,
+                               served_operator_key=served_key, epochs=client.epoch,
+                               guardian_set=state.share.guardian_set,
                                keys_dir=keys_dir or default_keys_dir(), now=datetime.now(UTC),
                                grace_seconds=grace_seconds)
             for check in approved.checks:

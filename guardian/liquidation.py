@@ -7,7 +7,11 @@ its key directory, its clock) and refuses, naming the check, unless ALL hold:
 1. the service's published operator key is the pinned one, and the operator's Ed25519
    signature over the request verifies with it;
 2. the time and evidence rule (``circuits.protocol.liquidation.check_rules``) allows the
-   request at the guardian's own clock, under the guardian's own grace period;
+   request at the guardian's own clock, under the guardian's own grace period, and the deadline
+   it rests on is the one the epoch's public view shows (the attestation deadline for a margin
+   call, the settlement deadline for a missed settlement; a fill's deadline is on the account's
+   view, which needs the account's or the operator's token, so it is taken from the signed
+   request);
 3. the request's ``circuit`` is the circuit id of the escrow variant of a transition
    (``transfer``, ``fill``, ``settle``), as the guardian's own code builds it, and its public
    inputs carry, at the positions that statement's ``public_layout`` names, the account, the
@@ -24,16 +28,18 @@ bound to the request (``share_context``): a share made for one request opens not
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from circuits.base import Circuit
-from circuits.protocol.api import LiquidationJson
+from circuits.protocol.api import Epoch, LiquidationJson
 from circuits.protocol.errors import LiquidationError, LiquidationRefused
 from circuits.protocol.keystore import VERIFICATION_KEY_FILE, circuit_id, key_dir, statement_circuit
 from circuits.protocol.liquidation import (
     LiquidationRequest,
     check_rules,
+    format_timestamp,
     operator_public_key,
     share_context,
     signature_valid,
@@ -50,6 +56,7 @@ from zkmargin.threshold.guardians import GuardianSet, GuardianShare
 
 TRANSITIONS = ("transfer", "fill", "settle")  # the statements whose escrow variants produce states
 PROOF_CURVES = ("bn128", "bls12381")
+EpochViews = Callable[[int], Epoch]  # an epoch's public view, by id (GET /epochs/{id})
 
 
 class LiquidationRefusal(ZkMarginError):
@@ -86,8 +93,8 @@ def check_operator_key(pinned: str, served: str) -> str:
     return pinned
 
 
-def approve(record: LiquidationJson, *, operator_key: str, served_operator_key: str, guardian_set: GuardianSet,
-            keys_dir: Path, now: datetime, grace_seconds: int) -> ApprovedRequest:
+def approve(record: LiquidationJson, *, operator_key: str, served_operator_key: str, epochs: EpochViews,
+            guardian_set: GuardianSet, keys_dir: Path, now: datetime, grace_seconds: int) -> ApprovedRequest:
     """Every check of the module docstring, in order; LiquidationRefusal names the first that fails."""
     check_operator_key(operator_key, served_operator_key)
     checks = [f"the service publishes the pinned operator key {operator_key}"]
@@ -100,6 +107,7 @@ def approve(record: LiquidationJson, *, operator_key: str, served_operator_key: 
     except LiquidationRefused as exc:
         raise LiquidationRefusal(f"the liquidation rule is not met: {exc}") from None
     checks.append(f"rule {request.reason} of epoch {request.epoch_id} holds at our clock (grace {grace_seconds} s)")
+    checks.append(_check_public_deadline(request, epochs))
     curve = proof_curve_of(guardian_set)
     circuit = escrow_statement(request, curve)
     checks.append(f"circuit {request.circuit} is our {circuit.key_name()} on {curve.name}")
@@ -110,6 +118,24 @@ def approve(record: LiquidationJson, *, operator_key: str, served_operator_key: 
     _check_proof(record, request, circuit, curve, keys_dir)
     checks.append(f"the proof verifies against our {circuit.key_name()} verifying key")
     return ApprovedRequest(request, escrow, circuit.key_name(), tuple(checks))
+
+
+def _check_public_deadline(request: LiquidationRequest, epochs: EpochViews) -> str:
+    if request.reason == "fill_deadline":
+        return f"overdue fills {', '.join(map(str, request.overdue_fills))}: deadlines as signed (not public)"
+    epoch = epochs(request.epoch_id)
+    name, public = (("attestation", epoch.attestation_deadline) if request.reason == "margin_call"
+                    else ("settlement", epoch.settlement_deadline))
+    if public is None or _utc(public) != request.deadline:
+        raise LiquidationRefusal(f"the request's deadline {format_timestamp(request.deadline)} is not epoch "
+                                 f"{request.epoch_id}'s public {name} deadline "
+                                 f"{'(none)' if public is None else format_timestamp(_utc(public))}")
+    return f"the deadline is epoch {request.epoch_id}'s public {name} deadline"
+
+
+def _utc(moment: datetime) -> datetime:
+    """A time from a public view; one without a zone is UTC (the service's clock)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def share_for(approved: ApprovedRequest, share: GuardianShare) -> DecryptionShare:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from circuits.protocol.api import LiquidationJson, OperatorKey
+from circuits.protocol.api import Epoch, LiquidationJson, OperatorKey
 from zkmargin.errors import ZkMarginError
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -118,6 +118,11 @@ class LiquidationService:
     def operator_key(self) -> str:
         """The operator signing key the service publishes (64 hex)."""
         return self._parsed(OperatorKey, self._send("GET", "/operator"), "/operator").signing_key
+
+    def epoch(self, epoch_id: int) -> Epoch:
+        """The epoch's public view: its deadlines and prices."""
+        path = f"/epochs/{epoch_id}"
+        return self._parsed(Epoch, self._send("GET", path), path)
 
     def liquidation(self, liquidation_id: int) -> LiquidationJson:
         path = f"/liquidations/{liquidation_id}"

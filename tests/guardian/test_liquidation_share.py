@@ -115,10 +115,21 @@ class StubService:
     operator_key: str = OPERATOR_HEX
     posted: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
+    attestation_deadline: str | None = None  # the epoch's public one; default: the request's
+
+    def epoch(self) -> dict[str, Any]:
+        deadline = self.attestation_deadline or self.record["request"]["deadline"]
+        return {"epoch_id": EPOCH, "status": "closed", "opened_at": "2026-12-01T00:00:00Z",
+                "closed_at": "2026-12-02T00:00:00Z", "finalized_at": None, "attestation_deadline": deadline,
+                "settlement_deadline": None, "mark_prices": [100], "mark_snapshot_digest": "ab" * 32,
+                "settlement_prices": None, "settlement_snapshot_digest": None, "settled_accounts": None,
+                "defaulted_accounts": None, "circuit_breaker_overrides": {}}
 
     def answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         if method == "GET" and path == "/operator":
             return 200, {"signing_key": self.operator_key}
+        if method == "GET" and path == f"/epochs/{EPOCH}":
+            return 200, self.epoch()
         if method == "GET" and path.partition("?")[0] == "/liquidations":
             return 200, [self.record]
         if method == "GET" and path == f"/liquidations/{self.record['id']}":
@@ -225,6 +236,13 @@ def test_a_request_inside_the_grace_period_is_refused(setting, escrowed):
     assert stub.posted == []
 
 
+def test_a_deadline_other_than_the_epochs_public_one_is_refused(setting):
+    stub, home, keys = setting()
+    stub.attestation_deadline = "2026-12-02T12:00:00.000000Z"
+    refused(share(stub, home, keys), "is not epoch 42's public attestation deadline 2026-12-02T12:00:00.000000Z")
+    assert stub.posted == []
+
+
 def test_public_inputs_without_the_pinned_commitment_are_refused(setting, escrowed):
     stub, home, keys = setting(make_request(escrowed, commitment=12345))
     refused(share(stub, home, keys), "the pinned commitment is not among the statement's public inputs")
@@ -313,6 +331,7 @@ def test_two_guardians_shares_open_the_escrow_to_the_pinned_state(setting, prove
     assert first.exit_code == 0, first.output
     said = " ".join(first.output.split())
     for check in ("publishes the pinned operator key", "is signed with it", "rule margin_call of epoch 42 holds",
+                  "the deadline is epoch 42's public attestation deadline",
                   "is our transfer-markets1-escrow on bls12381", "pin the account, the commitment, our group key",
                   "has the request's digest", "the proof verifies", "the service holds 1 of 2"):
         assert check in said, said
