@@ -337,7 +337,7 @@ def liquidation_share(
     liquidation_id: Annotated[int, typer.Argument(help="the liquidation's id", min=1)],
     service: ServiceOpt,
     operator_key: Annotated[str, typer.Option(
-        "--operator-key", envvar="ZKMARGIN_OPERATOR_KEY",
+        "--operator-key", envvar="ZKMARGIN_OPERATOR_PUBLIC_KEY",
         help="the operator's Ed25519 public key (64 hex), pinned: obtained out of band, not from the service")],
     keys_dir: Annotated[Path | None, typer.Option(
         "--keys-dir", envvar="ZKMARGIN_KEYS_DIR",
