@@ -180,3 +180,34 @@ class AccountInDefaultError(ConflictError):
 
 class OutOfOrderError(ConflictError):
     """A step the clearing cycle does not allow yet; the message says what must happen first."""
+
+
+# --- liquidation ----------------------------------------------------------------------------
+
+
+class OperatorKeyError(VerifierError, ValueError):
+    """The operator's signing key file is missing (when named), unreadable or inconsistent."""
+
+
+class NotLiquidatableError(ConflictError):
+    """A liquidation request the rules do not allow; ``rule`` names the unmet one."""
+
+    def __init__(self, rule: str, message: str):
+        super().__init__(f"{rule}: {message}")
+        self.rule = rule
+
+
+class BadShareError(VerifierError):
+    """A guardian's decryption share is malformed or its DLEQ proof does not verify (HTTP 422)."""
+
+    def __init__(self, guardian: int | None, message: str):
+        super().__init__(message)
+        self.guardian = guardian
+
+
+class OpeningMismatchError(ConflictError):
+    """The combined shares decrypted to a state that does not open the pinned commitment."""
+
+
+class AccountLiquidatingError(ConflictError):
+    """The account is frozen by an open liquidation: no transition or attestation until it closes."""

@@ -170,6 +170,8 @@ class Health(ApiModel):
     may_hold_position: bool
     overdue_fills: list[int]
     reasons: list[str]
+    cured: bool = Field(default=False, description="attested only in the grace period after the deadline: a "
+                                                   "margin call cured")
 
 
 # --- accounts -------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ from circuits.protocol.errors import (
 )
 from verifier.errors import (
     AccountInDefaultError,
+    AccountLiquidatingError,
+    BadShareError,
     BadSignatureError,
     CircuitBreakerError,
     ConflictError,
@@ -35,6 +37,8 @@ from verifier.errors import (
     InvalidOracleKeyError,
     LedgerIntegrityError,
     NotFoundError,
+    NotLiquidatableError,
+    OpeningMismatchError,
     OracleConfigError,
     OutOfOrderError,
     QuorumError,
@@ -63,6 +67,10 @@ ERROR_TABLE: list[tuple[type[BaseException], int, str]] = [
     (StaleCommitmentError, 409, "stale_commitment"),
     (NoOpenEpochError, 409, "no_open_epoch"),
     (AccountInDefaultError, 409, "account_in_default"),
+    (AccountLiquidatingError, 409, "account_liquidating"),
+    (NotLiquidatableError, 409, "not_liquidatable"),
+    (OpeningMismatchError, 409, "opening_mismatch"),
+    (BadShareError, 422, "bad_share"),
     (OutOfOrderError, 409, "out_of_order"),
     (EpochStateError, 409, "epoch_state"),
     (DuplicateError, 409, "duplicate"),
@@ -123,6 +131,10 @@ async def zkmargin_error(request: Request, exc: ZkMarginError) -> JSONResponse:
     extra = {"accepted": exc.accepted} if isinstance(exc, AlreadyAcceptedError) else {}
     if isinstance(exc, CircuitBreakerError):
         extra = {"trips": [trip.to_dict() for trip in exc.trips]}
+    if isinstance(exc, NotLiquidatableError):
+        extra = {"rule": exc.rule}
+    if isinstance(exc, BadShareError):
+        extra = {"guardian": exc.guardian}
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
     return error_response(status, code, first_line(exc), headers=headers, **_jsonable(extra))
 

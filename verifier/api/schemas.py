@@ -9,7 +9,7 @@ cannot hold as a number); floats and booleans are refused.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
@@ -166,3 +166,15 @@ class DefaultRequest(Strict):
 
 class PayoutPaidRequest(Strict):
     payment_reference: Reference
+
+
+class LiquidationRequestBody(Strict):
+    account_id: int = Field(ge=0, lt=1 << 63)
+    reason: Literal["margin_call", "settlement", "fill_deadline"]
+    epoch_id: int = Field(ge=0, lt=1 << 63)
+
+
+class ShareSubmission(Strict):
+    guardian: int = Field(ge=1, lt=1 << 31, description="the guardian's index j (1..n)")
+    share: dict[str, Any] = Field(description="the decryption share as zkmargin.threshold's codec writes it "
+                                              "(format zkmargin-decryption-share: point and DLEQ proof)")

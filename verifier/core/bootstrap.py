@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,7 @@ from circuits.protocol.oracle_report import (
 from circuits.state import RATE_SCALE
 from verifier.core.config import DEFAULT_MARKETS, DEV_ORACLE_COUNT, MarketConfig, Settings
 from verifier.core.keys import StatementKey, load_statement_keys
+from verifier.core.operator_key import load_operator_key
 from verifier.db.engine import DEFAULT_SQLITE_FILE, Database
 from verifier.db.migrate import upgrade_database
 from verifier.db.models import Market, OracleKey
@@ -59,6 +61,7 @@ class Runtime:
     oracle_faults: int  # f: a price needs reports of 2f + 1 distinct oracles
     keys: dict[str, StatementKey] = field(default_factory=dict)
     guardians: GuardianSet | None = None  # the liquidation key's public side, when configured
+    operator_key: Ed25519PrivateKey | None = None  # signs liquidation requests (set by prepare_runtime)
     embedded_defaults: list[str] = field(default_factory=list)
 
     @property
@@ -247,6 +250,8 @@ def prepare_runtime(settings: Settings) -> Runtime:
     """Everything start-up needs, under the home lock: credentials, migrations, keys, configuration."""
     with home_lock(settings.home):
         runtime = resolve_runtime(settings)
+        runtime.operator_key = load_operator_key(settings.operator_signing_key_file,
+                                                 create=settings.operator_signing_key is None)
         upgrade_database(runtime.database_url)
         runtime.keys = load_statement_keys(settings.resolved_keys_dir, runtime.market_count, runtime.curve,
                                            generate=settings.generate_keys, escrow=runtime.guardians is not None)

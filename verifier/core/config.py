@@ -14,6 +14,10 @@ zkmargin command resolves, ``circuits.protocol.home``), and the log says which d
 ``ZKMARGIN_MARKETS``              BTC-USD and ETH-USD, maintenance 5 %, initial 10 %
 ``ZKMARGIN_CURVE``                bls12381
 ``ZKMARGIN_KEYS_DIR``             ``$ZKMARGIN_HOME/keys`` (the prover's key store layout)
+``ZKMARGIN_OPERATOR_SIGNING_KEY`` generated at ``$ZKMARGIN_HOME/operator-signing-key.json`` (0600)
+``ZKMARGIN_LIQUIDATION_GRACE_SECONDS``  3600 (a margin call may cure until deadline + grace)
+``ZKMARGIN_LIQUIDATION_PENALTY_RATE``   200000 (millionths of the closed maintenance requirement)
+``ZKMARGIN_BACKSTOP_ACCOUNT``     none (liquidations open states but cannot close them out)
 ================================  ==========================================================
 
 Lists and mappings are JSON: ``ZKMARGIN_MARKETS='[{"name": "BTC-USD", "maintenance_rate":
@@ -107,6 +111,13 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1)
     # the guardians' public key set (guardian-set.json of `zkmargin guardian dkg finish`); none: no liquidation key
     guardian_set: Path | None = None
+    # liquidation (docs/protocol.md "Liquidation"): the file of the operator's Ed25519 signing key
+    # (generated in home when unset), the cure window after a missed attestation deadline, the
+    # penalty in millionths of the closed positions' maintenance requirement, the backstop account
+    operator_signing_key: Path | None = None
+    liquidation_grace_seconds: int = Field(default=3600, ge=0, lt=1 << 32)
+    liquidation_penalty_rate: int = Field(default=200_000, ge=0, le=RATE_SCALE)
+    backstop_account: int | None = Field(default=None, ge=0, lt=1 << 63)
     generate_keys: bool = True  # run a (single-party, development) setup for missing keys
     log_level: str = "INFO"
     log_json: bool = True
@@ -160,6 +171,10 @@ class Settings(BaseSettings):
     @property
     def resolved_keys_dir(self) -> Path:
         return self.keys_dir or keys_dir_in(self.home)
+
+    @property
+    def operator_signing_key_file(self) -> Path:
+        return self.operator_signing_key or self.home / "operator-signing-key.json"
 
     @property
     def credentials_file(self) -> Path:

@@ -10,7 +10,9 @@ the sum of its postings: what it holds. The chart of accounts:
 ``trader/<id>/collateral``  what the trader's proofs moved into (or out of) the private state
 ``trader/<id>/payouts``     withdrawals proven, not yet paid out
 ``clearing``                the counterparty of all variation margin; per epoch it nets to 0
-``default-fund``            absorbs what defaulted accounts did not settle (see below)
+``default-fund``            absorbs what defaulted accounts did not settle (see below); the
+                            insurance fund of liquidations (penalties in, shortfalls out)
+``trader/<id>/levies``      socialized losses levied on a winner, not yet applied to its state
 ==========================  ===============================================================
 
 The entries: deposit credited (external -> deposits), deposit applied (deposits -> collateral,
@@ -76,6 +78,10 @@ def trader_payouts(account_id: int) -> str:
     return f"trader/{account_id}/payouts"
 
 
+def trader_levies(account_id: int) -> str:
+    return f"trader/{account_id}/levies"
+
+
 # --- postings and their checks ------------------------------------------------------------
 
 
@@ -87,9 +93,18 @@ class Posting:
     amount: int
 
 
-def check_postings(postings: Iterable[Posting]) -> tuple[Posting, ...]:
-    """Refuse, with the reason, anything that is not a balanced set of at least two legs."""
+# entries that record a fact without moving money: no postings (the ledger-head guard lets them through)
+RECORD_KINDS = frozenset({EntryKind.LIQUIDATION_REQUEST})
+
+
+def check_postings(postings: Iterable[Posting], kind: EntryKind | str | None = None) -> tuple[Posting, ...]:
+    """Refuse, with the reason, anything that is not a balanced set of at least two legs
+    (or, for a record kind, no legs at all)."""
     legs = tuple(postings)
+    if kind is not None and EntryKind(kind) in RECORD_KINDS:
+        if legs:
+            raise UnbalancedEntryError(f"a {EntryKind(kind).value} entry records a fact: it has no postings")
+        return legs
     if len(legs) < 2:
         raise UnbalancedEntryError(f"a journal entry needs at least two postings, got {len(legs)}")
     for leg in legs:
@@ -166,7 +181,7 @@ def append_entry(session: Session, kind: EntryKind, postings: Iterable[Posting],
     ``reference`` is an idempotency key: unique across the ledger, so a retried operation can
     never post twice (``DuplicateError``).
     """
-    legs = check_postings(postings)
+    legs = check_postings(postings, kind)
     head = lock_ledger_head(session)
     if session.scalar(select(exists().where(JournalEntry.reference == reference))):
         raise DuplicateError(f"the ledger already has an entry {reference!r}")
@@ -257,7 +272,7 @@ def _entry_problem(entry: _StoredEntry, expected_sequence: int, previous_hash: s
     if list(entry.positions) != list(range(len(entry.positions))):
         return "its postings are not numbered 0..n-1 (a posting was removed or added)"
     try:
-        check_postings(entry.postings)
+        check_postings(entry.postings, entry.kind)
     except UnbalancedEntryError as exc:
         return f"it is not a balanced entry: {exc}"
     if chain_hash(previous_hash, entry.content()) != entry.entry_hash:
@@ -323,5 +338,5 @@ def check_amount(amount: object, what: str) -> int:
 __all__ = [
     "CLEARING", "DEFAULT_FUND", "EXTERNAL", "GENESIS_HASH", "MAX_POSTING", "EntryContent", "LedgerReport", "Posting",
     "append_entry", "balance", "canonical_encoding", "chain_hash", "check_amount", "check_postings",
-    "lock_ledger_head", "trader_collateral", "trader_deposits", "trader_payouts", "verify_ledger",
+    "lock_ledger_head", "trader_collateral", "trader_levies", "trader_deposits", "trader_payouts", "verify_ledger",
 ]

@@ -79,6 +79,7 @@ class StatementKind(enum.StrEnum):
     TRANSFER = "transfer"
     FILL = "fill"
     SETTLE = "settle"
+    LIQUIDATION = "liquidation"  # the public successor the service wrote after a close-out (no proof)
 
 
 class PendingKind(enum.StrEnum):
@@ -109,6 +110,8 @@ class EntryKind(enum.StrEnum):
     WITHDRAWAL = "withdrawal"
     PAYOUT = "payout"
     SETTLEMENT = "settlement"
+    LIQUIDATION_REQUEST = "liquidation_request"  # a record, no postings: its reference names the signed request
+    LIQUIDATION = "liquidation"  # a close-out's money: penalty, realized pnl, the loss waterfall
 
 
 class Market(Base):
@@ -150,6 +153,9 @@ class Account(Base):
     # may hold a position (false at genesis, true after a fill, the settle proof's bit after one)
     state_epoch: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     holds_position: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the liquidation that froze the account (migration 0006): set by the request, under the row
+    # lock every transition and attestation takes, cleared when the close-out is applied
+    liquidation_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class AccountCommitment(Base):
@@ -179,6 +185,10 @@ class AccountCommitment(Base):
     # the escrow the proof sealed (zkmargin.escrow JSON; NULL without a guardian set) and the proof itself
     escrow: Mapped[str | None] = mapped_column(Text, nullable=True)
     proof: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the statement that proof is for (migration 0006): its circuit id and public vector (JSON list
+    # of decimal strings), which a liquidation request pins for the guardians to re-verify
+    circuit: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    public_inputs: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class PendingItem(Base):
@@ -457,3 +467,62 @@ class PriceSnapshotRecord(Base):
     # the circuit-breaker trips the operator confirmed (JSON list of ``BreakerTrip.to_dict``);
     # NULL when the breaker did not trip
     circuit_breaker_override: Mapped[str | None] = mapped_column(Text)
+
+
+# --- liquidation (migration 0006) -------------------------------------------------------------
+
+
+class LiquidationStatus(enum.StrEnum):
+    """requested: signed and frozen, collecting shares; opened: the state is revealed; closed: the
+    close-out is applied; failed: the opening did not match the pinned commitment."""
+
+    REQUESTED = "requested"
+    OPENED = "opened"
+    CLOSED = "closed"
+    FAILED = "failed"
+
+
+class Liquidation(Base):
+    """The operator's signed request to open one account's pinned state, and what came of it."""
+
+    __tablename__ = "liquidations"
+    __table_args__ = (
+        CheckConstraint("(status = 'closed') = (closed_at IS NOT NULL)", name="closed_at_when_closed"),
+        CheckConstraint("(status = 'failed') = (failure IS NOT NULL)", name="failure_when_failed"),
+        Index(None, "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(IdentityKey, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    epoch_id: Mapped[int] = mapped_column(ForeignKey("epochs.id"))
+    reason: Mapped[str] = mapped_column(String(32))
+    status: Mapped[LiquidationStatus] = mapped_column(_enum(LiquidationStatus, "liquidation_status"))
+    request: Mapped[str] = mapped_column(Text)  # the request's canonical JSON, as signed
+    request_digest: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH), unique=True)
+    signature: Mapped[str] = mapped_column(String(128))
+    commitment_id: Mapped[int] = mapped_column(ForeignKey("account_commitments.id"))  # the pinned commitment
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    revealed_state: Mapped[str | None] = mapped_column(Text)  # circuits.inputs.state_to_json, once opened
+    closeout: Mapped[str | None] = mapped_column(Text)  # what the close-out did (JSON), once closed
+    successor_state: Mapped[str | None] = mapped_column(Text)  # the opening the account continues from
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    failure: Mapped[str | None] = mapped_column(String(500))
+
+    shares: Mapped[list[LiquidationShare]] = relationship(order_by="LiquidationShare.guardian", lazy="selectin")
+    pinned: Mapped[AccountCommitment] = relationship(lazy="joined")
+
+
+class LiquidationShare(Base):
+    """A guardian's decryption share for a liquidation, kept once its DLEQ proof verified."""
+
+    __tablename__ = "liquidation_shares"
+    __table_args__ = (
+        UniqueConstraint("liquidation_id", "guardian"),
+        CheckConstraint("guardian >= 1", name="guardian_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(IdentityKey, primary_key=True)
+    liquidation_id: Mapped[int] = mapped_column(ForeignKey("liquidations.id"))
+    guardian: Mapped[int] = mapped_column(Integer)
+    share: Mapped[str] = mapped_column(Text)  # the share JSON as zkmargin.threshold's codec wrote it
+    accepted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)

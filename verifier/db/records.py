@@ -35,6 +35,7 @@ from verifier.db.models import (
 from verifier.db.types import require_aware, require_int, utc_now
 from verifier.errors import (
     AccountInDefaultError,
+    AccountLiquidatingError,
     ConflictError,
     DuplicateError,
     EpochStateError,
@@ -160,6 +161,7 @@ def advance_commitment(session: Session, account_id: int, *, expected_commitment
             "its current commitment"
         )
     refuse_if_in_default(session, account_id)
+    refuse_if_liquidating(session, account_id)
     transition = AccountCommitment(account_id=account_id, sequence=sequence, commitment=new_commitment, kind=kind,
                                    statement_digest=statement_digest, epoch_id=epoch_id, state_epoch=state_epoch,
                                    escrow=escrow, proof=proof, created_at=utc_now())
@@ -180,6 +182,15 @@ def refuse_if_in_default(session: Session, account_id: int) -> None:
         raise AccountInDefaultError(
             f"account {account_id} was declared in default in epoch {default.epoch_id} ({default.reason}): it is "
             "frozen for every transition until its default is resolved")
+
+
+def refuse_if_liquidating(session: Session, account_id: int) -> None:
+    """An account a liquidation froze takes no transition or attestation until the close-out."""
+    liquidation_id = session.scalar(select(Account.liquidation_id).where(Account.id == account_id))
+    if liquidation_id is not None:
+        raise AccountLiquidatingError(
+            f"account {account_id} is frozen by liquidation {liquidation_id}: no transition or attestation is "
+            "accepted until its close-out is applied")
 
 
 def lock_account(session: Session, account_id: int) -> Account:

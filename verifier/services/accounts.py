@@ -22,6 +22,7 @@ from verifier.db import ledger, records
 from verifier.db.models import Account, AccountCredential, PendingItem, PendingKind
 from verifier.db.types import utc_now
 from verifier.errors import NotFoundError
+from verifier.services import liquidations
 from verifier.services.context import ServiceContext, same_secret, token_hash
 from verifier.services.errors import AuthenticationError
 
@@ -73,7 +74,8 @@ def check_token(account_id: int, token: str | None, stored_hash: str | None) -> 
         raise AuthenticationError(f"the bearer token is not account {account_id}'s token")
 
 
-def account_view(session: Session, account: Account) -> dict[str, Any]:
+def account_view(session: Session, account: Account, owner: bool = False) -> dict[str, Any]:
+    """The account's public record; ``owner``: the caller holds its token (sees a successor's opening)."""
     pending = session.scalars(select(PendingItem).where(PendingItem.account_id == account.id,
                                                         PendingItem.consumed_by.is_(None)).order_by(PendingItem.id))
     deposits, fills = [], []
@@ -103,9 +105,10 @@ def account_view(session: Session, account: Account) -> dict[str, Any]:
             "collateral": str(ledger.balance(session, ledger.trader_collateral(account.id))),
             "payouts": str(ledger.balance(session, ledger.trader_payouts(account.id))),
         },
+        "liquidation": liquidations.account_liquidation(session, account.id, owner),
     }
 
 
 def get_account_view(session: Session, account_id: int, token: str | None, operator: bool) -> dict[str, Any]:
     account = records.get_account(session, account_id) if operator else authenticate(session, account_id, token)
-    return account_view(session, account)
+    return account_view(session, account, owner=not operator)

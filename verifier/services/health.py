@@ -7,7 +7,9 @@
 - **margin_call**: the account may hold a position in the epoch and has no timely margin
   attestation for it (accepted while the epoch was open, by its attestation deadline), and the
   attestation deadline has passed.
-- **healthy**: otherwise.
+- **healthy**: otherwise. An account that attested after the attestation deadline but within the
+  liquidation grace period (``ZKMARGIN_LIQUIDATION_GRACE_SECONDS``) *cured* its margin call: it is
+  healthy, with ``cured`` true and the reason saying so.
 
 "May hold a position" is ``settlements.settlement_obligations``: what the public records say about
 the account's state in that epoch (its epoch and position bit, its fills still to apply).
@@ -15,6 +17,7 @@ the account's state in that epoch (its epoch and position bit, its fills still t
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -28,7 +31,7 @@ from verifier.services.settlements import settlement_obligations
 
 
 def _health(account_id: int, epoch: Epoch, *, may_hold_position: bool, attested: bool, settled: bool,
-            defaulted: str | None, overdue_fills: list[int], now) -> dict[str, Any]:
+            defaulted: str | None, overdue_fills: list[int], now, cured: bool = False) -> dict[str, Any]:
     reasons = []
     if defaulted:
         reasons.append(f"marked in default: {defaulted}")
@@ -46,21 +49,34 @@ def _health(account_id: int, epoch: Epoch, *, may_hold_position: bool, attested:
         reasons.append("no margin attestation by the attestation deadline")
     else:
         status = "healthy"
+        if cured:
+            reasons.append("cured: margin attested after the attestation deadline, within the grace period")
     return {"account_id": account_id, "epoch_id": epoch.id, "status": status, "attested": attested,
             "settled": settled, "may_hold_position": may_hold_position, "overdue_fills": overdue_fills,
-            "reasons": reasons}
+            "reasons": reasons, "cured": cured and status == "healthy"}
 
 
-def epoch_health(session: Session, epoch_id: int, status: str | None = None) -> list[dict[str, Any]]:
+def attested_accounts(session: Session, epoch: Epoch, grace: timedelta) -> tuple[set[int], set[int]]:
+    """The accounts with a timely attestation for the epoch, and those that attested only in the
+    grace period after its deadline (cures)."""
+    rows = session.execute(select(Attestation.account_id, Attestation.created_at)
+                           .where(Attestation.epoch_id == epoch.id)).all()
+    deadline = epoch.attestation_deadline
+    timely = {account for account, at in rows if deadline is None or at <= deadline}
+    cured = {account for account, at in rows
+             if deadline is not None and deadline < at <= deadline + grace} - timely
+    return timely, cured
+
+
+def epoch_health(session: Session, epoch_id: int, status: str | None = None,
+                 grace_seconds: int = 0) -> list[dict[str, Any]]:
     """Every account's health in the epoch (the operator's listing), optionally one status only."""
     epoch = records.get_epoch(session, epoch_id)
     now = utc_now()
     obligations = settlement_obligations(session, epoch_id)
     positions, settled = obligations.required, set(obligations.settled)
-    timely = Attestation.epoch_id == epoch_id
-    if epoch.attestation_deadline is not None:
-        timely = timely & (Attestation.created_at <= epoch.attestation_deadline)
-    attested = set(session.scalars(select(Attestation.account_id).where(timely)))
+    timely, cured = attested_accounts(session, epoch, timedelta(seconds=grace_seconds))
+    attested = timely | cured
     # a default counts from the epoch it was declared in, and in any earlier epoch the account still owes
     defaults = {account_id: f"{reason} (epoch {declared_in})" if declared_in != epoch_id else reason
                 for account_id, reason, declared_in in session.execute(
@@ -75,16 +91,17 @@ def epoch_health(session: Session, epoch_id: int, status: str | None = None) -> 
     for account_id in session.scalars(select(Account.id).order_by(Account.id)):
         row = _health(account_id, epoch, may_hold_position=account_id in positions, attested=account_id in attested,
                       settled=account_id in settled, defaulted=defaults.get(account_id),
-                      overdue_fills=overdue.get(account_id, []), now=now)
+                      overdue_fills=overdue.get(account_id, []), now=now, cured=account_id in cured)
         if status is None or row["status"] == status:
             result.append(row)
     return result
 
 
 def account_health(
-    session: Session, account_id: int, epoch_id: int, token: str | None, operator: bool,
+    session: Session, account_id: int, epoch_id: int, token: str | None, operator: bool, grace_seconds: int = 0,
 ) -> dict[str, Any]:
     if not operator:
         accounts.authenticate(session, account_id, token)
     records.get_account(session, account_id)
-    return next(row for row in epoch_health(session, epoch_id) if row["account_id"] == account_id)
+    return next(row for row in epoch_health(session, epoch_id, grace_seconds=grace_seconds)
+                if row["account_id"] == account_id)

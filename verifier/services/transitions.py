@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, Connection, String, bindparam, exists, or_, select
@@ -49,6 +50,7 @@ from verifier.db.models import (
 )
 from verifier.db.types import FieldElementText, UtcDateTime, utc_now
 from verifier.errors import (
+    AccountLiquidatingError,
     ConflictError,
     DuplicateError,
     EpochStateError,
@@ -153,6 +155,7 @@ def require_clearing_order(session: Session, account: Account, epoch_id: int, ac
     inside its own epoch: to act in a later one it settles its epoch first; a state already in a
     later epoch cannot go back (its earlier epochs are settled)."""
     records.refuse_if_in_default(session, account.id)
+    records.refuse_if_liquidating(session, account.id)
     refuse_earlier_fills(session, account.id, fills_up_to, action)
     if account.state_epoch > epoch_id:
         raise OutOfOrderError(f"{action}: account {account.id}'s state is already in epoch {account.state_epoch}, "
@@ -434,7 +437,7 @@ SETTLEMENT = TransitionSpec(
 # is already attested for the epoch (same account, epoch and commitment: the same statement).
 # Built once: building a select per request costs more CPU than running it.
 _ATTESTATION_PLAN = (
-    select(Account.current_commitment, Account.sequence, AccountCredential.token_hash,
+    select(Account.current_commitment, Account.sequence, AccountCredential.token_hash, Account.liquidation_id,
            select(Attestation.id).where(Attestation.account_id == Account.id,
                                         Attestation.epoch_id == bindparam("epoch_id"),
                                         Attestation.commitment == Account.current_commitment)
@@ -462,8 +465,11 @@ def plan_attestation(db: Session | Connection, ctx: ServiceContext, account_id: 
     row = db.execute(_ATTESTATION_PLAN, {"account_id": account_id, "epoch_id": epoch_id}).first()
     if row is None:
         raise NotFoundError(f"account {account_id} does not exist")
-    current, sequence, stored_hash, seen_id = row
+    current, sequence, stored_hash, liquidation_id, seen_id = row
     accounts.check_token(account_id, token, stored_hash)
+    if liquidation_id is not None:  # refused before any pairing; checked again where it is kept
+        raise AccountLiquidatingError(f"account {account_id} is frozen by liquidation {liquidation_id}: no "
+                                      "attestation is accepted until its close-out is applied")
     prices = ctx.mark_prices.get(epoch_id)  # immutable once the epoch is open: cached after the first
     if prices is None:
         with _orm(db) as session:
@@ -495,12 +501,18 @@ def _require_timely(db: Session | Connection, ctx: ServiceContext, epoch_id: int
             raise EpochStateError(f"epoch {epoch_id} is {status.value}: margin attestations count only while the "
                                   "epoch is open")
         ctx.attestation_deadlines[epoch_id] = deadline  # immutable; the status is checked again on insert
-    _refuse_late(epoch_id, ctx.attestation_deadlines[epoch_id], utc_now())
+    _refuse_late(epoch_id, ctx.attestation_deadlines[epoch_id], utc_now(), _grace(ctx))
 
 
-def _refuse_late(epoch_id: int, deadline: Any, now: Any) -> None:
-    if deadline is not None and now > deadline:
-        raise EpochStateError(f"the attestation deadline of epoch {epoch_id} passed at {deadline.isoformat()}: "
+def _grace(ctx: ServiceContext) -> timedelta:
+    """How long after the attestation deadline a margin call may still cure (docs/protocol.md "Liquidation")."""
+    return timedelta(seconds=ctx.runtime.settings.liquidation_grace_seconds)
+
+
+def _refuse_late(epoch_id: int, deadline: Any, now: Any, grace: timedelta) -> None:
+    if deadline is not None and now > deadline + grace:
+        raise EpochStateError(f"the attestation deadline of epoch {epoch_id} passed at {deadline.isoformat()}, and "
+                              f"the {int(grace.total_seconds())} s grace period to cure after it too: "
                               "attestations after it do not count")
 
 
@@ -531,7 +543,9 @@ def commit_transition(session: Session, plan: Plan, proof: Any = None) -> dict[s
 
 
 # Accepting a margin attestation, in one statement: insert it only if the account row, locked, is
-# still at the attested commitment, the epoch is open and its attestation deadline not passed,
+# still at the attested commitment and not frozen by a liquidation, the epoch is open and its
+# attestation deadline not passed (or passed by no more than the grace period: a cure; the
+# liquidation request sets the frozen mark under the same row lock, so of the two one wins),
 # and the statement is new (ON CONFLICT on the unique digest: of two racing inserts of one
 # statement, the second waits for the first and inserts nothing). On PostgreSQL it runs on its
 # own in autocommit (one round trip instead of BEGIN, SELECT ... FOR UPDATE, INSERT, COMMIT); on
@@ -546,9 +560,10 @@ def _attestation_insert(dialect: Any) -> Any:
             .select_from(Account).join(Epoch, Epoch.id == bindparam("epoch_id", type_=BigInteger()))
             .where(Account.id == bindparam("account_id", type_=BigInteger()),
                    Account.current_commitment == bindparam("commitment", type_=FieldElementText()),
+                   Account.liquidation_id.is_(None),
                    Epoch.status == EpochStatus.OPEN,
                    or_(Epoch.attestation_deadline.is_(None),
-                       Epoch.attestation_deadline >= bindparam("created_at", type_=UtcDateTime())))
+                       Epoch.attestation_deadline >= bindparam("cure_from", type_=UtcDateTime())))
             .with_for_update(of=Account))
         .on_conflict_do_nothing(index_elements=[Attestation.statement_digest])
         .returning(Attestation.id)
@@ -558,37 +573,38 @@ def _attestation_insert(dialect: Any) -> Any:
 _ATTESTATION_INSERTS = {"postgresql": _attestation_insert(postgresql), "sqlite": _attestation_insert(sqlite)}
 
 
-def insert_attestation(db: Connection | Session, plan: Plan) -> dict[str, Any] | None:
+def insert_attestation(db: Connection | Session, plan: Plan, grace: timedelta = timedelta(0)) -> dict[str, Any] | None:
     """Keep the attestation ``plan`` describes if it may be kept (see ``_attestation_insert``), or
     None when nothing was inserted: then ``keep_attestation`` says why."""
     now = utc_now()
     connection = db.connection() if isinstance(db, Session) else db  # a Core statement: not the ORM's bulk insert
     attestation_id = connection.execute(_ATTESTATION_INSERTS[connection.dialect.name], {
         "account_id": plan.account_id, "epoch_id": plan.epoch_id, "commitment": plan.old_commitment,
-        "digest": plan.statement.digest, "created_at": now}).scalar()
+        "digest": plan.statement.digest, "created_at": now, "cure_from": now - grace}).scalar()
     if attestation_id is None:
         return None
     return {"attestation_id": attestation_id, "account_id": plan.account_id, "epoch_id": plan.epoch_id,
             "commitment": str(plan.old_commitment), "statement_digest": plan.statement.digest, "accepted_at": now}
 
 
-def keep_attestation(session: Session, plan: Plan) -> dict[str, Any]:
+def keep_attestation(session: Session, plan: Plan, grace: timedelta = timedelta(0)) -> dict[str, Any]:
     """Keep a verified margin attestation in the caller's unit of work, or raise why it may not be
-    kept: the account moved on (stale), the epoch is missing, not open or past its attestation
-    deadline, or this statement was accepted before."""
-    kept = insert_attestation(session, plan)
+    kept: the account moved on (stale) or is frozen by a liquidation, the epoch is missing, not
+    open or past its attestation deadline and grace period, or this statement was accepted before."""
+    kept = insert_attestation(session, plan, grace)
     if kept is not None:
         return kept
-    _refuse_attestation(session, plan)
+    _refuse_attestation(session, plan, grace)
     # every reason above is for good once it holds (a commitment is never entered again, an epoch never
     # reopens); the insert found one, so this is not reached
     raise ConflictError("the margin attestation could not be kept; submit it again")
 
 
-def _refuse_attestation(session: Session, plan: Plan) -> None:
+def _refuse_attestation(session: Session, plan: Plan, grace: timedelta) -> None:
     """Why ``insert_attestation`` kept nothing (the first reason in the order it checks)."""
     assert plan.epoch_id is not None
     current = session.scalar(select(Account.current_commitment).where(Account.id == plan.account_id))
+    records.refuse_if_liquidating(session, plan.account_id)
     if current != plan.old_commitment:
         raise StaleCommitmentError(f"account {plan.account_id} moved to a new commitment while the attestation "
                                    "was verified: attest the current state")
@@ -598,7 +614,7 @@ def _refuse_attestation(session: Session, plan: Plan) -> None:
     if EpochStatus(epoch.status) is not EpochStatus.OPEN:
         raise EpochStateError(f"epoch {plan.epoch_id} is {EpochStatus(epoch.status).value}: margin attestations "
                               "count only while the epoch is open")
-    _refuse_late(plan.epoch_id, epoch.attestation_deadline, utc_now())
+    _refuse_late(plan.epoch_id, epoch.attestation_deadline, utc_now(), grace)
     if session.scalar(select(exists().where(Attestation.statement_digest == plan.statement.digest))):
         raise AlreadyAcceptedError("this margin attestation was already accepted; a replayed or re-randomized "
                                    "proof is not accepted twice")
@@ -661,10 +677,10 @@ async def submit_attestation(ctx: ServiceContext, proof: Any, account_id: int, t
         plan, parsed = await ctx.autocommit(plan_and_parse)
         await _verify_plan(ctx, plan, proof, parsed, announcement)
     if ctx.autocommits:
-        kept = await ctx.autocommit(insert_attestation, plan)
+        kept = await ctx.autocommit(insert_attestation, plan, _grace(ctx))
         if kept is not None:
             return kept
-    return await ctx.write(keep_attestation, plan)
+    return await ctx.write(keep_attestation, plan, _grace(ctx))
 
 
 async def submit(ctx: ServiceContext, spec: TransitionSpec, proof: Any, request: TransitionRequest) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from verifier.api.routes import (
     epochs,
     fills,
     ledger,
+    liquidations,
     markets,
     oracles,
     payouts,
@@ -16,4 +17,5 @@ from verifier.api.routes import (
 )
 
 ROUTERS = [system.router, markets.router, oracles.router, epochs.router, accounts.router, deposits.router,
-           withdrawals.router, fills.router, attestations.router, settlements.router, payouts.router, ledger.router]
+           withdrawals.router, fills.router, attestations.router, settlements.router, payouts.router, ledger.router,
+           liquidations.router]

@@ -35,4 +35,5 @@ async def get_account(
 @router.get("/accounts/{account_id}/health", response_model=Health, summary="The account's health in an epoch")
 async def account_health(ctx: ContextDep, account_id: AccountId, token: TokenDep, operator: IsOperatorDep,
                          epoch_id: Annotated[int, Query(ge=0, lt=1 << 63)]) -> dict[str, Any]:
-    return await ctx.read(health.account_health, account_id, epoch_id, token, operator)
+    return await ctx.read(health.account_health, account_id, epoch_id, token, operator,
+                          ctx.runtime.settings.liquidation_grace_seconds)

@@ -58,7 +58,7 @@ async def epoch_health(
     ctx: ContextDep, epoch_id: EpochId,
     status: Annotated[Literal["healthy", "margin_call", "default"] | None, Query()] = None,
 ) -> list[dict[str, Any]]:
-    return await ctx.read(health.epoch_health, epoch_id, status)
+    return await ctx.read(health.epoch_health, epoch_id, status, ctx.runtime.settings.liquidation_grace_seconds)
 
 
 @router.post("/epochs/{epoch_id}/defaults", status_code=201, dependencies=[OperatorDep], response_model=Default,
