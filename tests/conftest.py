@@ -70,6 +70,13 @@ SLOW_TESTS = {
     "tests/verifier/test_api_bad_input.py::test_a_proof_for_another_epoch_or_account_is_refused": "2.5 s",
     "tests/circuits/test_transition_escrow.py::test_an_escrowed_transfer_proof_is_bound_to_the_key_and_the_digest":
         "setup and a proof of 8,000 constraints",
+    # a service with guardians loads the escrow variants' keys: three setups of ~9,000 constraints, 8 s
+    "tests/verifier/test_api_escrow.py::test_deposit_fill_and_settlement_carry": "escrow keys, three proofs, 6 s",
+    "tests/verifier/test_api_escrow.py::test_escrow_refusals": "escrow keys and proofs",
+    "tests/verifier/test_api_escrow.py::test_an_escrow_on_the_other_embedded_curve": "escrow keys",
+    "tests/verifier/test_api_guardians.py::test_the_guardian_set_is_published": "escrow keys",
+    "tests/verifier/test_keys.py::test_the_escrow_variants_load_beside_the_plain_keys": "escrow keys",
+    "tests/prover/test_trader_escrow.py": "escrow keys, the trader's proofs",
 }
 # tests run per curve or back end whose second variant adds time, not coverage of other code: the
 # fast lane keeps one (the statements on BLS12-381, the escrow on BN254 as circom users build it,

@@ -236,6 +236,8 @@ class AccountView(ApiModel):
     sequence: int
     state_epoch: int
     holds_position: bool
+    escrowed: bool = Field(description="whether the current commitment's proof sealed an escrow of the state to the "
+                           "guardians (false for the genesis and without a guardian set)")
     in_default: DefaultState | None
     encryption_public_key: str | None
     opened_at: Timestamp

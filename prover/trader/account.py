@@ -29,10 +29,12 @@ from prover.trader.client import ServiceClient, ServiceRefusedError
 from prover.trader.keys import TraderKeys
 from prover.trader.wallet import Submission, Wallet
 from zkmargin.backends import get_backend
+from zkmargin.edwards import Point, embedded_curve
 from zkmargin.errors import ZkMarginError
 from zkmargin.formats.snarkjs import proof_to_json
 from zkmargin.groth16 import prove, verify
 from zkmargin.groth16.prover import PhaseTimer
+from zkmargin.threshold.guardians import guardian_set_from_json
 
 # Every step a proving command reports, in order (the MSMs finish in any order).
 PROOF_STEPS = ("witness", "check witness", "constraint evaluation", "ntt",
@@ -112,6 +114,7 @@ class TraderAccount:
         self.backend = get_backend(wallet.curve)
         self.keys = TraderKeys(keys_dir_in(path.parent), client, wallet.curve, wallet.markets, self.backend)
         self._markets: list[Market] | None = None
+        self._escrow_key: tuple[Point | None] | None = None  # (the guardians' key or None), once fetched
 
     # --- opening and loading ---------------------------------------------------------------
 
@@ -175,6 +178,32 @@ class TraderAccount:
     def rates(self, kind: str) -> list[int]:
         return [m.initial_rate if kind == "initial" else m.maintenance_rate for m in self.markets()]
 
+    def escrow_key(self) -> Point | None:
+        """The guardians' group key every new state is escrowed to, or None when the service has no
+        guardian set. Checked whole with the set's own validation, and on this account's curve."""
+        if self._escrow_key is None:
+            document = self.client.guardians()
+            key = None if document is None else self._checked_group_key(document)
+            self._escrow_key = (key,)
+            self.keys.escrow = key is not None
+        return self._escrow_key[0]
+
+    def _checked_group_key(self, document: dict[str, Any]) -> Point:
+        try:
+            guardians = guardian_set_from_json(document, source="the service's guardian set")
+        except ZkMarginError as exc:
+            raise TraderError(f"{exc}: no escrow can be sealed to it (tell the operator)") from None
+        expected = embedded_curve(self.wallet.curve)
+        if guardians.curve != expected:
+            raise TraderError(f"the service's guardian set is on {guardians.curve.name}, but escrows of "
+                              f"{self.wallet.curve} proofs are on {expected.name} (tell the operator)")
+        return guardians.group_key
+
+    def circuit(self, statement: str) -> Any:
+        """The statement this service verifies: a transition's escrow variant when it has guardians."""
+        escrowed = statement != "margin" and self.escrow_key() is not None
+        return get_circuit(statement, markets=self.wallet.markets, escrow=escrowed or None)
+
     def open_epoch(self) -> Epoch:
         try:
             return self.client.current_epoch()
@@ -235,8 +264,8 @@ class TraderAccount:
     # --- proving and submitting -----------------------------------------------------------
 
     def _prove(self, statement: str, inputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+        circuit = self.circuit(statement)  # learns first whether the keys are the escrow variants
         pk = self.keys.proving_key(statement, on_download=lambda s: self.progress(f"downloading the {s} key", False))
-        circuit = get_circuit(statement, markets=self.wallet.markets)
         timer = _ReportingTimer(self.progress)
         with timer.phase("witness"):
             cs = circuit.synthesize(self.wallet.curve, inputs)
@@ -277,6 +306,10 @@ class TraderAccount:
     def _transition(self, kind: str, statement: str, path: str, epoch_id: int, new_state: AccountState,
                     inputs: dict[str, Any], extra_body: dict[str, Any], summary: dict[str, Any]) -> Outcome:
         proof, seconds = self._prove(statement, inputs)
+        inputs.pop("escrow_scalar", None)  # nothing new to keep secret: the escrow is for the guardians
+        escrow = inputs.get("escrow")
+        if escrow is not None:
+            extra_body = {**extra_body, "escrow": escrow.to_json()}
         new_commitment = new_state.commitment(self.wallet.curve)
         submission = Submission(kind=kind, path=path, epoch_id=epoch_id, old_commitment=self.wallet.commitment(),
                                 new_state=new_state, new_commitment=new_commitment, summary=summary,
@@ -318,9 +351,9 @@ class TraderAccount:
             epoch = self.open_epoch()
             value = int(item.amount)
             try:
-                new, inputs = get_circuit("transfer", markets=self.wallet.markets).transition(
+                new, inputs = self.circuit("transfer").transition(
                     self.wallet.state, value, epoch.epoch_id, _prices(epoch.mark_prices), self.rates("initial"),
-                    self.wallet.curve)
+                    self.wallet.curve, escrow_key=self.escrow_key())
             except BoundError as exc:
                 raise self._refuse_unhealthy(exc, f"deposit #{item.deposit_id}") from None
             outcomes.append(self._transition(
@@ -336,9 +369,9 @@ class TraderAccount:
             raise UnhealthyError(f"cannot withdraw {amount}: the collateral is {self.wallet.state.collateral}")
         epoch = self.open_epoch()
         try:
-            new, inputs = get_circuit("transfer", markets=self.wallet.markets).transition(
+            new, inputs = self.circuit("transfer").transition(
                 self.wallet.state, -amount, epoch.epoch_id, _prices(epoch.mark_prices), self.rates("initial"),
-                self.wallet.curve)
+                self.wallet.curve, escrow_key=self.escrow_key())
         except BoundError as exc:
             raise self._refuse_unhealthy(exc, f"cannot withdraw {amount}") from None
         outcomes.append(self._transition("withdrawal", "transfer", f"/accounts/{self.wallet.account_id}/withdrawals",
@@ -398,9 +431,9 @@ class TraderAccount:
         epoch_id = _epoch_of(record)
         epoch = self.client.epoch(epoch_id)  # the fill's epoch, open or closed: its mark prices
         try:
-            new, inputs = get_circuit("fill", markets=self.wallet.markets).transition(
+            new, inputs = self.circuit("fill").transition(
                 self.wallet.state, fill, epoch_id, _prices(epoch.mark_prices), self.rates("initial"),
-                self.rates("maintenance"), self.wallet.curve)
+                self.rates("maintenance"), self.wallet.curve, escrow_key=self.escrow_key())
         except BoundError as exc:
             raise self._refuse_unhealthy(exc, f"fill #{record.fill_id} cannot be applied") from None
         side = "buy" if fill.size_delta > 0 else "sell"
@@ -416,7 +449,7 @@ class TraderAccount:
             raise TraderError(f"epoch {epoch.epoch_id} is {epoch.status}: attestations are for the open epoch")
         state = self.wallet.state
         try:
-            inputs = get_circuit("margin", markets=self.wallet.markets).assignment(
+            inputs = self.circuit("margin").assignment(
                 state, epoch.epoch_id, _prices(epoch.mark_prices), self.rates("maintenance"), self.wallet.curve)
         except BoundError as exc:
             raise self._refuse_unhealthy(exc, f"no margin attestation can exist for epoch {epoch.epoch_id}") from None
@@ -449,8 +482,9 @@ class TraderAccount:
     def _settle_one(self, epoch: Epoch) -> Outcome:
         eid = epoch.epoch_id
         try:
-            new, pnl, inputs = get_circuit("settle", markets=self.wallet.markets).transition(
-                self.wallet.state, eid, _prices(epoch.settlement_prices), self.wallet.curve)
+            new, pnl, inputs = self.circuit("settle").transition(
+                self.wallet.state, eid, _prices(epoch.settlement_prices), self.wallet.curve,
+                escrow_key=self.escrow_key())
         except BoundError as exc:
             raise self._refuse_unhealthy(exc, f"epoch {eid} cannot be settled") from None
         return self._transition("settlement", "settle", f"/accounts/{self.wallet.account_id}/settlements", eid, new,

@@ -247,6 +247,17 @@ class ServiceClient:
         write_atomically(destination, b"".join(chunks))
         return circuit_id
 
+    def guardians(self) -> dict[str, Any] | None:
+        """The guardian set's JSON (``GET /guardians``), or None when the service has none (404):
+        the caller checks it with the set's own validation."""
+        try:
+            answer: dict[str, Any] = self.get("/guardians")
+        except ServiceRefusedError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return answer
+
     def epoch(self, epoch_id: int) -> Epoch:
         return self._get(Epoch, f"/epochs/{epoch_id}")
 

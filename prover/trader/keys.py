@@ -44,6 +44,7 @@ class TraderKeys:
         self.backend = backend
         self._service_config: ServiceConfig | None = None
         self._loaded: dict[str, ProvingKey] = {}
+        self.escrow = False  # the service has guardians: its transitions are the escrow variants
 
     def _announced_circuit_id(self, statement: str) -> str:
         if self._service_config is None:
@@ -54,7 +55,7 @@ class TraderKeys:
         return announced.circuit_id
 
     def path(self, statement: str) -> Path:
-        return statement_key_dir(self.directory, statement, self.markets, self.curve) / PROVING_KEY_FILE
+        return statement_key_dir(self.directory, statement, self.markets, self.curve, self.escrow) / PROVING_KEY_FILE
 
     def _acceptable(self, pk: ProvingKey, statement: str, circuit_id: str) -> bool:
         return (pk.circuit_id == circuit_id
@@ -71,7 +72,7 @@ class TraderKeys:
         if statement in self._loaded:
             return self._loaded[statement]
         announced = self._announced_circuit_id(statement)
-        ours = circuit_id(statement, self.markets, self.curve)
+        ours = circuit_id(statement, self.markets, self.curve, self.escrow)
         if announced != ours:
             raise KeysMismatchError(
                 f"the service's {statement} circuit ({announced[:16]}...) is not the one this zkmargin builds "

@@ -129,3 +129,35 @@ def test_circuit_info_json_and_unknown_names():
     assert run("circuit", "info", "nosuch").returncode == 2
     bad_curve = run("circuit", "info", "mult", "--curve", "secp256k1")
     assert bad_curve.returncode == 2 and "unknown curve" in bad_curve.stderr
+
+
+def test_escrowed_transfer_setup_prove_verify_and_the_escrow_opens_to_the_new_state(tmp_path):
+    from circuits.state import AccountState
+    from zkmargin.edwards import base_mul, embedded_curve, point_to_json
+    from zkmargin.escrow import Escrow, open_with_secret_key
+
+    secret = 4242
+    key = point_to_json(base_mul(embedded_curve("bls12381"), secret))
+    state = {"account_id": 7, "nonce": 0, "salt": "5", "collateral": "100", "sizes": ["0"], "costs": ["0"], "epoch": 1}
+    statement = {"state": state, "amount": 50, "epoch": 1, "prices": [100], "rates": [100000]}
+    (tmp_path / "input.json").write_text(json.dumps({**statement, "escrow_key": key}))
+    (tmp_path / "plain.json").write_text(json.dumps(statement))
+    keys = tmp_path / "keys"
+    assert run("setup", "transfer", "--markets", "1", "--escrow", "--out", keys, env_home=tmp_path).returncode == 0
+    proved = run("prove", "transfer", "--markets", "1", "--escrow", "--input", "input.json", "--keys", keys,
+                 cwd=tmp_path)
+    assert proved.returncode == 0, proved.stderr
+    ok = run("groth16", "verify", keys / "verification_key.json", "public.json", "proof.json", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    escrow = Escrow.from_json(json.loads((tmp_path / "escrow.json").read_text()), "bls12381")
+    public = json.loads((tmp_path / "public.json").read_text())
+    assert public[-3:] == [*key, str(escrow.digest())]
+    opened = AccountState.from_commitment_inputs(open_with_secret_key(escrow, secret), "bls12381")
+    assert opened.collateral == 150 and str(opened.commitment("bls12381")) == public[2]
+    # the key belongs to the escrow variant only, and the escrow variant needs it
+    plain = run("prove", "transfer", "--markets", "1", "--input", "input.json", "--keys", keys, cwd=tmp_path)
+    assert plain.returncode == 2 and "only for the escrow variant" in plain.stderr
+    keyless = run("prove", "transfer", "--markets", "1", "--escrow", "--input", "plain.json", "--keys", keys,
+                  cwd=tmp_path)
+    assert keyless.returncode == 2 and "missing 'escrow_key'" in keyless.stderr
+    assert run("circuit", "info", "margin", "--escrow").returncode == 2

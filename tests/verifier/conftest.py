@@ -238,6 +238,84 @@ def api_keys(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def api_escrow_keys(api_keys):
+    """The escrow variants' keys (transfer, fill, settle at M = 2), beside ``api_keys``'s in its keys
+    dir: a service with a guardian set loads these and ``margin``'s. Returns {statement: proving key}."""
+    from circuits import get_circuit
+    from circuits.protocol.keystore import write_keys
+    from zkmargin.backends import get_backend
+    from zkmargin.groth16 import setup
+
+    keys_dir, plain = api_keys
+    backend = get_backend(API_CURVE)
+    proving_keys = {"margin": plain["margin"]}
+    for seed, name in enumerate(STATEMENTS[1:], start=31):
+        circuit = get_circuit(name, markets=API_MARKETS, escrow=True)
+        pk = setup(circuit.shape(API_CURVE), backend, insecure_test_seed=seed)
+        write_keys(pk, keys_dir / f"{circuit.key_name()}-{API_CURVE}", backend)
+        proving_keys[name] = pk
+    return proving_keys
+
+
+@dataclass
+class InProcessGuardians:
+    """A t-of-n guardian set made in this process: its public file, and every guardian's share."""
+
+    path: Path  # guardian-set.json, for ZKMARGIN_GUARDIAN_SET
+    guardian_set: object  # zkmargin.threshold.GuardianSet
+    shares: dict  # guardian index -> zkmargin.threshold.GuardianShare
+
+    @property
+    def group_key(self):
+        return self.guardian_set.group_key
+
+    def decryption_shares(self, escrow, guardians=(1, 2), context: bytes = b""):
+        from zkmargin.threshold import decryption_share
+
+        return [decryption_share(self.shares[j], escrow.ephemeral_key, context=context) for j in guardians]
+
+    def open_escrow(self, escrow, guardians=(1, 2)) -> list[int]:
+        """What ``guardians`` together decrypt: their shares checked and combined, then the escrow opened."""
+        from zkmargin.escrow import open_with_shared_point
+        from zkmargin.threshold import combine_decryption_shares
+
+        shares = self.decryption_shares(escrow, guardians)
+        combined = combine_decryption_shares(self.guardian_set, escrow.ephemeral_key, shares)
+        return open_with_shared_point(escrow, combined.shared_point)
+
+
+@pytest.fixture(scope="session")
+def guardians_2_of_3(tmp_path_factory: pytest.TempPathFactory) -> InProcessGuardians:
+    """A key generation of 3 guardians, threshold 2, on the curve embedded in API_CURVE, run in-process
+    (``zkmargin.threshold``, every sub-share checked); its public set written to guardian-set.json."""
+    from tests.threshold.helpers import run_dkg
+    from zkmargin.edwards import embedded_curve
+    from zkmargin.threshold.guardians import guardian_set_to_json
+
+    run = run_dkg(embedded_curve(API_CURVE), 2, 3, seed=12, session="tests.verifier")
+    assert not run.complaints
+    guardian_set = run.transcript.guardian_set()
+    path = tmp_path_factory.mktemp("guardians") / "guardian-set.json"
+    path.write_text(json.dumps(guardian_set_to_json(guardian_set), indent=2))
+    return InProcessGuardians(path, guardian_set, dict(run.shares))
+
+
+@pytest.fixture
+def escrow_api(api_settings, api_escrow_keys, oracle_private_keys, guardians_2_of_3,
+               wire_unchanged_by_response_models):
+    """The service with the in-process guardian set: every transition is an escrow variant."""
+    from fastapi.testclient import TestClient
+
+    from verifier.main import create_app
+
+    settings = api_settings.model_copy(update={"guardian_set": guardians_2_of_3.path})
+    with TestClient(create_app(settings)) as client:
+        harness = ServiceHarness(client, settings, api_escrow_keys, oracle_private_keys)
+        harness.guardians = guardians_2_of_3
+        yield harness
+
+
+@pytest.fixture(scope="session")
 def oracle_private_keys():
     from circuits.protocol.oracle_report import generate_oracle_key
 
@@ -305,6 +383,11 @@ class ServiceHarness:
         self.venue = {"Authorization": f"Bearer {settings.venue_token.get_secret_value()}"}
         self._last_timestamp = 0
         self._fill_ids = 0
+        self.guardians: InProcessGuardians | None = None  # set: the service escrows to them
+
+    @property
+    def escrow_key(self):
+        return None if self.guardians is None else self.guardians.group_key
 
     def expect(self, response, status: int):
         assert response.status_code == status, (response.status_code, response.text)
@@ -395,12 +478,21 @@ class Trader:
         return self
 
     def prove(self, name: str, inputs: dict) -> dict:
-        from circuits import get_circuit
         from zkmargin.formats.snarkjs import proof_to_json
         from zkmargin.groth16 import prove
 
-        circuit = get_circuit(name, markets=API_MARKETS)
-        return proof_to_json(prove(self.api.proving_keys[name], circuit.synthesize(API_CURVE, inputs)))
+        return proof_to_json(prove(self.api.proving_keys[name], self.circuit(name).synthesize(API_CURVE, inputs)))
+
+    def circuit(self, name: str):
+        """The statement the service verifies: a transition's escrow variant when it has guardians."""
+        from circuits import get_circuit
+
+        escrowed = name != "margin" and self.api.escrow_key is not None
+        return get_circuit(name, markets=API_MARKETS, escrow=escrowed or None)
+
+    def escrowed_body(self, body: dict, inputs: dict) -> dict:
+        """The request body, with the escrow the proof sealed (escrow variants)."""
+        return {**body, "escrow": inputs["escrow"].to_json()} if "escrow" in inputs else body
 
     def epoch(self, epoch_id: int) -> dict:
         return self.api.expect(self.api.client.get(f"/epochs/{epoch_id}"), 200)
@@ -412,28 +504,25 @@ class Trader:
     # --- building submissions (the trader's side; nothing is sent) ---
 
     def deposit_request(self, deposit_id: int, amount: int, epoch_id: int) -> Submission:
-        from circuits import get_circuit
 
         prices = self.epoch(epoch_id)["mark_prices"]
-        new, inputs = get_circuit("transfer", markets=API_MARKETS).transition(
-            self.state, amount, epoch_id, prices, self.rates("initial"), API_CURVE)
-        return Submission(f"/accounts/{self.account_id}/deposits/{deposit_id}/apply", {
+        new, inputs = self.circuit("transfer").transition(
+            self.state, amount, epoch_id, prices, self.rates("initial"), API_CURVE, escrow_key=self.api.escrow_key)
+        return Submission(f"/accounts/{self.account_id}/deposits/{deposit_id}/apply", self.escrowed_body({
             "epoch_id": epoch_id, "new_commitment": str(new.commitment(API_CURVE)),
-            "proof": self.prove("transfer", inputs)}, new)
+            "proof": self.prove("transfer", inputs)}, inputs), new)
 
     def withdrawal_request(self, amount: int, epoch_id: int) -> Submission:
-        from circuits import get_circuit
 
         prices = self.epoch(epoch_id)["mark_prices"]
-        new, inputs = get_circuit("transfer", markets=API_MARKETS).transition(
-            self.state, -amount, epoch_id, prices, self.rates("initial"), API_CURVE)
-        return Submission(f"/accounts/{self.account_id}/withdrawals", {
+        new, inputs = self.circuit("transfer").transition(
+            self.state, -amount, epoch_id, prices, self.rates("initial"), API_CURVE, escrow_key=self.api.escrow_key)
+        return Submission(f"/accounts/{self.account_id}/withdrawals", self.escrowed_body({
             "epoch_id": epoch_id, "amount": amount, "new_commitment": str(new.commitment(API_CURVE)),
-            "proof": self.prove("transfer", inputs)}, new)
+            "proof": self.prove("transfer", inputs)}, inputs), new)
 
     def fill_request(self, fill_id: int, epoch_id: int | None = None) -> Submission:
         """The fill proven against its own epoch (``epoch_id``, when given, is what the request claims)."""
-        from circuits import get_circuit
         from circuits.protocol.fill_delivery import open_fill
 
         fills = self.api.expect(self.api.client.get(f"/accounts/{self.account_id}/fills", headers=self.auth), 200)
@@ -443,11 +532,12 @@ class Trader:
         fill_epoch = record["epoch_id"]
         epoch_id = fill_epoch if epoch_id is None else epoch_id
         prices = self.epoch(fill_epoch)["mark_prices"]
-        new, inputs = get_circuit("fill", markets=API_MARKETS).transition(
-            self.state, fill, fill_epoch, prices, self.rates("initial"), self.rates("maintenance"), API_CURVE)
-        return Submission(f"/accounts/{self.account_id}/fills/{fill_id}/apply", {
+        new, inputs = self.circuit("fill").transition(
+            self.state, fill, fill_epoch, prices, self.rates("initial"), self.rates("maintenance"), API_CURVE,
+            escrow_key=self.api.escrow_key)
+        return Submission(f"/accounts/{self.account_id}/fills/{fill_id}/apply", self.escrowed_body({
             "epoch_id": epoch_id, "new_commitment": str(new.commitment(API_CURVE)),
-            "proof": self.prove("fill", inputs)}, new)
+            "proof": self.prove("fill", inputs)}, inputs), new)
 
     def attestation_request(self, epoch_id: int) -> Submission:
         from circuits import get_circuit
@@ -459,15 +549,14 @@ class Trader:
             "epoch_id": epoch_id, "proof": self.prove("margin", inputs)})
 
     def settlement_request(self, epoch_id: int) -> Submission:
-        from circuits import get_circuit
 
         prices = self.epoch(epoch_id)["settlement_prices"]
-        settle_circuit = get_circuit("settle", markets=API_MARKETS)
-        new, pnl, inputs = settle_circuit.transition(self.state, epoch_id, prices, API_CURVE)
-        return Submission(f"/accounts/{self.account_id}/settlements", {
+        new, pnl, inputs = self.circuit("settle").transition(self.state, epoch_id, prices, API_CURVE,
+                                                             escrow_key=self.api.escrow_key)
+        return Submission(f"/accounts/{self.account_id}/settlements", self.escrowed_body({
             "epoch_id": epoch_id, "pnl": str(pnl), "holds_position": new.holds_position,
             "new_commitment": str(new.commitment(API_CURVE)),
-            "proof": self.prove("settle", inputs)}, new)
+            "proof": self.prove("settle", inputs)}, inputs), new)
 
     # --- sending ---
 

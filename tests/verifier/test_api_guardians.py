@@ -26,7 +26,8 @@ def _service(api_settings, **changes):
     return TestClient(create_app(api_settings.model_copy(update=changes)))
 
 
-def test_the_guardian_set_is_published_as_the_guardians_wrote_it(api_settings, guardian_set_document, tmp_path):
+def test_the_guardian_set_is_published_as_the_guardians_wrote_it(api_settings, api_escrow_keys, guardian_set_document,
+                                                                 tmp_path):
     path = tmp_path / "guardian-set.json"
     path.write_text(json.dumps(guardian_set_document))
     with _service(api_settings, guardian_set=path) as client:

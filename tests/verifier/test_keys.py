@@ -54,6 +54,20 @@ def test_a_missing_key_names_the_setup_command(keys_dir):
         load_statement_keys(keys_dir, 3, CURVE.name, generate=False)
 
 
+def test_without_escrow_keys_a_service_with_guardians_names_the_escrow_setup(keys_dir):
+    """The plain keys are there; the escrow variants (their own folders) are not."""
+    with pytest.raises(KeyFileError, match="zkmargin setup transfer --markets 2 --escrow .*transfer-markets2-escrow"):
+        load_statement_keys(keys_dir, 2, CURVE.name, generate=False, escrow=True)
+
+
+def test_the_escrow_variants_load_beside_the_plain_keys(api_escrow_keys, api_keys):
+    keys = load_statement_keys(api_keys[0], 2, CURVE.name, generate=False, escrow=True)
+    assert keys["margin"].circuit_id == circuit_id("margin", 2, CURVE.name)  # margin moves no state
+    for name in ("transfer", "fill", "settle"):
+        assert keys[name].circuit.key_name() == f"{name}-markets2-escrow"
+        assert keys[name].circuit_id == circuit_id(name, 2, CURVE.name, True) != circuit_id(name, 2, CURVE.name)
+
+
 def test_in_development_an_outdated_key_is_moved_aside_and_replaced(keys_dir):
     target = plant_foreign_margin_key(keys_dir)
     old = (target / "proving_key.bin").read_bytes()

@@ -170,6 +170,12 @@ def advance_commitment(session: Session, account_id: int, *, expected_commitment
     return transition
 
 
+def current_escrow(session: Session, account: Account) -> str | None:
+    """The escrow JSON kept beside the account's current commitment (None: none was sealed)."""
+    return session.scalar(select(AccountCommitment.escrow).where(
+        AccountCommitment.account_id == account.id, AccountCommitment.sequence == account.sequence))
+
+
 def default_of(session: Session, account_id: int) -> AccountDefault | None:
     """The account's default (the first declared), if it is in default."""
     return session.scalar(select(AccountDefault).where(AccountDefault.account_id == account_id)

@@ -94,6 +94,7 @@ def account_view(session: Session, account: Account, owner: bool = False) -> dic
         "sequence": account.sequence,
         "state_epoch": account.state_epoch,
         "holds_position": account.holds_position,
+        "escrowed": records.current_escrow(session, account) is not None,
         "in_default": None if default is None else {"epoch_id": default.epoch_id, "reason": default.reason,
                                                      "declared_at": default.created_at},
         "encryption_public_key": account.encryption_public_key.hex() if account.encryption_public_key else None,
