@@ -38,7 +38,6 @@ from zkmargin.threshold.decryption import (
     decryption_share_from_json,
     verify_decryption_share,
 )
-from zkmargin.threshold.dkg import DkgParameters
 
 CURVE = "bls12381"
 EPOCH = 42
@@ -81,8 +80,8 @@ def guardian_home(root: Path, dkg, index: int) -> Path:
     home = root / f"guardian-{index}"
     if (home / "guardian.json").exists():
         return home
-    params = DkgParameters(dkg.params.curve, dkg.params.threshold, dkg.params.guardians, dkg.params.session)
-    create_guardian_file(home / "guardian.json", GuardianState.new(params, index).with_share(dkg.shares[index]), None)
+    state = GuardianState.new(dkg.params, index).with_share(dkg.shares[index])
+    create_guardian_file(home / "guardian.json", state, None)
     return home
 
 
@@ -116,6 +115,7 @@ class StubService:
     posted: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
     attestation_deadline: str | None = None  # the epoch's public one; default: the request's
+    refuse_shares: bool = False  # answer every share with 409, as for a second share of one guardian
 
     def epoch(self) -> dict[str, Any]:
         deadline = self.attestation_deadline or self.record["request"]["deadline"]
@@ -139,6 +139,8 @@ class StubService:
         return 404, {"code": "not_found", "detail": f"no route {method} {path}"}
 
     def accept_share(self, body: dict[str, Any]) -> tuple[int, Any]:
+        if self.refuse_shares:
+            return 409, {"code": "duplicate_share", "detail": f"guardian {body['guardian']} already sent its share"}
         share = decryption_share_from_json(self.guardian_set, body["share"])
         request = LiquidationRequest.from_dict(self.record["request"])
         ephemeral = Escrow.from_json(self.record["escrow"]).ephemeral_key
@@ -293,6 +295,14 @@ def test_a_malformed_pinned_key_and_an_unreachable_service_fail_in_one_line(sett
     assert unreachable.exit_code == 3 and "cannot reach the service" in unreachable.output
 
 
+def test_a_guardian_without_a_share_yet_says_so(setting, dkg, tmp_path):
+    stub, _home, keys = setting()
+    home = tmp_path / "new-guardian"
+    create_guardian_file(home / "guardian.json", GuardianState.new(dkg.params, 3), None)
+    result = share(stub, home, keys)
+    assert result.exit_code == 2 and "holds no share yet" in result.output
+
+
 def test_the_list_shows_each_liquidation_and_its_shares(setting):
     stub, _home, _keys = setting()
     result = run("liquidation", "list", "--service", stub.url)
@@ -322,6 +332,13 @@ def test_a_proof_that_does_not_verify_is_refused(setting, proven):
     stub, home, _ = setting(proof={**proof, "pi_a": proof["pi_c"]})
     refused(share(stub, home, keys), "the proof served does not verify against our transfer-markets1-escrow")
     assert stub.posted == []
+
+
+def test_a_share_the_service_refuses_ends_in_one_line(setting, proven):
+    keys, proof = proven
+    stub, home, _ = setting(proof=proof)
+    stub.refuse_shares = True
+    refused(share(stub, home, keys), "the service refused (HTTP 409, duplicate_share): guardian 1 already sent")
 
 
 def test_two_guardians_shares_open_the_escrow_to_the_pinned_state(setting, proven, dkg, escrowed, tmp_path):
