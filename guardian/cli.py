@@ -5,13 +5,16 @@ Every command works on one guardian file (``--home DIR``: ``DIR/guardian.json``,
 ``$ZKMARGIN_HOME/guardian``), locked for the command's duration, with the trader's passphrase
 conventions (``--passphrase-file``, ``ZKMARGIN_PASSPHRASE_FILE``, ``ZKMARGIN_PASSPHRASE``, asked on a
 terminal). Exit codes (``ExitCode``): 0 done; 1 the ceremony concluded that no key can be made
-(too few qualified dealers) or that our share does not add up; 2 a local problem (arguments, the
-guardian file, the passphrase, a missing or malformed message, a step out of order).
+(too few qualified dealers) or that our share does not add up, or the guardian refuses a
+liquidation request (a check failed) or the service refused its share; 2 a local problem
+(arguments, the guardian file, the passphrase, a missing or malformed message, a step out of
+order, a missing verifying key); 3 the service is unreachable or failing (retry later).
 """
 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +22,9 @@ from typing import Annotated, Any
 
 import typer
 
+from circuits.protocol.api import LiquidationJson
 from circuits.protocol.exit_codes import ExitCode
+from circuits.protocol.keystore import default_keys_dir
 from guardian.ceremony import answer_step, check_step, deal_step, finish_step
 from guardian.console import emit_json, err_console, say
 from guardian.keyfile import (
@@ -32,6 +37,7 @@ from guardian.keyfile import (
     load_guardian_file,
     save_guardian_file,
 )
+from guardian.liquidation import LiquidationRefusal, approve, share_for
 from guardian.messages import (
     card_name,
     card_to_json,
@@ -40,9 +46,11 @@ from guardian.messages import (
     write_json,
     write_json_once,
 )
+from guardian.service import STATUSES, LiquidationService, ServiceRefusedError, ServiceUnavailableError
 from zkmargin.curves import get_curve
 from zkmargin.edwards import EdwardsCurve, embedded_curve, point_to_json
-from zkmargin.errors import ZkMarginError
+from zkmargin.errors import MalformedInputError, ZkMarginError
+from zkmargin.threshold.decryption import decryption_share_to_json
 from zkmargin.threshold.dkg import DkgParameters
 from zkmargin.threshold.encoding import CURVES
 from zkmargin.threshold.errors import DkgFailedError, InconsistentShareError
@@ -51,9 +59,9 @@ PANEL = "Guardian"
 PASSPHRASE_ENV = "ZKMARGIN_PASSPHRASE"
 
 guardian_app = typer.Typer(
-    help="A guardian of the liquidation key: its key ceremony (files carried over any channel) and its share, "
-         "sealed at rest. Decryption shares for liquidation requests are not here yet: they need the service's "
-         "signed request.",
+    help="A guardian of the liquidation key: its key ceremony (files carried over any channel), its share, "
+         "sealed at rest, and its decryption shares for the service's liquidation requests, each given only "
+         "after the guardian's own checks.",
     no_args_is_help=True,
 )
 dkg_app = typer.Typer(
@@ -62,6 +70,12 @@ dkg_app = typer.Typer(
     no_args_is_help=True,
 )
 guardian_app.add_typer(dkg_app, name="dkg")
+liquidation_app = typer.Typer(
+    help="Liquidation requests of a verifier service: list them; check one and return this guardian's "
+         "decryption share for it.",
+    no_args_is_help=True,
+)
+guardian_app.add_typer(liquidation_app, name="liquidation")
 
 HomeOpt = Annotated[Path | None, typer.Option(
     "--home", envvar="ZKMARGIN_GUARDIAN_HOME",
@@ -88,8 +102,10 @@ def _explained_errors() -> Iterator[None]:
     """Every failure as one line and its exit code; never a traceback."""
     try:
         yield
-    except (DkgFailedError, InconsistentShareError) as exc:
+    except (DkgFailedError, InconsistentShareError, LiquidationRefusal, ServiceRefusedError) as exc:
         _fail(str(exc), ExitCode.INVALID)
+    except ServiceUnavailableError as exc:
+        _fail(str(exc), ExitCode.SERVICE_UNAVAILABLE)
     except ZkMarginError as exc:
         _fail(str(exc), ExitCode.ERROR)
     except OSError as exc:
@@ -279,6 +295,78 @@ def dkg_finish(
 def _write_all(folder: Path, files: dict[str, dict[str, Any]]) -> None:
     for name, document in files.items():
         write_json(folder / name, document)
+
+
+# --- liquidation requests ------------------------------------------------------------------
+
+ServiceOpt = Annotated[str, typer.Option("--service", help="the verifier service's URL")]
+InsecureOpt = Annotated[bool, typer.Option("--insecure", help="allow plain http:// to another machine")]
+DEFAULT_GRACE_SECONDS = 3600  # the service's default cure window after a missed attestation deadline
+
+
+@liquidation_app.command("list")
+def liquidation_list(
+    service: ServiceOpt,
+    status: Annotated[str | None, typer.Option("--status", help=f"only these: {', '.join(STATUSES)}")] = None,
+    insecure: InsecureOpt = False, as_json: JsonOpt = False,
+) -> None:
+    """The service's liquidations: account, rule, epoch, status and shares received."""
+    with _explained_errors():
+        if status is not None and status not in STATUSES:
+            raise MalformedInputError(f"--status must be one of {', '.join(STATUSES)}, got {status!r}")
+        with LiquidationService(service, insecure=insecure) as client:
+            records = client.liquidations(status)
+    if as_json:
+        emit_json([record.model_dump(mode="json") for record in records])
+        return
+    if not records:
+        say(f"no liquidations{f' {status}' if status else ''} at {service}")
+    for record in records:
+        typer.echo(_liquidation_line(record))
+
+
+def _liquidation_line(record: LiquidationJson) -> str:
+    request = record.request
+    return (f"#{record.id} account {record.account_id} {record.status} ({request.get('reason')} of epoch "
+            f"{request.get('epoch_id')}, requested at {request.get('requested_at')}): "
+            f"{len(record.shares)} of {record.threshold} shares")
+
+
+@liquidation_app.command("share")
+def liquidation_share(
+    liquidation_id: Annotated[int, typer.Argument(help="the liquidation's id", min=1)],
+    service: ServiceOpt,
+    operator_key: Annotated[str, typer.Option(
+        "--operator-key", envvar="ZKMARGIN_OPERATOR_PUBLIC_KEY",
+        help="the operator's Ed25519 public key (64 hex), pinned: obtained out of band, not from the service")],
+    keys_dir: Annotated[Path | None, typer.Option(
+        "--keys-dir", envvar="ZKMARGIN_KEYS_DIR",
+        help="the key directory holding the escrow statements' verifying keys (default: $ZKMARGIN_HOME/keys)")] = None,
+    grace_seconds: Annotated[int, typer.Option(
+        "--grace-seconds", min=0, help="this guardian's grace period after a missed attestation deadline")] = (
+        DEFAULT_GRACE_SECONDS),
+    home: HomeOpt = None, passphrase_file: PassphraseFileOpt = None, insecure: InsecureOpt = False,
+) -> None:
+    """Check a liquidation request; if every check passes, post this guardian's decryption share."""
+    with _explained_errors(), _guardian(home, passphrase_file) as (state, _):
+        if state.share is None:
+            raise GuardianFileError("this guardian holds no share yet: finish the key ceremony first "
+                                    "(`zkmargin guardian dkg finish`)")
+        with LiquidationService(service, insecure=insecure) as client:
+            served_key = client.operator_key()
+            approved = approve(client.liquidation(liquidation_id), operator_key=operator_key,
+                               served_operator_key=served_key, epochs=client.epoch,
+                               guardian_set=state.share.guardian_set,
+                               keys_dir=keys_dir or default_keys_dir(), now=datetime.now(UTC),
+                               grace_seconds=grace_seconds)
+            for check in approved.checks:
+                say(check, "[green]checked:[/green] ")
+            share = share_for(approved, state.share)
+            answer = client.post_share(liquidation_id, state.index,
+                                       decryption_share_to_json(state.share.guardian_set, share))
+    say(f"guardian {state.index} posted its share for liquidation {liquidation_id} (account "
+        f"{approved.request.account_id}): the service holds {len(answer.shares)} of {answer.threshold}, "
+        f"status {answer.status}")
 
 
 def register(app: typer.Typer) -> None:

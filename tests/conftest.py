@@ -37,6 +37,12 @@ SLOW_MODULES = {
 SLOW_TESTS = {
     "tests/verifier/test_api_liquidation.py::test_a_full_close_out_of_a_bankrupt_account":
         "a whole epoch with a liquidation and a levy paid with real proofs, 5 s",
+    "tests/guardian/test_liquidation_share.py::test_a_proof_that_does_not_verify_is_refused":
+        "a setup and a proof of the escrowed transfer, 7 s",
+    "tests/guardian/test_liquidation_share.py::test_two_guardians_shares_open_the_escrow_to_the_pinned_state":
+        "the escrowed transfer's setup and proof (shared with the test above)",
+    "tests/guardian/test_liquidation_share.py::test_a_share_the_service_refuses_ends_in_one_line":
+        "the escrowed transfer's setup and proof (shared with the tests above)",
     "tests/groth16/test_groth16.py::test_batch_verification_finds_the_invalid_proofs": "12 s on BN254",
     "tests/groth16/test_groth16.py::test_batch_verdicts_do_not_depend_on_the_number_of_threads": "10 s",
     "tests/verifier/test_api_deposit_credits.py::test_identical_concurrent_deposit_credits": "5 s, threads",

@@ -17,9 +17,9 @@ def test_the_guardian_commands_are_mounted_in_their_panel():
     assert done.exit_code == 0 and "─ Guardian ─" in done.stdout
     group = CliRunner().invoke(app, ["guardian", "--help"], env={"COLUMNS": "160"})
     assert group.exit_code == 0
-    for command in ("init", "show", "dkg"):
+    for command in ("init", "show", "dkg", "liquidation"):
         assert command in group.stdout
-    assert "Decryption shares for liquidation requests are not here yet" in " ".join(group.stdout.split())
+    assert "decryption shares for the service's liquidation requests" in " ".join(group.stdout.split())
     steps = CliRunner().invoke(app, ["guardian", "dkg", "--help"], env={"COLUMNS": "160"})
     for step in ("deal", "check", "answer", "finish"):
         assert step in steps.stdout

@@ -204,7 +204,7 @@ def clock(monkeypatch):
 
 
 @pytest.fixture
-def scenario(api_settings, api_keys, oracle_private_keys, guardian_run, tmp_path, clock,  # noqa: F811
+def scenario(api_settings, api_escrow_keys, oracle_private_keys, guardian_run, tmp_path, clock,  # noqa: F811
              wire_unchanged_by_response_models):
     from fastapi.testclient import TestClient
 
@@ -213,7 +213,9 @@ def scenario(api_settings, api_keys, oracle_private_keys, guardian_run, tmp_path
     settings = liquidation_settings(api_settings, guardian_run, tmp_path, liquidation_grace_seconds=GRACE)
     database = Database.connect(settings.database_url)
     with TestClient(create_app(settings)) as client:
-        api = ServiceHarness(client, settings, api_keys[1], oracle_private_keys)
+        # with a guardian set the service loads the escrow variants' keys
+        api = ServiceHarness(client, settings, api_escrow_keys, oracle_private_keys)
+        api.group_key = guardian_run.transcript.guardian_set().group_key
         backstop = api.trader().open()
         assert backstop.account_id == BACKSTOP
         epoch = open_epoch(api, PRICES, later(10))

@@ -243,7 +243,6 @@ def test_a_full_close_out_of_a_bankrupt_account_runs_the_waterfall_down_to_socia
 
 def _winner_pays_its_levy(scenario: Scenario, winner, levy_id: int, amount: int) -> None:
     """The levy comes first in the winner's clearing order; its transfer proof debits it."""
-    from circuits import get_circuit
 
     view = scenario.api.expect(scenario.api.client.get(f"/accounts/{winner.account_id}", headers=winner.auth), 200)
     assert [(levy["levy_id"], levy["amount"]) for levy in view["pending_levies"]] == [(levy_id, str(amount))]
@@ -254,12 +253,13 @@ def _winner_pays_its_levy(scenario: Scenario, winner, levy_id: int, amount: int)
                                                            headers=winner.auth), 409)
     assert refused["code"] == "out_of_order" and f"apply levy {levy_id} first" in refused["detail"]
     prices = winner.epoch(scenario.epoch_id)["mark_prices"]
-    new, inputs = get_circuit("transfer", markets=API_MARKETS).transition(
-        winner.state, -amount, scenario.epoch_id, prices, winner.rates("initial"), API_CURVE)
+    new, inputs = winner.circuit("transfer").transition(
+        winner.state, -amount, scenario.epoch_id, prices, winner.rates("initial"), API_CURVE,
+        escrow_key=scenario.api.escrow_key)
     paid = scenario.api.expect(scenario.api.client.post(
         f"/accounts/{winner.account_id}/levies/{levy_id}/apply", headers=winner.auth,
-        json={"epoch_id": scenario.epoch_id, "new_commitment": str(new.commitment(API_CURVE)),
-              "proof": winner.prove("transfer", inputs)}), 201)
+        json=winner.escrowed_body({"epoch_id": scenario.epoch_id, "new_commitment": str(new.commitment(API_CURVE)),
+                                   "proof": winner.prove("transfer", inputs)}, inputs)), 201)
     winner.state = new
     assert paid["levy_id"] == levy_id and paid["amount"] == str(amount)
     view = scenario.api.expect(scenario.api.client.get(f"/accounts/{winner.account_id}", headers=winner.auth), 200)

@@ -23,9 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def keys_dir(api_keys, tmp_path) -> Path:
-    """A copy of the session's M = 2 keys (tests here move and replace files)."""
+    """A copy of the session's M = 2 plain keys (tests here move and replace files); the escrow
+    variants ``api_escrow_keys`` writes into the same folder, when an earlier test asked for them,
+    are left out."""
     copy = tmp_path / "keys"
-    shutil.copytree(api_keys[0], copy)
+    shutil.copytree(api_keys[0], copy, ignore=shutil.ignore_patterns("*-escrow-*"))
     return copy
 
 

@@ -40,5 +40,6 @@ async def apply_deposit(ctx: ContextDep, account_id: AccountId, deposit_id: Item
              summary="Pay a levy (a socialized loss) with a transfer proof debiting its amount, before anything else")
 async def apply_levy(ctx: ContextDep, account_id: AccountId, levy_id: ItemId, body: ApplyDepositRequest,
                      token: TokenDep) -> dict[str, Any]:
-    request = transitions.TransitionRequest(account_id, token, body.epoch_id, body.new_commitment, item_id=levy_id)
+    request = transitions.TransitionRequest(account_id, token, body.epoch_id, body.new_commitment, item_id=levy_id,
+                                            escrow=body.escrow)
     return await transitions.submit(ctx, transitions.LEVY, body.proof.as_json(), request)
