@@ -136,7 +136,8 @@ def advance_commitment(session: Session, account_id: int, *, expected_commitment
     state records (a public input of the statement), ``holds_position`` what is public about its
     position (None: unchanged); ``escrow`` and ``proof`` the JSON of the escrow the proof sealed (None
     without a guardian set) and of the proof, kept beside the commitment with the statement it proves
-(``circuit`` id and ``public_inputs`` JSON), which a guardian re-verifies before opening the escrow. An account in default is
+(``circuit`` id and ``public_inputs`` JSON), which a guardian re-verifies before it opens the
+escrow. An account in default is
     frozen: checked under the row lock the update holds, so a default declared concurrently (which
     takes the same lock) cannot slip by.
     """
