@@ -13,13 +13,13 @@ them, the account's state).
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from circuits.protocol.api import Epoch, LiquidationJson, OperatorKey
+from circuits.protocol.service_url import error_fields, parse_service_url, plain_http_refusal
 from zkmargin.errors import ZkMarginError
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -43,37 +43,13 @@ class ServiceRefusedError(ServiceError):
         self.status, self.code, self.detail = status, code, detail
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def checked_service_url(url: str, *, insecure: bool = False) -> str:
     """``url`` without its trailing slash: https anywhere, plain http only to this machine unless ``insecure``."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise ServiceError(f"not a service URL: {url!r} ({exc})") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ServiceError(f"not a service URL: {url!r}: expected https://HOST[:PORT] (or http:// to this machine)")
-    if parsed.scheme == "http" and not insecure and not _is_loopback(parsed.host):
-        raise ServiceError(f"refusing plain http:// to {parsed.host}: the shares posted would travel unencrypted; "
-                           "use https://, or pass --insecure if this network is trusted")
+    refusal = plain_http_refusal(parse_service_url(url, ServiceError), insecure=insecure,
+                                 what_travels="the shares posted")
+    if refusal is not None:
+        raise ServiceError(refusal)
     return url.rstrip("/")
-
-
-def _error_fields(response: httpx.Response) -> tuple[str, str]:
-    try:
-        body = response.json()
-    except ValueError:
-        return "http_error", response.text.strip()[:200] or response.reason_phrase
-    if not isinstance(body, dict):
-        return "http_error", str(body)[:200]
-    return str(body.get("code", "http_error")), str(body.get("detail", response.reason_phrase))
 
 
 class LiquidationService:
@@ -100,9 +76,9 @@ class LiquidationService:
             raise ServiceUnavailableError(f"cannot reach the service at {self.url}: {reason}") from None
         if response.status_code >= 500:
             raise ServiceUnavailableError(f"the service failed (HTTP {response.status_code}): "
-                                          f"{_error_fields(response)[1]}; retry later")
+                                          f"{error_fields(response)[1]}; retry later")
         if response.status_code >= 400:
-            raise ServiceRefusedError(response.status_code, *_error_fields(response))
+            raise ServiceRefusedError(response.status_code, *error_fields(response)[:2])
         try:
             return response.json()
         except ValueError:

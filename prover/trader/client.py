@@ -17,7 +17,6 @@ and the proofs would otherwise cross the network readable by anyone on the way.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +34,7 @@ from circuits.protocol.api import (
     ServiceConfig,
     VerificationKeyJson,
 )
+from circuits.protocol.service_url import DEFAULT_PORTS, error_fields, parse_service_url, plain_http_refusal
 from zkmargin.errors import ZkMarginError
 from zkmargin.formats.files import write_atomically
 
@@ -55,37 +55,16 @@ class InsecureServiceError(ServiceError):
     """Plain http:// to another machine, not allowed explicitly."""
 
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether ``host`` names this machine: ``localhost`` or a loopback address."""
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _parse(url: str) -> httpx.URL:
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise ServiceError(f"not a service URL: {url!r} ({exc})") from None
-    if parsed.scheme not in DEFAULT_PORTS or not parsed.host:
-        raise ServiceError(f"not a service URL: {url!r}: expected https://HOST[:PORT] (or http:// to this machine)")
-    return parsed
+    return parse_service_url(url, ServiceError)
 
 
 def check_service_url(url: str, *, insecure: bool = False) -> str:
     """``url`` without its trailing slash, if it may be used: https anywhere; plain http only to
     this machine unless ``insecure`` (``InsecureServiceError`` otherwise)."""
-    parsed = _parse(url)
-    if parsed.scheme == "http" and not insecure and not is_loopback_host(parsed.host):
-        raise InsecureServiceError(
-            f"refusing plain http:// to {parsed.host}: the account token and the proofs would travel unencrypted; "
-            "use https://, or pass --insecure if this network is trusted")
+    refusal = plain_http_refusal(_parse(url), insecure=insecure, what_travels="the account token and the proofs")
+    if refusal is not None:
+        raise InsecureServiceError(refusal)
     return url.rstrip("/")
 
 
@@ -132,16 +111,6 @@ class ServiceRefusedError(ServiceError):
         self.body = body or {}
 
 
-def _error_fields(response: httpx.Response) -> tuple[str, str, dict[str, Any]]:
-    try:
-        body = response.json()
-    except ValueError:
-        return "http_error", response.text.strip()[:200] or response.reason_phrase, {}
-    if not isinstance(body, dict):
-        return "http_error", str(body)[:200], {}
-    return str(body.get("code", "http_error")), str(body.get("detail", response.reason_phrase)), body
-
-
 class ServiceClient:
     """One service, optionally as one account: its bearer token, bound to ``token_service`` (the
     URL the account was opened at; default ``url``) and sent nowhere else."""
@@ -180,9 +149,9 @@ class ServiceClient:
             reason = str(exc) or type(exc).__name__  # some transport errors carry no message
             raise ServiceUnreachableError(f"cannot reach the service at {self.url}: {reason}") from None
         if response.status_code >= 500:
-            raise ServiceFailedError(response.status_code, _error_fields(response)[1])
+            raise ServiceFailedError(response.status_code, error_fields(response)[1])
         if response.status_code >= 400:
-            code, detail, body = _error_fields(response)
+            code, detail, body = error_fields(response)
             raise ServiceRefusedError(response.status_code, code, detail, body)
         return response
 
@@ -232,7 +201,7 @@ class ServiceClient:
             with self._http.stream("GET", f"/keys/{statement}/proving-key") as response:
                 if response.status_code >= 400:
                     response.read()
-                    code, detail, body = _error_fields(response)
+                    code, detail, body = error_fields(response)
                     if response.status_code >= 500:
                         raise ServiceFailedError(response.status_code, detail)
                     raise ServiceRefusedError(response.status_code, code, detail, body)
