@@ -1,9 +1,10 @@
 """Liquidation test set-up: a service with a test guardian set and a backstop, and escrowed states
 put in the ledger without proofs.
 
-The escrow-statements branch makes the real path (every transition's proof seals its state);
-until both land, ``put_escrowed_state`` writes what that path would store: the commitment, the
-escrow sealed to the guardians' group key, and a statement naming them. The stored "proof" is a
+The real path is an escrowed transition (its proof seals the state; tests/verifier/test_api_escrow.py).
+These tests need states a proof could not reach cheaply (bankrupt books), so ``put_escrowed_state``
+writes what that path stores: the commitment, the escrow sealed to the guardians' group key, and
+a statement naming them. The stored "proof" is a
 marked placeholder: the service never verifies it (the guardians do), so nothing here pretends
 to be a proof.
 """
