@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_every_listed_slow_module_and_test_is_collected():
     listing = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     ).stdout.splitlines()
     node_ids = [line for line in listing if "::" in line]
