@@ -40,6 +40,7 @@ from circuits.protocol.liquidation import (
     LiquidationRequest,
     check_rules,
     format_timestamp,
+    opens_known_state,
     operator_public_key,
     share_context,
     signature_valid,
@@ -102,6 +103,9 @@ def approve(record: LiquidationJson, *, operator_key: str, served_operator_key: 
     checks.append(f"liquidation {record.id} of account {record.account_id} is signed with it")
     if record.status != "requested":
         raise LiquidationRefusal(f"liquidation {record.id} is {record.status}: shares are taken only while requested")
+    if opens_known_state(request):
+        raise LiquidationRefusal(f"liquidation {record.id} pins a state the service wrote ({request.circuit}): it has "
+                                 "no escrow, and no share opens it")
     try:
         check_rules(request, now, grace_seconds)
     except LiquidationRefused as exc:

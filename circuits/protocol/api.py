@@ -392,7 +392,8 @@ class LiquidationJson(ApiModel):
     status: LiquidationStatus
     request: dict[str, Any] = Field(description="circuits.protocol.liquidation.LiquidationRequest JSON")
     signature: str = Field(description="the operator's Ed25519 signature over the request's canonical bytes (128 hex)")
-    escrow: dict[str, Any] = Field(description="the pinned commitment's escrow (zkmargin.escrow JSON)")
+    escrow: dict[str, Any] | None = Field(description="the pinned commitment's escrow (zkmargin.escrow JSON); "
+                                          "none for a state an earlier close-out wrote")
     proof: dict[str, Any] | None = Field(description="the proof that produced the pinned commitment (snarkjs JSON)")
     shares: list[AcceptedShare]
     threshold: int

@@ -20,6 +20,14 @@ Reasons (``LiquidationRequest.reason``)
 
 The grace period is the margin call's only; the other two rules hold from their deadline.
 
+What is opened
+--------------
+Normally the state a trader proved: ``circuit`` and ``public_inputs`` are that proof's statement,
+and the guardians decrypt its escrow. A state the service itself wrote in an earlier close-out
+(an account left partly closed out that failed again before proving anything) has no escrow:
+the service knows its opening. Its request names ``circuit`` ``closeout/<earlier liquidation
+id>``, ``public_inputs`` just the commitment and ``escrow_digest`` 0; no guardian is asked.
+
 Encoding
 --------
 JSON (``LiquidationRequest.to_json``): integers that are field elements (``commitment``,
@@ -64,6 +72,17 @@ _FIELDS = ("liquidation_id", "account_id", "reason", "epoch_id", "deadline", "gr
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
 _CIRCUIT_ID = re.compile(r"[A-Za-z0-9_./:-]{1,128}")
+KNOWN_STATE_CIRCUIT = "closeout/"  # + the liquidation id whose close-out wrote the pinned state
+
+
+def known_state_circuit(liquidation_id: int) -> str:
+    """The ``circuit`` of a request pinning a state the close-out of ``liquidation_id`` wrote."""
+    return f"{KNOWN_STATE_CIRCUIT}{_integer('liquidation_id', liquidation_id, 1, MAX_ID)}"
+
+
+def opens_known_state(request: LiquidationRequest) -> bool:
+    """Whether the request pins a service-written state (opened from the record, not by guardians)."""
+    return request.circuit.startswith(KNOWN_STATE_CIRCUIT)
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -324,8 +343,21 @@ def _check_evidence(request: LiquidationRequest) -> None:
         raise LiquidationRefused("evidence", "a fill_deadline request names the overdue fills")
     if request.reason != "fill_deadline" and request.overdue_fills:
         raise LiquidationRefused("evidence", f"a {request.reason} request names no overdue fills")
+    if opens_known_state(request):
+        _check_known_state_evidence(request)
+        return
     _require_in_public_inputs(request.public_inputs, request.commitment, "the pinned commitment")
     _require_in_public_inputs(request.public_inputs, request.escrow_digest, "the escrow digest")
+
+
+def _check_known_state_evidence(request: LiquidationRequest) -> None:
+    """A service-written state: no escrow, no proof; the statement is the commitment alone."""
+    suffix = request.circuit.removeprefix(KNOWN_STATE_CIRCUIT)
+    if not _DECIMAL.fullmatch(suffix) or not 1 <= int(suffix) < request.liquidation_id:
+        raise LiquidationRefused("evidence", f"{request.circuit!r} does not name an earlier liquidation")
+    if request.escrow_digest != 0 or request.public_inputs != (request.commitment,):
+        raise LiquidationRefused("evidence", "a service-written state has no escrow: escrow_digest 0 and the "
+                                             "commitment as the only public input")
 
 
 def _require_in_public_inputs(public_inputs: Sequence[int], value: int, what: str) -> None:

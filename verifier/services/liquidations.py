@@ -28,14 +28,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from circuits.inputs import state_to_json
-from circuits.protocol.closeout import CloseoutError, CloseoutPlan, Waterfall
+from circuits.inputs import state_from_json, state_to_json
+from circuits.protocol.closeout import STEP_SCALE, CloseoutError, CloseoutPlan, Waterfall, plan_at_step
 from circuits.protocol.closeout import plan_closeout as plan_account_closeout
 from circuits.protocol.errors import LiquidationRefused
 from circuits.protocol.fill_delivery import seal_fill
 from circuits.protocol.liquidation import (
+    KNOWN_STATE_CIRCUIT,
     LiquidationRequest,
     check_rules,
+    known_state_circuit,
+    opens_known_state,
     operator_key_hex,
     share_context,
     sign_request,
@@ -161,7 +164,7 @@ def request_liquidation(session: Session, ctx: ServiceContext, account_id: int, 
     if account.liquidation_id is not None:
         raise DuplicateError(f"account {account_id} already has liquidation {account.liquidation_id} open")
     _require_backstop(session, ctx, account)
-    pinned = _pinned_commitment(session, account)
+    pinned, writer = _pinned_commitment(session, account)
     default = records.default_of(session, account_id)
     if default is not None:
         raise NotLiquidatableError("declared_in_default", f"account {account_id} was declared in default in epoch "
@@ -176,9 +179,7 @@ def request_liquidation(session: Session, ctx: ServiceContext, account_id: int, 
     request = LiquidationRequest(
         liquidation_id=row.id, account_id=account_id, reason=reason, epoch_id=epoch_id, deadline=deadline,
         grace_seconds=grace if reason == "margin_call" else 0, commitment=pinned.commitment,
-        escrow_digest=Escrow.from_json(json.loads(pinned.escrow or "null"), ctx.curve).digest(),
-        circuit=pinned.circuit or "", public_inputs=tuple(int(v) for v in json.loads(pinned.public_inputs or "[]")),
-        requested_at=now, overdue_fills=tuple(overdue))
+        **_pinned_statement(ctx, pinned, writer), requested_at=now, overdue_fills=tuple(overdue))
     try:
         check_rules(request, now, grace if reason == "margin_call" else 0)  # the rule the guardians apply
     except LiquidationRefused as exc:
@@ -190,6 +191,8 @@ def request_liquidation(session: Session, ctx: ServiceContext, account_id: int, 
     append_entry(session, EntryKind.LIQUIDATION_REQUEST, [], account_id=account_id, epoch_id=epoch_id,
                  reference=f"liquidation/{row.id}/request/{row.request_digest}")
     session.flush()
+    if writer is not None:  # nothing to decrypt: open and close out in the request's transaction
+        open_and_close(session, ctx, row)
     return liquidation_view(row, guardians.threshold)
 
 
@@ -199,18 +202,36 @@ def _require_guardians(ctx: ServiceContext) -> GuardianSet:
     return ctx.runtime.guardians
 
 
-def _pinned_commitment(session: Session, account: Account) -> AccountCommitment:
-    """The account's current commitment, which must carry an escrow and the statement proving it."""
+def _pinned_commitment(session: Session, account: Account) -> tuple[AccountCommitment, Liquidation | None]:
+    """The account's current commitment, and the liquidation whose close-out wrote it, if one did.
+
+    A state a trader proved must carry an escrow and the statement proving it; a state an earlier
+    close-out wrote has neither, and needs neither: the service holds its opening.
+    """
     row = session.scalar(select(AccountCommitment).where(AccountCommitment.account_id == account.id,
                                                          AccountCommitment.commitment == account.current_commitment))
     assert row is not None
+    if row.kind is StatementKind.LIQUIDATION:
+        writer = session.scalar(select(Liquidation).where(Liquidation.request_digest == row.statement_digest))
+        assert writer is not None and writer.successor_state is not None, "a close-out records its successor"
+        return row, writer
     if row.escrow is None or row.proof is None:
         raise ConflictError(f"account {account.id}'s current commitment (sequence {row.sequence}, {row.kind.value}) "
                             "has no escrow: nothing the guardians could open")
     if row.circuit is None or row.public_inputs is None:
         raise ConflictError(f"account {account.id}'s current commitment has no recorded statement (circuit and "
                             "public inputs) for the guardians to re-verify its proof against")
-    return row
+    return row, None
+
+
+def _pinned_statement(ctx: ServiceContext, pinned: AccountCommitment, writer: Liquidation | None) -> dict[str, Any]:
+    """The request's evidence of what it pins: the proven statement and its escrow's digest, or, for
+    a service-written state, the close-out that wrote it (``circuits.protocol.liquidation``)."""
+    if writer is not None:
+        return {"escrow_digest": 0, "circuit": known_state_circuit(writer.id), "public_inputs": (pinned.commitment,)}
+    return {"escrow_digest": Escrow.from_json(json.loads(pinned.escrow or "null"), ctx.curve).digest(),
+            "circuit": pinned.circuit or "",
+            "public_inputs": tuple(int(v) for v in json.loads(pinned.public_inputs or "[]"))}
 
 
 def _require_backstop(session: Session, ctx: ServiceContext, account: Account) -> Account:
@@ -369,12 +390,12 @@ def resume(session: Session, ctx: ServiceContext, liquidation_id: int) -> tuple[
 
 
 def open_and_close(session: Session, ctx: ServiceContext, row: Liquidation) -> str | None:
-    """Open the pinned state from the stored shares and apply its close-out; the failure, if any."""
-    guardians = _require_guardians(ctx)
+    """Open the pinned state (from the stored shares, or from the close-out that wrote it) and apply
+    its close-out; the failure, if any."""
     request = LiquidationRequest.from_json(row.request)
-    shares = [decryption_share_from_json(guardians, json.loads(kept.share)) for kept in row.shares]
     try:
-        state = _open_state(ctx, guardians, row, shares, request)
+        state = _known_state(session, ctx, row, request) if opens_known_state(request) else \
+            _decrypted_state(ctx, row, request)
     except OpeningMismatchError as exc:
         row.status, row.failure = LiquidationStatus.FAILED, str(exc)[:500]
         session.flush()
@@ -386,8 +407,9 @@ def open_and_close(session: Session, ctx: ServiceContext, row: Liquidation) -> s
     return None
 
 
-def _open_state(ctx: ServiceContext, guardians: GuardianSet, row: Liquidation, shares: list[DecryptionShare],
-                request: LiquidationRequest) -> AccountState:
+def _decrypted_state(ctx: ServiceContext, row: Liquidation, request: LiquidationRequest) -> AccountState:
+    guardians = _require_guardians(ctx)
+    shares = [decryption_share_from_json(guardians, json.loads(kept.share)) for kept in row.shares]
     escrow = _escrow(ctx, row)
     combined = combine_decryption_shares(guardians, escrow.ephemeral_key, shares, context=share_context(request))
     try:
@@ -398,6 +420,16 @@ def _open_state(ctx: ServiceContext, guardians: GuardianSet, row: Liquidation, s
     if state.commitment(ctx.curve) != request.commitment or state.account_id != row.account_id:
         raise OpeningMismatchError(f"the escrow of liquidation {row.id} opens to a state that is not account "
                                    f"{row.account_id}'s pinned commitment: a broken escrow")
+    return state
+
+
+def _known_state(session: Session, ctx: ServiceContext, row: Liquidation, request: LiquidationRequest) -> AccountState:
+    """The successor an earlier close-out wrote, from its record, checked against the pinned commitment."""
+    writer = _liquidation(session, int(request.circuit.removeprefix(KNOWN_STATE_CIRCUIT)))
+    state = state_from_json(json.loads(writer.successor_state or "null"), f"liquidation {writer.id}'s successor")
+    if state.commitment(ctx.curve) != request.commitment or state.account_id != row.account_id:
+        raise OpeningMismatchError(f"liquidation {writer.id}'s recorded successor is not account {row.account_id}'s "
+                                   f"pinned commitment: the service's records disagree")
     return state
 
 
@@ -412,16 +444,21 @@ def _closeout_prices(session: Session, ctx: ServiceContext, epoch_id: int) -> li
     return epochs.mark_prices(session, ctx, epoch_id, require_open=False)
 
 
-def plan_closeout(session: Session, ctx: ServiceContext, state: AccountState) -> CloseoutPlan:
+def plan_closeout(session: Session, ctx: ServiceContext, state: AccountState, reason: str) -> CloseoutPlan:
+    """The least close-out restoring initial margin, except for a missed settlement: that closes out in
+    full, because a partial successor would still owe the settlement it already failed to make, and
+    the epoch could not finalize without it."""
     prices = _closeout_prices(session, ctx, state.epoch)
-    return plan_account_closeout(state, prices, ctx.runtime.maintenance_rates, ctx.runtime.initial_rates,
-                                 ctx.runtime.settings.liquidation_penalty_rate, salt=fresh_salt(ctx.curve),
-                                 curve=ctx.curve)
+    terms = (state, prices, ctx.runtime.maintenance_rates, ctx.runtime.initial_rates,
+             ctx.runtime.settings.liquidation_penalty_rate)
+    if reason == "settlement":
+        return plan_at_step(*terms, STEP_SCALE, salt=fresh_salt(ctx.curve), curve=ctx.curve)
+    return plan_account_closeout(*terms, salt=fresh_salt(ctx.curve), curve=ctx.curve)
 
 
 def apply_closeout(session: Session, ctx: ServiceContext, row: Liquidation, state: AccountState) -> None:
     """The close-out, applied: backstop fills, the successor commitment, penalty, pnl and waterfall."""
-    plan = plan_closeout(session, ctx, state)
+    plan = plan_closeout(session, ctx, state, row.reason)
     epoch_id = state.epoch
     # a full close-out settles the state's epoch at the prices (its pnl is booked as the epoch's
     # settlement), so the successor moves on to the next epoch, as a settle proof's would
