@@ -246,7 +246,16 @@ def test_a_margin_call_partly_closed_out_and_the_trader_adopts_its_successor(ser
     assert int(view["current_commitment"]) == after.commitment(API_CURVE)
 
 
-def test_a_bankrupt_account_fully_closed_out_adopts_a_flat_successor(service, trader_home, tmp_path, api_keys):
+def crash_at_the_first_save(monkeypatch) -> None:
+    from prover.trader.account import TraderAccount
+
+    def die(self):
+        raise OSError("killed before the state file was replaced")
+    monkeypatch.setattr(TraderAccount, "save", die)
+
+
+def test_a_bankrupt_account_fully_closed_out_adopts_a_flat_successor(service, trader_home, tmp_path, api_keys,
+                                                                     monkeypatch):
     api = service.api
     state, account_id, epoch1, record = liquidated_for_missed_settlement(service, trader_home, tmp_path, api_keys[0])
     closeout = record["closeout"]
@@ -254,7 +263,12 @@ def test_a_bankrupt_account_fully_closed_out_adopts_a_flat_successor(service, tr
     assert closeout["waterfall"]["from_collateral"] == "60000" and closeout["waterfall"]["from_insurance"] == "40000"
 
     old = adopted_state(state)
-    [adopted] = trader_command(state, "fills")  # the adoption, then no fill to apply
+    kept = state.with_name(f"{state.name}.before-liquidation-{record['id']}")
+    crash_at_the_first_save(monkeypatch)  # the old file is kept aside, then the process dies
+    crashed = runner.invoke(zkmargin_app, ["fills", "--state", str(state)], catch_exceptions=False)
+    assert crashed.exit_code != 0 and adopted_state(state) == old and adopted_state(kept) == old
+    monkeypatch.undo()
+    [adopted] = trader_command(state, "fills")  # the adoption again, then no fill to apply
     facts = adopted["adopted_liquidation_successor"]
     assert facts | {"previous_state_file": None} == {
         "liquidation_id": record["id"], "reason": "settlement", "full": True, "step": 1_000_000,
@@ -262,7 +276,7 @@ def test_a_bankrupt_account_fully_closed_out_adopts_a_flat_successor(service, tr
         "collateral_before": "60000", "collateral": "0", "previous_state_file": None}
     successor = adopted_state(state)
     assert successor.is_flat and successor.collateral == 0 and successor.epoch == epoch1 + 1
-    assert successor.nonce == old.nonce + 1 and successor.salt != old.salt
+    assert successor.nonce == old.nonce + 1 and successor.salt != old.salt and adopted_state(kept) == old
     database = Database.connect(service.settings.database_url)
     try:
         with database.reader() as session:
