@@ -276,6 +276,8 @@ class TraderAccount:
                  "penalty": str(plan.penalty), "realized_pnl": str(plan.realized_pnl),
                  "collateral_before": str(checked.old.collateral), "collateral": str(checked.successor.collateral)}
         wallet.state, wallet.pending = checked.successor, None
+        if plan.full and checked.old.epoch not in wallet.settled_epochs:
+            wallet.settled_epochs.append(checked.old.epoch)  # the service booked its pnl as the settlement
         wallet.history.append({"kind": "liquidation", "epoch_id": checked.old.epoch, "sequence": view.sequence,
                                "commitment": str(service_commitment), "accepted_at": now_text(), **facts})
         self.save()

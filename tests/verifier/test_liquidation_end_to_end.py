@@ -5,7 +5,9 @@ opens an account and trades with ``zkmargin`` commands (escrowed proofs), the pr
 account cannot attest, the grace passes, the operator requests the liquidation, two guardians run
 ``zkmargin guardian liquidation list|share`` (checks, re-verification of the pinned proof, DLEQ
 shares), the service combines and closes out, and the trader's next ``zkmargin status`` adopts the
-successor state, says why, and its next deposit proof from that state verifies.
+successor state, says why, and its next deposit proof from that state verifies. A doctored close-out
+record is refused with the state file untouched, and an adoption killed after keeping the old file
+re-runs on the next command.
 
 The waterfall's socialized step through HTTP is tests/verifier/test_api_liquidation.py's (planted
 states); here the bankrupt account's loss falls to the insurance fund (no finalized epoch has winners).
@@ -254,8 +256,30 @@ def crash_at_the_first_save(monkeypatch) -> None:
     monkeypatch.setattr(TraderAccount, "save", die)
 
 
-def test_a_bankrupt_account_fully_closed_out_adopts_a_flat_successor(service, trader_home, tmp_path, api_keys,
-                                                                     monkeypatch):
+def assert_a_doctored_record_is_refused(monkeypatch, state: Path, lid: int) -> None:
+    """A record claiming 9 of the 10 closed while the successor is flat: refused, the file untouched."""
+    from prover.trader.client import ServiceClient
+
+    original = ServiceClient.liquidation
+
+    def doctored(self, liquidation_id):
+        answer = original(self, liquidation_id)
+        return answer.model_copy(update={"closeout": {**answer.closeout, "closed": ["9", "0"]}})
+
+    monkeypatch.setattr(ServiceClient, "liquidation", doctored)
+    before = state.read_bytes()
+    result = runner.invoke(zkmargin_app, ["status", "--state", str(state)], catch_exceptions=False)
+    monkeypatch.undo()
+    assert result.exit_code != 0
+    said = " ".join(result.output.split())
+    assert f"the successor state of liquidation {lid} is refused" in said
+    assert "are not 1000000 millionths of the positions" in said and "the state file is unchanged" in said
+    assert state.read_bytes() == before
+    assert not state.with_name(f"{state.name}.before-liquidation-{lid}").exists()
+
+
+def test_a_bankrupt_account_fully_closed_out_adopts_a_flat_successor_after_refusing_a_doctored_one(
+        service, trader_home, tmp_path, api_keys, monkeypatch):
     api = service.api
     state, account_id, epoch1, record = liquidated_for_missed_settlement(service, trader_home, tmp_path, api_keys[0])
     closeout = record["closeout"]
@@ -264,6 +288,8 @@ def test_a_bankrupt_account_fully_closed_out_adopts_a_flat_successor(service, tr
 
     old = adopted_state(state)
     kept = state.with_name(f"{state.name}.before-liquidation-{record['id']}")
+    assert_a_doctored_record_is_refused(monkeypatch, state, record["id"])
+    assert state_from_json(record["revealed_state"]) == old
     crash_at_the_first_save(monkeypatch)  # the old file is kept aside, then the process dies
     crashed = runner.invoke(zkmargin_app, ["fills", "--state", str(state)], catch_exceptions=False)
     assert crashed.exit_code != 0 and adopted_state(state) == old and adopted_state(kept) == old
@@ -277,6 +303,7 @@ def test_a_bankrupt_account_fully_closed_out_adopts_a_flat_successor(service, tr
     successor = adopted_state(state)
     assert successor.is_flat and successor.collateral == 0 and successor.epoch == epoch1 + 1
     assert successor.nonce == old.nonce + 1 and successor.salt != old.salt and adopted_state(kept) == old
+    assert epoch1 in Wallet.from_document(statefile.load(state)).settled_epochs
     database = Database.connect(service.settings.database_url)
     try:
         with database.reader() as session:
@@ -287,28 +314,3 @@ def test_a_bankrupt_account_fully_closed_out_adopts_a_flat_successor(service, tr
     api.credit(account_id, 5_000, "wire-after")
     [deposited] = trader_command(state, "deposit")
     assert deposited["kind"] == "deposit" and adopted_state(state).collateral == 5_000
-
-
-def test_a_successor_that_does_not_check_out_is_refused_and_the_state_file_is_untouched(
-        service, trader_home, tmp_path, api_keys, monkeypatch):
-    state, account_id, _, record = liquidated_for_missed_settlement(service, trader_home, tmp_path, api_keys[0])
-    assert record["status"] == "closed"
-
-    from prover.trader.client import ServiceClient
-
-    original = ServiceClient.liquidation
-
-    def doctored(self, liquidation_id):  # the record claims 9 of the 10 closed, the successor is flat
-        answer = original(self, liquidation_id)
-        return answer.model_copy(update={"closeout": {**answer.closeout, "closed": ["9", "0"]}})
-
-    monkeypatch.setattr(ServiceClient, "liquidation", doctored)
-    before = state.read_bytes()
-    result = runner.invoke(zkmargin_app, ["status", "--state", str(state)], catch_exceptions=False)
-    assert result.exit_code != 0
-    said = " ".join(result.output.split())
-    assert f"the successor state of liquidation {record['id']} is refused" in said
-    assert "are not 1000000 millionths of the positions" in said and "the state file is unchanged" in said
-    assert state.read_bytes() == before
-    assert not state.with_name(f"{state.name}.before-liquidation-{record['id']}").exists()
-    assert state_from_json(record["revealed_state"]) == adopted_state(state)
