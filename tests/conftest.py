@@ -33,6 +33,8 @@ SLOW_MODULES = {
     "tests/verifier/test_api_clearing_integrity.py": "whole clearing cycles with real proofs, 45 s",
     "tests/evm/": "an in-memory EVM through Node.js, 20 s",
     "tests/prover/test_export_cli.py": "the export commands in subprocesses, 6 s",
+    "tests/verifier/test_liquidation_end_to_end.py": "liquidations through a real server, real escrowed proofs, "
+                                                     "the trader's and the guardians' CLIs, 20-30 s a test",
 }
 SLOW_TESTS = {
     "tests/verifier/test_api_liquidation.py::test_a_full_close_out_of_a_bankrupt_account":

@@ -20,14 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from circuits import get_circuit
-from circuits.protocol.api import Epoch, Market, SealedFill
+from circuits.protocol.api import AccountView, Epoch, Market, SealedFill
 from circuits.protocol.fill_delivery import TraderKeyPair, open_fill
 from circuits.protocol.keystore import keys_dir_in
+from circuits.protocol.liquidation import KNOWN_STATE_CIRCUIT
 from circuits.state import RATE_SCALE, AccountState, BoundError, fresh_salt
 from prover import statefile
 from prover.trader.client import ServiceClient, ServiceRefusedError
 from prover.trader.keys import TraderKeys
-from prover.trader.wallet import Submission, Wallet
+from prover.trader.liquidation import Rates, check_successor, explanation
+from prover.trader.wallet import Submission, Wallet, now_text
 from zkmargin.backends import get_backend
 from zkmargin.edwards import Point, embedded_curve
 from zkmargin.errors import ZkMarginError
@@ -37,6 +39,8 @@ from zkmargin.groth16.prover import PhaseTimer
 from zkmargin.threshold.guardians import guardian_set_from_json
 
 # Every step a proving command reports, in order (the MSMs finish in any order).
+# a state the service wrote, liquidated again and again before the CLI ran: far more than any real chain
+MAX_LIQUIDATION_CHAIN = 64
 PROOF_STEPS = ("witness", "check witness", "constraint evaluation", "ntt",
                "msm A (G1)", "msm B (G1)", "msm B (G2)", "msm C (G1)", "msm H (G1)", "assemble", "submit")
 Progress = Callable[[str, bool], None]  # (step, finished)
@@ -222,7 +226,8 @@ class TraderAccount:
         state stays current). Returns what happened, or None when there was nothing to do.
         """
         wallet = self.wallet
-        service_commitment = int(self.client.account(wallet.account_id).current_commitment)
+        view = self.client.account(wallet.account_id)
+        service_commitment = int(view.current_commitment)
         pending = wallet.pending
         if pending is not None and pending.new_commitment == service_commitment:
             wallet.promote(pending)
@@ -230,6 +235,9 @@ class TraderAccount:
             return Outcome(f"recovered: the service had accepted the interrupted {pending.kind}; "
                            "the state file is up to date now", {"recovered": pending.kind})
         if service_commitment != wallet.commitment():
+            adopted = self._adopt_liquidation_successor(view, service_commitment)
+            if adopted is not None:
+                return adopted
             raise StateDivergedError(
                 f"the service's current commitment for account {wallet.account_id} is neither this state file's "
                 f"nor its pending one: {self._matching_backup_advice(service_commitment)}")
@@ -243,6 +251,83 @@ class TraderAccount:
             return Outcome(f"dropped the interrupted {pending.kind}: the service refuses it now ({exc.detail}); "
                            "the previous state is still current", {"dropped": pending.kind, "reason": exc.detail})
         return Outcome(f"resent the interrupted {pending.kind}: accepted", {"resent": pending.kind, "answer": answer})
+
+    def _adopt_liquidation_successor(self, view: AccountView, service_commitment: int) -> Outcome | None:
+        """The service closed this account out and wrote its next state: check it against the close-out
+        rules (``prover.trader.liquidation``) and adopt it, keeping the old file beside it. None when
+        the divergence is not a liquidation's. A state the service wrote may itself have been closed
+        out again before this CLI saw it: each close-out of the chain is checked and adopted in turn."""
+        summary = view.liquidation
+        if summary is None or summary.status != "closed" or summary.successor_state is None:
+            return None
+        chain = self._liquidation_chain(summary.id, summary.successor_state, service_commitment)
+        if chain is None:
+            return None  # the account moved on since: not this liquidation's successor
+        outcomes = [self._adopt_checked_successor(record, successor, commitment, view.sequence)
+                    for record, successor, commitment in chain]
+        data = outcomes[-1].data
+        if len(outcomes) > 1:
+            data = {**data, "earlier": [o.data["adopted_liquidation_successor"] for o in outcomes[:-1]]}
+        return Outcome("\n".join(o.summary for o in outcomes), data)
+
+    def _liquidation_chain(self, latest_id: int, successor: Any,
+                           service_commitment: int) -> list[tuple[dict[str, Any], Any, int]] | None:
+        """The close-outs from this state file's commitment to the service's current one, oldest first,
+        each with the successor it wrote and that successor's commitment. A liquidation of a state the
+        service wrote names the one that wrote it (``closeout/<id>``), and its revealed state is that
+        one's successor."""
+        record = self.client.liquidation(latest_id).model_dump(mode="json")
+        if str((record.get("closeout") or {}).get("successor_commitment")) != str(service_commitment):
+            return None
+        ours = {str(state.commitment(self.wallet.curve)) for state in self._states_before_liquidation()}
+        chain = [(record, successor, service_commitment)]
+        while str(record["request"]["commitment"]) not in ours and len(chain) < MAX_LIQUIDATION_CHAIN:
+            circuit = str(record["request"].get("circuit", ""))
+            if not circuit.startswith(KNOWN_STATE_CIRCUIT) or record.get("revealed_state") is None:
+                break  # check_successor refuses it, naming the commitment that is not ours
+            earlier = self.client.liquidation(int(circuit.removeprefix(KNOWN_STATE_CIRCUIT))).model_dump(mode="json")
+            chain.append((earlier, record["revealed_state"], int(record["request"]["commitment"])))
+            record = earlier
+        return chain[::-1]
+
+    def _states_before_liquidation(self) -> list[AccountState]:
+        """The state file's state and its pending one: the liquidation pinned one of them."""
+        wallet = self.wallet
+        return [wallet.state] + ([wallet.pending.new_state] if wallet.pending and wallet.pending.new_state else [])
+
+    def _adopt_checked_successor(self, record: dict[str, Any], successor: Any, commitment: int,
+                                 sequence: int) -> Outcome:
+        wallet = self.wallet
+        old_states = self._states_before_liquidation()
+        prices = [vector for epoch_id in sorted({s.epoch for s in old_states})
+                  for epoch in [self.client.epoch(epoch_id)]
+                  for vector in (epoch.mark_prices, epoch.settlement_prices) if vector]
+        checked = check_successor(
+            liquidation=record, successor_json=successor, old_states=old_states,
+            current_commitment=commitment, epoch_prices=prices,
+            rates=Rates(tuple(self.rates("maintenance")), tuple(self.rates("initial"))), curve=wallet.curve)
+        backup = self._keep_before_liquidation(checked.liquidation_id)
+        plan = checked.plan
+        facts = {"liquidation_id": checked.liquidation_id, "reason": checked.reason, "full": plan.full,
+                 "step": plan.step, "closed": [str(q) for q in plan.closed], "prices": [str(p) for p in plan.prices],
+                 "penalty": str(plan.penalty), "realized_pnl": str(plan.realized_pnl),
+                 "collateral_before": str(checked.old.collateral), "collateral": str(checked.successor.collateral)}
+        wallet.state, wallet.pending = checked.successor, None
+        if plan.full and checked.old.epoch not in wallet.settled_epochs:
+            wallet.settled_epochs.append(checked.old.epoch)  # the service booked its pnl as the settlement
+        wallet.history.append({"kind": "liquidation", "epoch_id": checked.old.epoch, "sequence": sequence,
+                               "commitment": str(commitment), "accepted_at": now_text(), **facts})
+        self.save()
+        return Outcome(explanation(checked, self.market_name, str(backup)),
+                       {"adopted_liquidation_successor": {**facts, "previous_state_file": str(backup)}})
+
+    def _keep_before_liquidation(self, liquidation_id: int) -> Path:
+        """The state file as it was, kept beside it (0600, same passphrase) before the successor replaces
+        it. A copy left by an adoption a crash interrupted is the same document: it is kept as it is."""
+        kept = self.path.with_name(f"{self.path.name}.before-liquidation-{liquidation_id}")
+        if not kept.exists():
+            statefile.create(kept, self.wallet.to_document(), self.passphrase)
+        return kept
 
     def _matching_backup_advice(self, service_commitment: int) -> str:
         """Which kept version the service's commitment belongs to, if any (newest first)."""
@@ -518,6 +603,7 @@ class TraderAccount:
                              "pending_fills": [f.fill_id for f in view.pending_fills],
                              "ledger_balances": view.balances.model_dump(mode="json")},
         }
+        result["liquidation"] = self._liquidation_status(view)
         if epoch is not None and epoch.mark_prices:
             prices = epoch.mark_prices
             equity = state.equity(prices)
@@ -532,3 +618,26 @@ class TraderAccount:
             result["excess_over_maintenance"] = str((equity * RATE_SCALE - maintenance) // RATE_SCALE)
             result["health"] = self.client.health(state.account_id, epoch.epoch_id).model_dump(mode="json")
         return result
+
+    def _liquidation_status(self, view: AccountView) -> dict[str, Any] | None:
+        """The account's latest liquidation: frozen while it collects shares, its record once closed,
+        why it failed; None when it never was liquidated."""
+        summary = view.liquidation
+        if summary is None:
+            return None
+        record = self.client.liquidation(summary.id)
+        status: dict[str, Any] = {"id": summary.id, "status": summary.status, "reason": summary.reason,
+                                  "epoch_id": summary.epoch_id, "requested_at": summary.requested_at.isoformat(),
+                                  "frozen": summary.status in ("requested", "opened"),
+                                  "shares": len(record.shares), "threshold": record.threshold}
+        if summary.status == "failed":
+            status["failure"] = record.failure
+        if summary.status == "closed" and record.closeout is not None:
+            closeout = record.closeout
+            status["closed_at"] = summary.closed_at.isoformat() if summary.closed_at else None
+            status["closeout"] = {key: closeout.get(key) for key in (
+                "full", "step", "closed", "prices", "penalty", "realized_pnl", "shortfall", "successor_commitment")}
+            status["adopted"] = str(closeout.get("successor_commitment")) == str(self.wallet.commitment()) or any(
+                entry.get("kind") == "liquidation" and entry.get("liquidation_id") == summary.id
+                for entry in self.wallet.history)
+        return status

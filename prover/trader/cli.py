@@ -276,7 +276,7 @@ def status(state: StateOpt = None, passphrase_file: PassphraseFileOpt = None, se
         finally:
             account.close()
     if as_json:
-        emit_json(report)
+        emit_json({**report, "reconciled": recovered.data if recovered else None})
         return
     if recovered:
         typer.echo(recovered.summary)
@@ -303,6 +303,8 @@ def _print_status(report: dict[str, Any]) -> None:
         typer.echo(f"  service health        {health['status']}"
                    f"{' (attested)' if health['attested'] else ''}"
                    f"{': ' + '; '.join(health['reasons']) if health['reasons'] else ''}")
+    if report.get("liquidation"):
+        typer.echo(f"  liquidation           {_liquidation_line(report['liquidation'])}")
     view = report["service_view"]
     pending = [f"deposit #{d['deposit_id']} ({d['amount']})" for d in view["pending_deposits"]]
     pending += [f"fill #{f}" for f in view["pending_fills"]]
@@ -310,6 +312,23 @@ def _print_status(report: dict[str, Any]) -> None:
     balances = view["ledger_balances"]
     typer.echo(f"  ledger                collateral {balances['collateral']}, deposits {balances['deposits']}, "
                f"payouts {balances['payouts']}")
+
+
+def _liquidation_line(liquidation: dict[str, Any]) -> str:
+    """Frozen (shares collected / needed), closed out (what, at which prices, the penalty), or failed."""
+    head = f"#{liquidation['id']} ({liquidation['reason']}, epoch {liquidation['epoch_id']}): "
+    if liquidation["frozen"]:
+        return (head + f"FROZEN, waiting for the guardians: {liquidation['shares']} of {liquidation['threshold']} "
+                "shares; every transition and attestation is refused until it closes")
+    if liquidation["status"] == "failed":
+        return head + f"FAILED ({liquidation.get('failure')}); the account stays frozen: tell the operator"
+    closeout = liquidation.get("closeout") or {}
+    closed = ", ".join(f"{q} at {p}" for q, p in zip(closeout.get("closed") or [], closeout.get("prices") or [])
+                       if int(q))
+    kind = "fully closed out" if closeout.get("full") else f"partly closed out ({closeout.get('step')} millionths)"
+    adopted = "adopted by this state file" if liquidation.get("adopted") else "successor NOT adopted"
+    return (head + f"LIQUIDATED at {liquidation.get('closed_at')}: {kind}, closed {closed or 'nothing'}, "
+            f"penalty {closeout.get('penalty')}; {adopted}")
 
 
 def register(app: typer.Typer) -> None:

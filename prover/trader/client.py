@@ -28,6 +28,7 @@ from circuits.protocol.api import (
     AccountView,
     Epoch,
     Health,
+    LiquidationJson,
     Market,
     OpenedAccount,
     SealedFill,
@@ -251,3 +252,7 @@ class ServiceClient:
 
     def fills(self, account_id: int, pending: bool = True) -> list[SealedFill]:
         return self._get_list(SealedFill, f"/accounts/{account_id}/fills", pending=str(pending).lower())
+
+    def liquidation(self, liquidation_id: int) -> LiquidationJson:
+        """A liquidation's public record: the request, the shares so far, the close-out once closed."""
+        return self._get(LiquidationJson, f"/liquidations/{liquidation_id}")

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from circuits.inputs import state_from_json
+from circuits.inputs import state_from_json, state_to_json
 from circuits.protocol.errors import LiquidationRefused
 from circuits.protocol.liquidation import LiquidationRequest, check_rules, known_state_circuit
+from prover.trader.liquidation import Rates, SuccessorRefusedError, check_successor, explanation
 from tests.verifier.liquidation_helpers import BACKSTOP, PRICES, Scenario, commitment_kinds, margin_called
 from verifier.db.ledger import CLEARING, balance, verify_ledger
 
@@ -51,6 +52,34 @@ def test_a_service_written_state_is_liquidated_again_without_the_guardians(scena
     with scenario.database.reader() as session:
         assert verify_ledger(session).ok
         assert balance(session, CLEARING) == -int(second["closeout"]["realized_pnl"])
+    _the_trader_checks_both_close_outs_in_turn(scenario, trader, state, first, second)
+
+
+def _the_trader_checks_both_close_outs_in_turn(scenario: Scenario, trader, state, first: dict, second: dict) -> None:
+    """A trader who was silent through both sees only the second's successor; the second's revealed
+    state is the first's successor, so the CLI checks the first, then the second, from its own state."""
+    curve = scenario.api.settings.curve
+    epoch = scenario.api.expect(scenario.api.client.get(f"/epochs/{scenario.epoch_id}"), 200)
+    prices = [vector for vector in (epoch["mark_prices"], epoch["settlement_prices"]) if vector]
+    rates = Rates(tuple(trader.rates("maintenance")), tuple(trader.rates("initial")))
+    middle_commitment = int(second["request"]["commitment"])
+    middle = check_successor(liquidation=first, successor_json=second["revealed_state"], old_states=[state],
+                             current_commitment=middle_commitment, epoch_prices=prices, rates=rates, curve=curve)
+    last = check_successor(liquidation=second, successor_json=state_to_json(successor_of(scenario, trader)),
+                           old_states=[middle.successor], current_commitment=int(second["closeout"][
+                               "successor_commitment"]), epoch_prices=prices, rates=rates, curve=curve)
+    assert last.plan.full and last.successor.sizes == (0, 0)
+    assert "the service's record of liquidation" in explanation(last, str, "kept")
+    # the trader's side of the rule: a missed settlement closed out only in part is refused
+    partial = {**first, "request": {**first["request"], "reason": "settlement"}}
+    with pytest.raises(SuccessorRefusedError, match="closed out in full"):
+        check_successor(liquidation=partial, successor_json=second["revealed_state"], old_states=[state],
+                        current_commitment=middle_commitment, epoch_prices=prices, rates=rates, curve=curve)
+
+
+def successor_of(scenario: Scenario, trader):
+    view = scenario.api.expect(scenario.api.client.get(f"/accounts/{trader.account_id}", headers=trader.auth), 200)
+    return state_from_json(view["liquidation"]["successor_state"])
 
 
 def test_a_request_pinning_a_service_written_state_must_carry_no_escrow_and_name_an_earlier_close_out():
