@@ -35,6 +35,8 @@ SLOW_MODULES = {
     "tests/prover/test_export_cli.py": "the export commands in subprocesses, 6 s",
 }
 SLOW_TESTS = {
+    "tests/verifier/test_api_funding.py::test_everyone_settles_funding_and_the_epoch_finalizes_at_zero":
+        "a whole epoch with a perpetual settled with real proofs (deposits, fills, settlements)",
     "tests/verifier/test_api_liquidation.py::test_a_full_close_out_of_a_bankrupt_account":
         "a whole epoch with a liquidation and a levy paid with real proofs, 5 s",
     "tests/guardian/test_liquidation_share.py::test_a_proof_that_does_not_verify_is_refused":
