@@ -249,3 +249,17 @@ def test_funding_for_another_step_fails_the_pnl(curve):
                                                    funding_paid=[0, 0]))
     labels = assert_only_fails_at(cs, FUNDING_BELOW_ONE, FUNDING_CEIL, PNL)
     assert any(FUNDING_CEIL in label or FUNDING_BELOW_ONE in label for label in labels)
+
+
+def test_the_escrow_variant_settles_funding_with_its_inputs_last():
+    from zkmargin.edwards import base_mul, embedded_curve
+
+    curve = "bls12381"
+    circuit = Settle(2, escrow=True)
+    key = base_mul(embedded_curve(curve), 987_654_321)
+    _new, pnl, inputs = circuit.transition(FUNDED, EPOCH, P2, curve, funding_steps=STEPS, escrow_key=key)
+    assert pnl == 400 - 36
+    keys = [entry.key for entry in circuit.public_layout]
+    assert keys[-3:] == ["escrow_key_x", "escrow_key_y", "escrow_digest"]
+    assert keys.index("funding_steps") == keys.index("prices") + 1
+    assert circuit.synthesize(curve, inputs).is_satisfied()
