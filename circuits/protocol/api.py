@@ -40,6 +40,7 @@ class Market(ApiModel):
     price_scale: int
     maintenance_rate: int
     initial_rate: int
+    kind: Literal["future", "perpetual"] = Field(default="future", description="a perpetual pays funding each epoch")
 
 
 class StatementKey(ApiModel):
