@@ -84,6 +84,7 @@ SLOW_TESTS = {
     "tests/verifier/test_api_guardians.py::test_the_guardian_set_is_published": "escrow keys",
     "tests/verifier/test_keys.py::test_the_escrow_variants_load_beside_the_plain_keys": "escrow keys",
     "tests/prover/test_trader_escrow.py": "escrow keys, the trader's proofs",
+    "tests/prover/test_trader_funding.py": "the trader's proofs of a perpetual's settlement",
 }
 # tests run per curve or back end whose second variant adds time, not coverage of other code: the
 # fast lane keeps one (the statements on BLS12-381, the escrow on BN254 as circom users build it,
