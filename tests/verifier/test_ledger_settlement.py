@@ -301,9 +301,9 @@ def set_funding_rate(session, rate: int) -> None:
     session.get(Epoch, EPOCH).prices[0].funding_rate = rate
 
 
-@pytest.mark.parametrize("remainder", [1])
-def test_the_funding_remainder_goes_to_the_default_fund_and_clearing_nets_to_zero(two_traders, remainder):
+def test_the_funding_remainder_goes_to_the_default_fund_and_clearing_nets_to_zero(two_traders):
     database, (a, b) = two_traders
+    remainder = 1
     with database.unit_of_work() as session:
         set_funding_rate(session, 1_234)  # the step moved: R < 2 accounts x 1 market
         a.settle(session, 50 - remainder)
