@@ -37,6 +37,8 @@ SLOW_MODULES = {
                                                      "the trader's and the guardians' CLIs, 20-30 s a test",
 }
 SLOW_TESTS = {
+    "tests/verifier/test_api_funding.py::test_everyone_settles_funding_and_the_epoch_finalizes_at_zero":
+        "a whole epoch with a perpetual settled with real proofs (deposits, fills, settlements)",
     "tests/verifier/test_api_liquidation.py::test_a_full_close_out_of_a_bankrupt_account":
         "a whole epoch with a liquidation and a levy paid with real proofs, 5 s",
     "tests/guardian/test_liquidation_share.py::test_a_proof_that_does_not_verify_is_refused":
@@ -84,6 +86,7 @@ SLOW_TESTS = {
     "tests/verifier/test_api_guardians.py::test_the_guardian_set_is_published": "escrow keys",
     "tests/verifier/test_keys.py::test_the_escrow_variants_load_beside_the_plain_keys": "escrow keys",
     "tests/prover/test_trader_escrow.py": "escrow keys, the trader's proofs",
+    "tests/prover/test_trader_funding.py": "the trader's proofs of a perpetual's settlement",
 }
 # tests run per curve or back end whose second variant adds time, not coverage of other code: the
 # fast lane keeps one (the statements on BLS12-381, the escrow on BN254 as circom users build it,

@@ -40,6 +40,7 @@ class Market(ApiModel):
     price_scale: int
     maintenance_rate: int
     initial_rate: int
+    kind: Literal["future", "perpetual"] = Field(default="future", description="a perpetual pays funding each epoch")
 
 
 class StatementKey(ApiModel):
@@ -117,6 +118,16 @@ class OracleReportReceipt(ApiModel):
     received_at: Timestamp
 
 
+class FundingReportReceipt(ApiModel):
+    digest: str
+    oracle: str
+    market: int
+    epoch: int
+    rate: int
+    timestamp: int
+    received_at: Timestamp
+
+
 # --- epochs ---------------------------------------------------------------------------------
 
 
@@ -132,6 +143,10 @@ class Epoch(ApiModel):
     mark_snapshot_digest: str | None
     settlement_prices: list[int] | None
     settlement_snapshot_digest: str | None
+    funding_rates: list[int] | None = Field(
+        default=None, description="per market, the funding rate fixed at the close (millionths of the price)")
+    funding_steps: list[DecimalString] | None = Field(
+        default=None, description="per market, the funding-index step rate * price the settle statement takes")
     settled_accounts: int | None
     defaulted_accounts: int | None
     circuit_breaker_overrides: dict[str, list[dict[str, Any]]] = Field(
@@ -151,6 +166,8 @@ class Finalization(ApiModel):
     defaulted_accounts: int
     total_pnl: int
     default_allocation: DecimalString
+    funding_remainder: DecimalString = Field(
+        default="0", description="R: what rounding funding up collected, booked to the insurance (default) fund")
     finalized_at: Timestamp
 
 

@@ -89,6 +89,12 @@ def _prices(prices: list[int] | None) -> list[int]:
     return prices
 
 
+def _funding_steps(epoch: Epoch) -> list[int] | None:
+    """The closed epoch's published funding-index steps (rate * price; None from a service without
+    funding: every market a future). The service checks the proof against its own steps."""
+    return None if epoch.funding_steps is None else [int(step) for step in epoch.funding_steps]
+
+
 def _epoch_of(fill: SealedFill) -> int:
     """The epoch a fill was posted in (the service records one for every fill)."""
     if fill.epoch_id is None:
@@ -569,7 +575,7 @@ class TraderAccount:
         try:
             new, pnl, inputs = self.circuit("settle").transition(
                 self.wallet.state, eid, _prices(epoch.settlement_prices), self.wallet.curve,
-                escrow_key=self.escrow_key())
+                funding_steps=_funding_steps(epoch), escrow_key=self.escrow_key())
         except BoundError as exc:
             raise self._refuse_unhealthy(exc, f"epoch {eid} cannot be settled") from None
         return self._transition("settlement", "settle", f"/accounts/{self.wallet.account_id}/settlements", eid, new,

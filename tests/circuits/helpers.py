@@ -8,7 +8,9 @@ or not, exactly as the circuit does (AccountState.commitment would refuse an out
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
+from fractions import Fraction
 from typing import Any
 
 from circuits.state import AccountState, Fill, fill_domain, state_domain
@@ -116,8 +118,13 @@ def applied(old: AccountState, fill: Fill, **changes: Any) -> AccountState:
 
 def settle_inputs(old: AccountState, new: AccountState, pnl: int, prices: list[int], curve: str, *,
                   epoch: int = EPOCH, account: int | None = None, old_commitment: int | None = None,
-                  holds_position: int | None = None) -> dict:
+                  holds_position: int | None = None, funding_steps: list[int] | None = None,
+                  funding_paid: list[int] | None = None) -> dict:
+    """``funding_paid`` defaults to the honest ceil(b dF / 10^6) for the steps (all 0: futures)."""
     r = get_curve(curve).r
+    steps = [0] * len(prices) if funding_steps is None else list(funding_steps)
+    if funding_paid is None:
+        funding_paid = [funding_of(b, step) for b, step in zip(old.sizes, steps)]
     return {
         "public": {
             "account": old.account_id if account is None else account,
@@ -125,17 +132,26 @@ def settle_inputs(old: AccountState, new: AccountState, pnl: int, prices: list[i
             "new_commitment": commit(new, curve),
             "epoch": epoch,
             "prices": list(prices),
+            "funding_steps": [step % r for step in steps],
             "pnl": pnl % r,
             "holds_position": int(any(new.sizes)) if holds_position is None else holds_position,
         },
         "state": old,
         "new_salt": new.salt,
+        "funding_paid": list(funding_paid),
     }
 
 
-def settled(old: AccountState, prices: list[int], **changes: Any) -> tuple[AccountState, int]:
-    """The honest settlement (pnl, c += pnl, k = b*P) without checks; ``changes`` override."""
-    pnl = sum(b * p - k for b, k, p in zip(old.sizes, old.costs, prices))
+def funding_of(size: int, step: int) -> int:
+    """The reference funding: b dF / 10^6 rounded up, computed exactly with fractions."""
+    return math.ceil(Fraction(size * step, 10**6))
+
+
+def settled(old: AccountState, prices: list[int], funding_steps: list[int] | None = None,
+            **changes: Any) -> tuple[AccountState, int]:
+    """The honest settlement (pnl with funding, c += pnl, k = b*P) without checks; ``changes`` override."""
+    steps = [0] * len(prices) if funding_steps is None else funding_steps
+    pnl = sum(b * p - k - funding_of(b, step) for b, k, p, step in zip(old.sizes, old.costs, prices, steps))
     changes.setdefault("collateral", old.collateral + pnl)
     changes.setdefault("costs", tuple(b * p for b, p in zip(old.sizes, prices)))
     changes.setdefault("epoch", old.epoch + 1)

@@ -1,4 +1,4 @@
-"""Statement 4, settle: pnl = sum(b*P - k), c += pnl, k := b*P, exactly."""
+"""Statement 4, settle: pnl = sum(b*P - k - q), q = ceil(b*dF / 10^6), c += pnl, k := b*P, exactly."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from dataclasses import replace
 
 import pytest
 
-from circuits.settle import Settle
+from circuits.settle import FUNDING_BELOW_ONE, FUNDING_CEIL, FUNDING_RANGE, FUNDING_STEP_BITS, Settle
 from circuits.state import BoundError
 from tests.circuits.helpers import (
     CURVES,
     EPOCH,
     assert_only_fails_at,
     commit,
+    funding_of,
     settle_inputs,
     settled,
     state,
@@ -21,7 +22,7 @@ from zkmargin.curves import get_curve
 from zkmargin.groth16 import prove, setup, verify
 
 P2 = [100, 2000]
-PNL = "pnl = sum(b*P - k)"
+PNL = "pnl = sum(b*P - k - q)"
 NEW_OPENS = "new commitment opens to the settled state"
 OLD_OPENS = "old commitment opens to the state"
 NOT_NEGATIVE = "collateral after settlement is not negative"
@@ -78,10 +79,11 @@ def test_settle_proof_verifies_and_is_bound_to_its_statement(settle_keys, curve)
     assert verify(pk.vk, public, proof)
     for what, index, value in [
         ("another epoch", 3, EPOCH + 1),
-        ("pnl + 1", 5, (pnl + 1) % r),
-        ("pnl - 1", 5, (pnl - 1) % r),
+        ("pnl + 1", 6, (pnl + 1) % r),
+        ("pnl - 1", 6, (pnl - 1) % r),
         ("another account", 0, old.account_id + 1),
-        ("another position bit", 6, 0),
+        ("another position bit", 7, 0),
+        ("a funding step", 5, 1_000_000),
     ]:
         forged = list(public)
         forged[index] = value
@@ -165,3 +167,99 @@ def test_stale_successor_nonce(curve):
     old = state(collateral=1000, sizes=(10, 0), costs=(900, 0))
     new, pnl = settled(old, P2, nonce=old.nonce + 2)
     assert_only_fails_at(synth(old, new, pnl, P2, curve), NEW_OPENS)
+
+
+# --- funding ---------------------------------------------------------------------------------
+
+FUNDED = state(collateral=10**6, sizes=(10, -3), costs=(900, -6300))
+STEPS = [1_234_567, -7_654_321]  # long pays ceil(12.34567) = 13, short pays ceil(22.96...) = 23
+
+
+@pytest.mark.parametrize("curve", CURVES)
+@pytest.mark.parametrize("steps", [[0, 0], STEPS, [-5, 5], [1_000_000, -2_000_000], [(1 << FUNDING_STEP_BITS) - 1,
+                                                                                     -(1 << FUNDING_STEP_BITS) + 1]])
+def test_funding_is_charged_rounded_up(curve, steps):
+    old = replace(FUNDED, collateral=1 << 90)  # enough for the extreme steps
+    circuit = Settle(2)
+    new, pnl, inputs = circuit.transition(old, EPOCH, P2, curve, funding_steps=steps)
+    paid = [funding_of(b, step) for b, step in zip(old.sizes, steps)]
+    assert inputs["funding_paid"] == paid
+    assert pnl == sum(b * p - k for b, k, p in zip(old.sizes, old.costs, P2)) - sum(paid)
+    assert new.collateral == old.collateral + pnl and new.costs == (1000, -6000)
+    assert circuit.synthesize(curve, inputs).is_satisfied()
+
+
+def test_funding_example_figures():
+    _new, pnl, inputs = Settle(2).transition(FUNDED, EPOCH, P2, "bls12381", funding_steps=STEPS)
+    assert inputs["funding_paid"] == [13, 23]  # both round toward the payer
+    assert pnl == 400 - 36
+
+
+def test_a_step_beyond_its_bound_is_refused():
+    with pytest.raises(BoundError):
+        Settle(2).transition(FUNDED, EPOCH, P2, "bls12381", funding_steps=[1 << FUNDING_STEP_BITS, 0])
+
+
+def funded_cheat(curve, paid, steps=STEPS, public_steps=None):
+    """A witness paying ``paid`` with a new state and pnl consistent with it: only funding can object."""
+    right, pnl = settled(FUNDED, P2, steps)
+    honest = [funding_of(b, step) for b, step in zip(FUNDED.sizes, steps)]
+    r = get_curve(curve).r
+    shift = (sum(honest) - sum(paid) + r // 2) % r - r // 2  # as a field element: small for wrapped quotients
+    cheat = replace(right, collateral=right.collateral + shift)
+    return Settle(2).synthesize(curve, settle_inputs(FUNDED, cheat, pnl + shift, P2, curve,
+                                                     funding_steps=public_steps or steps, funding_paid=paid))
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_funding_rounded_down_fails_the_ceiling(curve):
+    # floor(12.34567) = 12 and floor(22.96) = 22: the remainder goes negative (and, wrapped, the
+    # upper check sees a huge value too); the ceiling's check is among the broken ones
+    for paid in ([12, 23], [13, 22]):
+        labels = assert_only_fails_at(funded_cheat(curve, paid), FUNDING_CEIL, FUNDING_BELOW_ONE)
+        assert any(FUNDING_CEIL in label for label in labels)
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_funding_rounded_up_by_a_whole_unit_more_fails(curve):
+    # b dF = -49 10^6 exactly: q = -48 leaves a remainder of exactly 10^6, which only the upper check refuses
+    assert_only_fails_at(funded_cheat(curve, [-48, 0], steps=[-4_900_000, 0]), FUNDING_BELOW_ONE)
+    # 14 instead of 13 leaves 1 654 330 >= 2^20: both 20-bit checks see it
+    labels = assert_only_fails_at(funded_cheat(curve, [14, 23]), FUNDING_BELOW_ONE, FUNDING_CEIL)
+    assert any(FUNDING_BELOW_ONE in label for label in labels)
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_funding_wrapped_around_the_field_fails_its_range(curve):
+    # q_0 = 13 + 1/10^6 and q_1 = 23 - 1/10^6 (in the field) meet both remainder checks (remainders
+    # 654 331 and 37 036) and pay 36 in all, the honest sum: only the quotients' range stops them
+    r = get_curve(curve).r
+    inverse = pow(10**6, -1, r)
+    wrapped = [(13 + inverse) % r, (23 - inverse) % r]
+    labels = assert_only_fails_at(funded_cheat(curve, wrapped), FUNDING_RANGE)
+    assert {label.split("/")[0] for label in labels} == {"funding 0", "funding 1"}
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_funding_for_another_step_fails_the_pnl(curve):
+    # the trader settles at a step of its liking; the service's public step is another one
+    mine = [0, 0]
+    right, pnl = settled(FUNDED, P2, mine)
+    cs = Settle(2).synthesize(curve, settle_inputs(FUNDED, right, pnl, P2, curve, funding_steps=STEPS,
+                                                   funding_paid=[0, 0]))
+    labels = assert_only_fails_at(cs, FUNDING_BELOW_ONE, FUNDING_CEIL, PNL)
+    assert any(FUNDING_CEIL in label or FUNDING_BELOW_ONE in label for label in labels)
+
+
+def test_the_escrow_variant_settles_funding_with_its_inputs_last():
+    from zkmargin.edwards import base_mul, embedded_curve
+
+    curve = "bls12381"
+    circuit = Settle(2, escrow=True)
+    key = base_mul(embedded_curve(curve), 987_654_321)
+    _new, pnl, inputs = circuit.transition(FUNDED, EPOCH, P2, curve, funding_steps=STEPS, escrow_key=key)
+    assert pnl == 400 - 36
+    keys = [entry.key for entry in circuit.public_layout]
+    assert keys[-3:] == ["escrow_key_x", "escrow_key_y", "escrow_digest"]
+    assert keys.index("funding_steps") == keys.index("prices") + 1
+    assert circuit.synthesize(curve, inputs).is_satisfied()

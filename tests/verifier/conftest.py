@@ -551,8 +551,10 @@ class Trader:
 
     def settlement_request(self, epoch_id: int) -> Submission:
 
-        prices = self.epoch(epoch_id)["settlement_prices"]
-        new, pnl, inputs = self.circuit("settle").transition(self.state, epoch_id, prices, API_CURVE,
+        epoch = self.epoch(epoch_id)
+        steps = [int(step) for step in epoch["funding_steps"]]
+        new, pnl, inputs = self.circuit("settle").transition(self.state, epoch_id, epoch["settlement_prices"],
+                                                             API_CURVE, funding_steps=steps,
                                                              escrow_key=self.api.escrow_key)
         return Submission(f"/accounts/{self.account_id}/settlements", self.escrowed_body({
             "epoch_id": epoch_id, "pnl": str(pnl), "holds_position": new.holds_position,

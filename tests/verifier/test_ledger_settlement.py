@@ -292,3 +292,40 @@ def test_the_clearing_account_nets_to_zero_per_epoch(two_traders):
         assert balance(session, CLEARING, epoch_id=EPOCH + 1) == 0
         assert balance(session, trader_collateral(1)) == 30 - 2**90
         assert verify_ledger(session).ok
+
+
+# --- the funding remainder -----------------------------------------------------------------------
+
+def set_funding_rate(session, rate: int) -> None:
+    """What the close fixes for a perpetual (``verifier.services.funding``): here set directly."""
+    session.get(Epoch, EPOCH).prices[0].funding_rate = rate
+
+
+def test_the_funding_remainder_goes_to_the_default_fund_and_clearing_nets_to_zero(two_traders):
+    database, (a, b) = two_traders
+    remainder = 1
+    with database.unit_of_work() as session:
+        set_funding_rate(session, 1_234)  # the step moved: R < 2 accounts x 1 market
+        a.settle(session, 50 - remainder)
+        b.settle(session, -50)
+    with database.unit_of_work() as session:
+        result = finalize_epoch(session, EPOCH)
+    assert (result.total_pnl, result.funding_remainder, result.default_allocation) == (0, remainder, 0)
+    with database.reader() as session:
+        assert balance(session, CLEARING, epoch_id=EPOCH) == 0
+        assert balance(session, DEFAULT_FUND) == remainder
+        assert verify_ledger(session).ok
+    with database.unit_of_work() as session:
+        assert finalize_epoch(session, EPOCH) == result  # idempotent, the remainder read back
+
+
+@pytest.mark.parametrize("rate,total", [(0, -1), (1_234, -2), (1_234, 1)])
+def test_a_sum_beyond_what_rounding_funding_can_leave_still_refuses(two_traders, rate, total):
+    # without a step that moved, R is 0; with one market moved and 2 accounts, R < 2; R is never negative
+    database, (a, b) = two_traders
+    with database.unit_of_work() as session:
+        set_funding_rate(session, rate)
+        a.settle(session, 50 + total)
+        b.settle(session, -50)
+    with pytest.raises(EpochNotBalancedError), database.unit_of_work() as session:
+        finalize_epoch(session, EPOCH)

@@ -139,6 +139,17 @@ class SignedReportJson(Strict):
     signature: str = Field(pattern=r"^[0-9a-f]{128}$")
 
 
+class SignedFundingReportJson(Strict):
+    """``circuits.protocol.funding_report.SignedFundingReport.to_json``: authenticated by the signature."""
+
+    oracle: Hex32
+    market: int = Field(ge=0, lt=1 << 32, strict=True)
+    epoch: int = Field(ge=0, lt=1 << 64, strict=True)
+    rate: int = Field(ge=-(1 << 63), lt=1 << 63, strict=True)
+    timestamp: int = Field(ge=0, lt=1 << 64, strict=True)
+    signature: str = Field(pattern=r"^[0-9a-f]{128}$")
+
+
 def _confirm_breaker() -> Any:
     return Field(default=False, strict=True, description=(
         "open or close even though the circuit breaker holds the prices back (409 circuit_breaker names the "

@@ -28,6 +28,7 @@ Rates are in millionths (``RATE_SCALE``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,8 @@ DEFAULT_MARKETS = (
 DEV_ORACLE_COUNT = 3  # 2f + 1 for the default f = 1
 DEFAULT_MAX_SPREAD = 50_000  # 5 % of the median, in millionths
 DEFAULT_MAX_MOVE = 200_000  # 20 % of the previous snapshot's price, in millionths
+DEFAULT_FUNDING_SPREAD = 500  # 0.05 % of the price an epoch, absolute (a rate may be 0)
+DEFAULT_FUNDING_MOVE = 1_000  # 0.1 % of the price an epoch, absolute
 
 
 class MarketConfig(BaseModel):
@@ -56,6 +59,9 @@ class MarketConfig(BaseModel):
     maintenance_rate: int = Field(ge=0, le=RATE_SCALE, strict=True)
     initial_rate: int = Field(ge=0, le=RATE_SCALE, strict=True)
     price_scale: int = Field(default=1, ge=1, lt=1 << 63, strict=True)
+    # a future settles price moves only (funding step 0); a perpetual also pays funding each epoch
+    # from the oracles' signed funding rates (docs/protocol.md, "Perpetual funding")
+    kind: Literal["future", "perpetual"] = "future"
 
     @model_validator(mode="after")
     def _ordered(self) -> MarketConfig:
@@ -92,6 +98,10 @@ class Settings(BaseSettings):
     circuit_breaker_max_spread: int = Field(default=DEFAULT_MAX_SPREAD, ge=0, lt=1 << 63)
     # ... or when its median moved further than this from the previous snapshot's price
     circuit_breaker_max_move: int = Field(default=DEFAULT_MAX_MOVE, ge=0, lt=1 << 63)
+    # funding rates (millionths of the price an epoch): the counted reports may lie this far from
+    # their median, and the median may move this far from the market's previous epoch's rate
+    funding_breaker_max_spread: int = Field(default=DEFAULT_FUNDING_SPREAD, ge=0, le=2 * RATE_SCALE)
+    funding_breaker_max_move: int = Field(default=DEFAULT_FUNDING_MOVE, ge=0, le=2 * RATE_SCALE)
 
     attestation_window_seconds: int = Field(default=3600, ge=0)  # epoch opening -> attestation deadline
     settlement_window_seconds: int = Field(default=3600, ge=0)  # epoch closing -> settlement deadline

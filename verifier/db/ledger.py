@@ -55,7 +55,7 @@ from sqlalchemy.orm import Session
 
 from circuits.state import COLLATERAL_BITS
 from verifier.db.engine import is_reader
-from verifier.db.models import EntryKind, JournalEntry, LedgerHead, LedgerPosting, Liquidation
+from verifier.db.models import EntryKind, Epoch, EpochStatus, JournalEntry, LedgerHead, LedgerPosting, Liquidation
 from verifier.db.types import require_int, utc_now
 from verifier.errors import DuplicateError, LedgerIntegrityError, UnbalancedEntryError, VerifierError
 
@@ -332,7 +332,7 @@ def verify_ledger(session: Session) -> LedgerReport:
         previous_hash, checked = entry.entry_hash, checked + 1
     report = _check_head(session, head, checked, previous_hash)
     if report.ok:
-        problem = _liquidation_request_problem(session)
+        problem = _liquidation_request_problem(session) or _finalized_clearing_problem(session)
         if problem is not None:
             return LedgerReport(False, checked, head.sequence, head.entry_hash, None, problem)
     return report
@@ -353,6 +353,22 @@ def _check_head(session: Session, head: LedgerHead, checked: int, last_hash: str
     if session.scalar(select(exists(orphans.where(JournalEntry.id.is_(None))))):
         return broken("postings exist that belong to no entry")
     return LedgerReport(True, checked, head.sequence, head.entry_hash)
+
+
+def _finalized_clearing_problem(session: Session) -> str | None:
+    """Every finalized epoch nets to exactly zero on ``clearing``: its settlements, the funding
+    remainder and any default allocation together (``verifier.services.settlements``)."""
+    rows = session.execute(
+        select(JournalEntry.epoch_id, LedgerPosting.amount)
+        .join(LedgerPosting, LedgerPosting.entry_id == JournalEntry.id)
+        .join(Epoch, Epoch.id == JournalEntry.epoch_id)
+        .where(LedgerPosting.ledger_account == CLEARING, Epoch.status == EpochStatus.FINALIZED)
+        .order_by(JournalEntry.epoch_id))
+    for epoch_id, postings in groupby(rows, key=lambda row: row[0]):
+        total = sum((int(amount) for _epoch, amount in postings), 0)
+        if total != 0:
+            return f"finalized epoch {epoch_id} leaves {total} on the clearing account, not 0"
+    return None
 
 
 def balance(session: Session, ledger_account: str, *, epoch_id: int | None = None) -> int:

@@ -276,6 +276,9 @@ class EpochPrice(Base):
     epoch_id: Mapped[int] = mapped_column(ForeignKey("epochs.id"), primary_key=True)
     market_id: Mapped[int] = mapped_column(ForeignKey("markets.id"), primary_key=True)
     price: Mapped[int] = mapped_column(BigInteger)
+    # the quorum median of the signed funding rates (millionths of the price; 0 for a future), fixed
+    # with the price when the epoch closes: the funding-index step is rate * price (migration 0007)
+    funding_rate: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Attestation(Base):
@@ -527,3 +530,31 @@ class LiquidationShare(Base):
     guardian: Mapped[int] = mapped_column(Integer)
     share: Mapped[str] = mapped_column(Text)  # the share JSON as zkmargin.threshold's codec wrote it
     accepted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+# --- perpetual funding (migration 0007) --------------------------------------------------------
+
+
+class FundingReport(Base):
+    """A signed funding-rate report that passed ``verifier.services.funding`` when it arrived.
+
+    The digest is unique (a resubmission is the same report); (oracle, market, epoch) is unique
+    too: an oracle states one rate per market and epoch, a different one is equivocation. The
+    epoch close re-verifies every report it counts, so a row is evidence, never trusted as such.
+    """
+
+    __tablename__ = "funding_reports"
+    __table_args__ = (
+        UniqueConstraint("oracle", "market", "epoch"),
+        CheckConstraint("rate >= -1000000 AND rate <= 1000000", name="rate_range"),
+    )
+
+    id: Mapped[int] = mapped_column(IdentityKey, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH), unique=True)
+    oracle: Mapped[str] = mapped_column(ForeignKey("oracle_keys.public_key"))
+    market: Mapped[int] = mapped_column(Integer)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    rate: Mapped[int] = mapped_column(Integer)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)

@@ -17,7 +17,7 @@ from verifier.db import records
 from verifier.db.models import Epoch, EpochStatus, SnapshotPhase
 from verifier.db.types import utc_now
 from verifier.errors import EpochStateError, NotFoundError
-from verifier.services import prices, settlements
+from verifier.services import funding, prices, settlements
 from verifier.services.context import ServiceContext
 from verifier.services.errors import NoOpenEpochError
 
@@ -37,6 +37,8 @@ def epoch_view(session: Session, epoch: Epoch) -> dict[str, Any]:
         "mark_snapshot_digest": mark.digest().hex() if mark else None,
         "settlement_prices": [p.price for p in epoch.prices] or None,
         "settlement_snapshot_digest": settlement.digest().hex() if settlement else None,
+        "funding_rates": [p.funding_rate for p in epoch.prices] or None,
+        "funding_steps": [str(step) for step in funding.funding_steps(epoch)] or None,
         "settled_accounts": epoch.settled_accounts,
         "defaulted_accounts": epoch.defaulted_accounts,
         "circuit_breaker_overrides": {
@@ -84,15 +86,19 @@ def open_epoch(session: Session, ctx: ServiceContext, attestation_deadline: date
 
 def close_epoch(session: Session, ctx: ServiceContext, epoch_id: int,
                 settlement_deadline: datetime | None, confirm_circuit_breaker: bool = False) -> dict[str, Any]:
-    """Fix the settlement prices (a snapshot of the fresh reports now); they never change after.
+    """Fix the settlement prices (a snapshot of the fresh reports now) and each perpetual market's
+    funding rate (``funding.fix_funding_rates``); they never change after.
 
-    The circuit breaker applies as in ``open_epoch``."""
+    The circuit breaker applies as in ``open_epoch``, to the prices and the funding rates."""
     epoch = records.lock_epoch(session, epoch_id)
     if epoch.status is not EpochStatus.OPEN:
         raise EpochStateError(f"epoch {epoch_id} is already {epoch.status.value}")
     taken, trips = prices.take_snapshot(session, ctx, epoch_id, action="close",
                                         confirm_circuit_breaker=confirm_circuit_breaker)
+    rates = funding.fix_funding_rates(session, ctx, epoch_id, confirm_circuit_breaker=confirm_circuit_breaker)
     epoch = records.close_epoch(session, epoch_id, list(taken.prices))
+    for row, rate in zip(epoch.prices, rates, strict=True):
+        row.funding_rate = rate
     epoch.settlement_deadline = settlement_deadline or utc_now() + timedelta(
         seconds=ctx.runtime.settings.settlement_window_seconds)
     prices.store_snapshot(session, epoch_id, SnapshotPhase.SETTLEMENT, taken, overridden=trips)
@@ -125,6 +131,11 @@ def mark_prices(session: Session, ctx: ServiceContext, epoch_id: int, *, require
         raise NotFoundError(f"epoch {epoch_id} has no mark-price snapshot")
     ctx.mark_prices[epoch_id] = list(taken.prices)
     return ctx.mark_prices[epoch_id]
+
+
+def settlement_funding_steps(session: Session, epoch_id: int) -> list[int]:
+    """The closed epoch's funding-index steps (rate * price; 0 for a future), for its settle proofs."""
+    return funding.funding_steps(settlements.require_closed(records.get_epoch(session, epoch_id)))
 
 
 def settlement_prices(session: Session, ctx: ServiceContext, epoch_id: int) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -10,7 +11,9 @@ from sqlalchemy.orm import Session
 from verifier.db.models import Market
 
 
-def list_markets(session: Session) -> list[dict[str, Any]]:
+def list_markets(session: Session, kinds: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """``kinds``: each market's configured kind (future or perpetual; not in the database)."""
     return [{"market": m.id, "name": m.name, "price_scale": m.price_scale,
-             "maintenance_rate": m.maintenance_rate, "initial_rate": m.initial_rate}
+             "maintenance_rate": m.maintenance_rate, "initial_rate": m.initial_rate,
+             "kind": kinds[m.id] if m.id < len(kinds) else "future"}
             for m in session.scalars(select(Market).order_by(Market.id))]

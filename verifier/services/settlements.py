@@ -12,7 +12,14 @@ posts that residual between ``clearing`` and ``default-fund`` (a settlement entr
 loss the operator's default resources cover and pursue from the defaulters (whose collateral
 stays frozen behind their last commitment). A defaulted account is frozen for every transition
 and counts as defaulted in every later epoch it still holds a position in. With no default,
-the settled pnl must sum to zero.
+the settled pnl must sum to zero, up to the funding remainder.
+
+**Funding remainder.** Each settle proof charges funding rounded up (q = ceil(b dF / 10^6)), so
+when everyone settles the pnl sums to -R with 0 <= R < (settled accounts) x (perpetual markets
+whose index moved) (docs/protocol.md, "Perpetual funding"). Finalization books R from
+``clearing`` to ``default-fund`` (the insurance fund) as its own balanced settlement entry
+``funding-remainder/<epoch>``, so the clearing account still nets to exactly zero for the epoch.
+A sum outside that range is refused (EpochNotBalancedError), as any other non-zero sum.
 """
 
 from __future__ import annotations
@@ -147,25 +154,36 @@ class FinalizationResult:
     total_pnl: int
     finalized_at: datetime
     default_allocation: int = 0  # the settled pnl's sum, moved from default-fund to clearing
+    funding_remainder: int = 0  # R, what rounding funding up collected, moved from clearing to default-fund
 
 
 def default_allocation_reference(epoch_id: int) -> str:
     return f"default-allocation/{epoch_id}"
 
 
-def _allocated_to_default_fund(session: Session, epoch_id: int) -> int:
-    """What finalization moved from ``default-fund`` to ``clearing`` for the epoch (0 if nothing)."""
+def funding_remainder_reference(epoch_id: int) -> str:
+    return f"funding-remainder/{epoch_id}"
+
+
+def _clearing_posting(session: Session, reference: str) -> int:
+    """The clearing account's posting of the entry ``reference`` (0 if there is none)."""
     amount = session.scalar(
         select(LedgerPosting.amount).join(JournalEntry, LedgerPosting.entry_id == JournalEntry.id)
-        .where(JournalEntry.reference == default_allocation_reference(epoch_id),
-               LedgerPosting.ledger_account == CLEARING))
+        .where(JournalEntry.reference == reference, LedgerPosting.ledger_account == CLEARING))
     return int(amount or 0)
 
 
 def _result_of(session: Session, epoch: Epoch) -> FinalizationResult:
     assert epoch.finalized_at is not None and epoch.settled_accounts is not None
     return FinalizationResult(epoch.id, epoch.settled_accounts, epoch.defaulted_accounts or 0, 0, epoch.finalized_at,
-                              _allocated_to_default_fund(session, epoch.id))
+                              _clearing_posting(session, default_allocation_reference(epoch.id)),
+                              -_clearing_posting(session, funding_remainder_reference(epoch.id)))
+
+
+def funding_remainder_bound(epoch: Epoch, settled_accounts: int) -> int:
+    """R < this: each settled account rounds up by less than one unit in each market whose index moved."""
+    moved = sum(1 for p in epoch.prices if p.funding_rate != 0)
+    return settled_accounts * moved
 
 
 def finalize_epoch(session: Session, epoch_id: int) -> FinalizationResult:
@@ -187,6 +205,11 @@ def finalize_epoch(session: Session, epoch_id: int) -> FinalizationResult:
     if missing:
         raise EpochIncompleteError(epoch_id, missing)
     total = sum(pnl_by_account.values(), 0)
+    if not defaulted and -funding_remainder_bound(epoch, len(pnl_by_account)) < total < 0:
+        # the funding rounded up: book R = -total to the insurance fund, clearing nets to zero
+        append_entry(session, EntryKind.SETTLEMENT, [Posting(CLEARING, total), Posting(DEFAULT_FUND, -total)],
+                     reference=funding_remainder_reference(epoch_id), epoch_id=epoch_id)
+        total = 0
     if total != 0 and not defaulted:
         raise EpochNotBalancedError(epoch_id, total)
     if total != 0:
@@ -204,7 +227,8 @@ def finalize_epoch(session: Session, epoch_id: int) -> FinalizationResult:
 def finalization_view(result: FinalizationResult) -> dict[str, Any]:
     return {"epoch_id": result.epoch_id, "status": "finalized", "settled_accounts": result.settled_accounts,
             "defaulted_accounts": result.defaulted_accounts, "total_pnl": result.total_pnl,
-            "default_allocation": str(result.default_allocation), "finalized_at": result.finalized_at}
+            "default_allocation": str(result.default_allocation),
+            "funding_remainder": str(result.funding_remainder), "finalized_at": result.finalized_at}
 
 
 def finalize(session: Session, epoch_id: int) -> dict[str, Any]:

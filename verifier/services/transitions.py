@@ -58,7 +58,7 @@ from verifier.errors import (
     OutOfOrderError,
     StaleCommitmentError,
 )
-from verifier.services import accounts, deposits, epochs, liquidations, payouts, settlements
+from verifier.services import accounts, deposits, epochs, funding, liquidations, payouts, settlements
 from verifier.services.context import ServiceContext
 from verifier.services.errors import AlreadyAcceptedError, ProofRejectedError, RequestError
 from verifier.services.statements import Statement, build_statement, parse_proof, verify_statement
@@ -342,7 +342,8 @@ def _settlement_records(session: Session, ctx: ServiceContext, request: Transiti
         raise EpochStateError(f"epoch {epoch_id} is still open: settle after it closes")
     settled = session.scalar(select(exists().where(Settlement.account_id == account_id,
                                                    Settlement.epoch_id == epoch_id)))
-    return Records([p.price for p in epoch.prices], {"pnl": request.pnl, "holds_position": request.holds_position},
+    return Records([p.price for p in epoch.prices], {"pnl": request.pnl, "holds_position": request.holds_position,
+                                                     "funding_steps": funding.funding_steps(epoch)},
                    f"account {account_id} has already settled epoch {epoch_id}" if settled else None)
 
 
@@ -434,7 +435,8 @@ def _fill_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest, 
 def _settle_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest, found: Records,
                    old: int) -> list[int]:
     return circuit.public_inputs(request.account_id, old, request.new_commitment, request.epoch_id, found.prices,
-                                 request.pnl, request.holds_position, ctx.curve, **found.escrow)
+                                 request.pnl, request.holds_position, ctx.curve,
+                                 funding_steps=found.details["funding_steps"], **found.escrow)
 
 
 def _same_epoch(epoch_id: int) -> int:

@@ -6,6 +6,7 @@ from verifier.api.routes import (
     deposits,
     epochs,
     fills,
+    funding,
     ledger,
     liquidations,
     markets,
@@ -16,6 +17,6 @@ from verifier.api.routes import (
     withdrawals,
 )
 
-ROUTERS = [system.router, markets.router, oracles.router, epochs.router, accounts.router, deposits.router,
-           withdrawals.router, fills.router, attestations.router, settlements.router, payouts.router, ledger.router,
-           liquidations.router]
+ROUTERS = [system.router, markets.router, oracles.router, funding.router, epochs.router, accounts.router,
+           deposits.router, withdrawals.router, fills.router, attestations.router, settlements.router, payouts.router,
+           ledger.router, liquidations.router]
