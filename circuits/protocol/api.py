@@ -34,12 +34,20 @@ class Liveness(ApiModel):
     worker: int = Field(description="the process id of the worker that answered")
 
 
+class OptionSpec(ApiModel):
+    right: Literal["call", "put"]
+    strike: int
+    expiry: int = Field(description="Unix seconds")
+    underlying: int = Field(description="the index of the underlying market")
+
+
 class Market(ApiModel):
     market: int = Field(description="the index of the market in every price vector")
     name: str
     price_scale: int
     maintenance_rate: int
     initial_rate: int
+    option: OptionSpec | None = Field(default=None, description="an option market's terms (absent: a future)")
 
 
 class StatementKey(ApiModel):
@@ -61,6 +69,7 @@ class ServiceConfig(ApiModel):
     oracle_faults: int
     oracle_staleness_seconds: int
     circuit_breaker: CircuitBreakerLimits
+    margin_mode: Literal["flat", "portfolio"] = "flat"
 
 
 EdwardsPoint = Annotated[list[DecimalString], Field(min_length=2, max_length=2,
@@ -115,6 +124,26 @@ class OracleReportReceipt(ApiModel):
     price: int
     timestamp: int
     received_at: Timestamp
+
+
+class VolReportReceipt(ApiModel):
+    digest: str
+    oracle: str
+    market: int
+    vol: int
+    timestamp: int
+    received_at: Timestamp
+
+
+class TakenVol(ApiModel):
+    market: int
+    vol: int
+    oracles: int
+
+
+class CurrentVols(ApiModel):
+    taken_at: int
+    vols: list[TakenVol]
 
 
 # --- epochs ---------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ def liveness(session: Session) -> dict[str, Any]:
 def public_config(runtime: Runtime) -> dict[str, Any]:
     return {
         "curve": runtime.curve,
-        "markets": [{"market": i, **m.model_dump(exclude_none=True)} for i, m in enumerate(runtime.markets)],
+        "markets": [{"market": i, **m.model_dump()} for i, m in enumerate(runtime.markets)],
         "margin_mode": runtime.settings.margin_mode,
         "statements": {name: {"circuit": key.circuit.key_name(), "circuit_id": key.circuit_id,
                               "public_inputs": key.vk.num_public}

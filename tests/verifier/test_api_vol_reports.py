@@ -1,0 +1,89 @@
+"""Signed implied-volatility reports through the HTTP API (SQLite and PostgreSQL): accepted from
+the oracles, a bad signature, an unknown oracle, a stale or out-of-range volatility and an
+equivocation refused; the volatility taken is the lower median of 2f + 1 distinct oracles (409
+without a quorum) and the breaker holds back reports that disagree."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+from fastapi.testclient import TestClient
+
+from circuits.protocol.oracle_report import generate_oracle_key, public_key_bytes, sign_report
+from circuits.protocol.vol_report import SignedVolReport, sign_vol_report, vol_report_message
+from tests.verifier.conftest import ServiceHarness
+from verifier.core.config import MarketConfig, OptionConfig
+from verifier.main import create_app
+
+BTC = MarketConfig(name="BTC-USD", maintenance_rate=50_000, initial_rate=100_000)
+CALL = MarketConfig(name="BTC-60000-C", maintenance_rate=50_000, initial_rate=100_000,
+                    option=OptionConfig(right="call", strike=60_000, expiry=4_000_000_000, underlying=0))
+
+
+@pytest.fixture
+def options_api(api_settings, api_keys, oracle_private_keys, wire_unchanged_by_response_models):
+    settings = api_settings.model_copy(update={"markets": (BTC, CALL), "margin_mode": "portfolio"})
+    with TestClient(create_app(settings)) as client:
+        yield ServiceHarness(client, settings, api_keys[1], oracle_private_keys)
+
+
+def post(api, report, status):
+    return api.expect(api.client.post("/oracle-vol-reports", json=report.to_dict()), status)
+
+
+def refused(response, status, code):
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == code, response.text
+    return response.json()["detail"]
+
+
+def test_the_volatility_is_the_lower_median_of_a_quorum(options_api):
+    api, now = options_api, int(time.time())
+    assert refused(api.client.get("/oracle-vols"), 409, "no_vol_quorum")
+    receipts = [post(api, sign_vol_report(k, 0, vol, now), 201)
+                for k, vol in zip(api.oracle_keys[:2], (600_000, 640_000))]
+    assert receipts[0]["vol"] == 600_000 and receipts[0]["market"] == 0
+    assert "market 0: 2" in refused(api.client.get("/oracle-vols"), 409, "no_vol_quorum")
+    post(api, sign_vol_report(api.oracle_keys[2], 0, 620_000, now), 201)
+    post(api, sign_vol_report(api.oracle_keys[2], 0, 620_000, now), 200)  # the same report again
+    taken = api.expect(api.client.get("/oracle-vols"), 200)
+    assert taken["vols"] == [{"market": 0, "vol": 620_000, "oracles": 3}]
+
+
+def test_bad_signatures_strangers_stale_and_out_of_range_reports_are_refused(options_api):
+    api, now = options_api, int(time.time())
+    good = sign_vol_report(api.oracle_keys[0], 0, 600_000, now)
+    refused(api.client.post("/oracle-vol-reports", json=replace(good, vol=600_001).to_dict()), 401, "bad_signature")
+    stranger = sign_vol_report(generate_oracle_key(), 0, 600_000, now)
+    refused(api.client.post("/oracle-vol-reports", json=stranger.to_dict()), 401, "bad_signature")
+    price = sign_report(api.oracle_keys[0], 0, 600_000, now)  # a signed price is not a signed volatility
+    as_vol = {**price.to_dict(), "vol": price.price}
+    del as_vol["price"]
+    refused(api.client.post("/oracle-vol-reports", json=as_vol), 401, "bad_signature")
+    stale = sign_vol_report(api.oracle_keys[0], 0, 600_000, now - api.settings.oracle_staleness_seconds - 10)
+    refused(api.client.post("/oracle-vol-reports", json=stale.to_dict()), 422, "stale_report")
+    oracle = public_key_bytes(api.oracle_keys[0])
+    tiny = SignedVolReport(oracle, 0, 5, now, api.oracle_keys[0].sign(vol_report_message(oracle, 0, 5, now)))
+    refused(api.client.post("/oracle-vol-reports", json=tiny.to_dict()), 422, "vol_out_of_range")
+    post(api, good, 201)
+    refused(api.client.post("/oracle-vol-reports", json=sign_vol_report(api.oracle_keys[0], 0, 700_000, now).to_dict()),
+            409, "oracle_equivocation")
+
+
+def test_the_breaker_holds_back_reports_that_disagree(options_api):
+    api, now = options_api, int(time.time())
+    for key, vol in zip(api.oracle_keys, (600_000, 610_000, 900_000)):
+        post(api, sign_vol_report(key, 0, vol, now), 201)
+    detail = refused(api.client.get("/oracle-vols"), 409, "vol_circuit_breaker")
+    assert "market 0" in detail and "from the median 610000" in detail
+
+
+def test_the_markets_and_the_config_show_the_option_terms_and_the_mode(options_api):
+    api = options_api
+    markets = api.expect(api.client.get("/markets"), 200)
+    assert [m["option"] for m in markets] == [
+        None, {"right": "call", "strike": 60_000, "expiry": 4_000_000_000, "underlying": 0}]
+    config = api.expect(api.client.get("/config"), 200)
+    assert config["margin_mode"] == "portfolio" and config["markets"][1]["option"]["underlying"] == 0
