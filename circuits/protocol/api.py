@@ -146,6 +146,32 @@ class CurrentVols(ApiModel):
     vols: list[TakenVol]
 
 
+class RiskMarketInputs(ApiModel):
+    market: int
+    price: int
+    vol: int | None = Field(description="implied volatility (millionths); null: no option on this market")
+    rate: int
+
+
+class RiskArrayJson(ApiModel):
+    instrument: dict[str, Any]
+    mark: int
+    short_charge: int
+    pnl: list[int]
+
+
+class EpochRisk(ApiModel):
+    """The ``risk`` input of ``zkmargin prove portfolio`` (circuits/portfolio.py)."""
+
+    epoch: int
+    valued_at: int
+    parameters: dict[str, int]
+    markets: list[RiskMarketInputs]
+    arrays: list[RiskArrayJson]
+    digest: str = Field(description="EpochRiskArrays.digest: the portfolio circuit's last public input, decimal")
+    curve: str
+
+
 # --- epochs ---------------------------------------------------------------------------------
 
 

@@ -87,3 +87,37 @@ def test_the_markets_and_the_config_show_the_option_terms_and_the_mode(options_a
         None, {"right": "call", "strike": 60_000, "expiry": 4_000_000_000, "underlying": 0}]
     config = api.expect(api.client.get("/config"), 200)
     assert config["margin_mode"] == "portfolio" and config["markets"][1]["option"]["underlying"] == 0
+
+
+def test_an_epoch_opened_in_portfolio_mode_fixes_and_publishes_its_risk_arrays(options_api):
+    from circuits.portfolio import PortfolioMargin, risk_arrays_from_json
+    from circuits.protocol.risk import MarketInputs, epoch_risk_arrays
+
+    api, now = options_api, int(time.time())
+    for key, vol in zip(api.oracle_keys, (600_000, 620_000, 640_000)):
+        post(api, sign_vol_report(key, 0, vol, now), 201)
+    btc = 60_000
+    epoch = api.open_epoch([btc, 1])  # the option market's oracle price is not what marks it
+    document = api.expect(api.client.get(f"/epochs/{epoch['epoch_id']}/risk"), 200)
+    expected = epoch_risk_arrays(epoch["epoch_id"], [BTC.instrument(0), CALL.instrument(1)],
+                                 {0: MarketInputs(btc, 620_000)}, document["valued_at"])
+    assert risk_arrays_from_json(document) == expected
+    assert document["digest"] == str(expected.digest(api.settings.curve))
+    assert document["markets"] == [{"market": 0, "price": btc, "vol": 620_000, "rate": 0}]
+    assert abs(document["valued_at"] - now) <= 5
+    # what the portfolio statement's public inputs are built from: this epoch's marks and digest
+    public = PortfolioMargin(2).public_inputs_for(7, 11, expected, api.settings.curve)
+    assert public[2] == epoch["epoch_id"] and public[3:5] == [a.mark for a in expected.arrays]
+    assert public[-1] == int(document["digest"])
+
+
+def test_without_a_volatility_quorum_a_portfolio_epoch_does_not_open(options_api):
+    refused(options_api.client.get("/epochs/1/risk"), 404, "not_found")
+    options_api.post_prices([60_000, 1])
+    refused(options_api.client.post("/epochs", headers=options_api.operator), 409, "no_vol_quorum")
+    assert options_api.client.get("/epochs/current").status_code == 409  # nothing half-opened
+
+
+def test_a_flat_epoch_has_no_risk_record(api):
+    epoch = api.open_epoch([60_000, 3_000])
+    refused(api.client.get(f"/epochs/{epoch['epoch_id']}/risk"), 404, "not_found")

@@ -491,6 +491,17 @@ class PriceSnapshotRecord(Base):
     circuit_breaker_override: Mapped[str | None] = mapped_column(Text)
 
 
+class EpochRiskRecord(Base):
+    """An epoch's risk record in portfolio mode (``verifier.services.risk``): the market inputs,
+    the risk arrays and their Poseidon digest, fixed when the epoch opened; never changes."""
+
+    __tablename__ = "epoch_risk"
+
+    epoch_id: Mapped[int] = mapped_column(ForeignKey("epochs.id"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(80))  # the field element, decimal
+    document: Mapped[str] = mapped_column(Text)
+
+
 # --- liquidation (migration 0006) -------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ breaker (``ZKMARGIN_VOL_BREAKER_*``). Opening an epoch in portfolio mode is what
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from circuits.protocol.vol_report import SignedVolReport, verify_vol_report, vol_breaker, vol_quorum
-from verifier.db.models import OracleKey, VolReport
+from verifier.db.models import EpochRiskRecord, OracleKey, VolReport
 from verifier.db.types import utc_now
 from verifier.errors import EquivocationError
 from verifier.services.context import ServiceContext
@@ -74,8 +75,25 @@ def underlyings(ctx: ServiceContext) -> list[int]:
     return sorted({m.option.underlying for m in ctx.runtime.markets if m.option is not None})
 
 
-def current_vols(session: Session, ctx: ServiceContext) -> dict[str, Any]:
+def previous_vols(session: Session) -> dict[int, int] | None:
+    """The volatilities the newest epoch's risk record used (None before the first one)."""
+    row = session.scalar(select(EpochRiskRecord).order_by(EpochRiskRecord.epoch_id.desc()).limit(1))
+    if row is None:
+        return None
+    return {m["market"]: m["vol"] for m in json.loads(row.document)["markets"] if m["vol"] is not None}
+
+
+def take_vols(session: Session, ctx: ServiceContext) -> dict[int, int]:
     """The volatility per underlying now: VolQuorumError or VolBreakerError (409) if none can be taken."""
+    return _take(session, ctx)[0]
+
+
+def current_vols(session: Session, ctx: ServiceContext) -> dict[str, Any]:
+    taken, counted, now = _take(session, ctx)
+    return {"taken_at": now, "vols": [{"market": m, "vol": v, "oracles": counted[m]} for m, v in taken.items()]}
+
+
+def _take(session: Session, ctx: ServiceContext) -> tuple[dict[int, int], dict[int, int], int]:
     settings = ctx.runtime.settings
     now = now_seconds()
     rows = session.scalars(select(VolReport).where(
@@ -86,6 +104,6 @@ def current_vols(session: Session, ctx: ServiceContext) -> dict[str, Any]:
     taken = vol_quorum(reports, trusted_keys(session), markets=ctx.markets, underlyings=underlyings(ctx), now=now,
                        faults=ctx.runtime.oracle_faults, skew=settings.oracle_skew_seconds,
                        staleness=settings.oracle_staleness_seconds)
-    vol_breaker(taken, None, max_spread=settings.vol_breaker_max_spread, max_move=settings.vol_breaker_max_move)
-    return {"taken_at": now, "vols": [{"market": m, "vol": v, "oracles": len(taken.counted[m])}
-                                      for m, v in taken.vols.items()]}
+    vol_breaker(taken, previous_vols(session), max_spread=settings.vol_breaker_max_spread,
+                max_move=settings.vol_breaker_max_move)
+    return taken.vols, {m: len(used) for m, used in taken.counted.items()}, now

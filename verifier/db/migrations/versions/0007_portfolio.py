@@ -3,6 +3,8 @@
 - ``vol_reports``: each oracle's signed implied volatility per underlying market, kept as the
   price reports are (``oracle_reports``): unique digest, one report per oracle, market and
   instant (a second, different one is equivocation).
+- ``epoch_risk``: an epoch's risk record in portfolio mode (market inputs, risk arrays, their
+  Poseidon digest), fixed when it opens.
 
 Revision ID: 0007
 Revises: 0006
@@ -41,8 +43,17 @@ def upgrade() -> None:
         sa.UniqueConstraint("oracle", "market", "timestamp", name=op.f("uq_vol_reports_oracle_market_timestamp")),
     )
     op.create_index(op.f("ix_vol_reports_market_timestamp"), "vol_reports", ["market", "timestamp"], unique=False)
+    op.create_table(
+        "epoch_risk",
+        sa.Column("epoch_id", sa.BigInteger(), nullable=False),
+        sa.Column("digest", sa.String(length=80), nullable=False),
+        sa.Column("document", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(["epoch_id"], ["epochs.id"], name=op.f("fk_epoch_risk_epoch_id_epochs")),
+        sa.PrimaryKeyConstraint("epoch_id", name=op.f("pk_epoch_risk")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("epoch_risk")
     op.drop_index(op.f("ix_vol_reports_market_timestamp"), table_name="vol_reports")
     op.drop_table("vol_reports")
