@@ -2,7 +2,8 @@
 
 Reads the same ``input.json`` as ``zkmargin prove portfolio`` (the private state and the
 epoch's published risk arrays, see circuits/portfolio.py) with two more fields in ``risk``: the
-market inputs the risk model valued the arrays with, and the valuation time::
+market inputs the risk model valued the arrays with, and the valuation time (``GET
+/epochs/{id}/risk`` serves the whole ``risk`` object)::
 
     "risk": {..., "valued_at": 1767225600,
              "markets": [{"market": 0, "price": 60000, "vol": 600000, "rate": 0}]}
@@ -22,6 +23,7 @@ import typer
 
 from circuits.inputs import field, integer, state_from_json
 from circuits.portfolio import risk_arrays_from_json
+from circuits.protocol.risk.black_scholes import VOL_MIN
 from circuits.protocol.risk.book import BookReport, book_report
 from circuits.protocol.risk.errors import RiskModelError
 from circuits.protocol.risk.instruments import Future, Instrument
@@ -37,12 +39,20 @@ portfolio_app = typer.Typer(help="Portfolio (scenario) margin figures of a book,
 _MARKET_FIELDS = ("market", "price", "vol", "rate")
 
 
+def _entry_with_vol(entry: Any) -> Any:
+    """A market no option is written on has ``"vol": null`` in the epoch's record; a future's
+    figures do not depend on it, so the model's floor stands in."""
+    if isinstance(entry, dict) and "vol" in entry and entry["vol"] is None:
+        return {**entry, "vol": VOL_MIN}
+    return entry
+
+
 def market_inputs_from_json(data: Any, where: str) -> dict[int, MarketInputs]:
     if not isinstance(data, list):
         raise MalformedInputError(f"{where}: expected a list of market inputs")
     markets: dict[int, MarketInputs] = {}
-    for i, entry in enumerate(data):
-        at = f"{where}[{i}]"
+    for i, raw in enumerate(data):
+        at, entry = f"{where}[{i}]", _entry_with_vol(raw)
         values = {name: integer(field(entry, name, at), f"{at}.{name}")
                   for name in _MARKET_FIELDS if name != "rate" or name in entry}
         market = values.pop("market")

@@ -121,3 +121,38 @@ def test_without_a_volatility_quorum_a_portfolio_epoch_does_not_open(options_api
 def test_a_flat_epoch_has_no_risk_record(api):
     epoch = api.open_epoch([60_000, 3_000])
     refused(api.client.get(f"/epochs/{epoch['epoch_id']}/risk"), 404, "not_found")
+
+
+def test_the_served_record_is_the_input_of_the_traders_portfolio_commands(options_api, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from circuits.portfolio import PortfolioMargin, risk_arrays_from_json
+    from circuits.protocol.risk.scenarios import portfolio_risk
+    from prover.cli import app
+    from prover.portfolio_status import report_from_json
+    from zkmargin.curves import get_curve
+
+    api, now = options_api, int(time.time())
+    for key in api.oracle_keys:
+        post(api, sign_vol_report(key, 0, 600_000, now), 201)
+    epoch = api.open_epoch([60_000, 1])
+    document = api.expect(api.client.get(f"/epochs/{epoch['epoch_id']}/risk"), 200)
+    arrays = risk_arrays_from_json(document).arrays
+    sizes = (1, -1)  # long the perpetual, short the call: exactly at its requirement
+    requirement = portfolio_risk(arrays, list(sizes)).requirement
+    state = {"account_id": 5, "nonce": 1, "salt": "42", "collateral": str(requirement),
+             "sizes": list(sizes), "costs": [str(b * a.mark) for b, a in zip(sizes, arrays)],
+             "epoch": epoch["epoch_id"]}
+    prepared = PortfolioMargin(2).prepare({"state": state, "risk": document}, get_curve(api.settings.curve))
+    assert prepared.inputs["public"]["risk_digest"] == int(document["digest"])
+    assert report_from_json({"state": state, "risk": document}, "served").surplus == 0
+    # a market no option is written on shows vol null: the trader's figures still come out
+    path = tmp_path / "input.json"
+    path.write_text(json.dumps({"state": state, "risk": {**document, "markets": [
+        {**document["markets"][0], "vol": None}]}}))
+    result = CliRunner().invoke(app, ["portfolio", "status", "--input", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["surplus"] == 0 and figures["greeks_total"]["delta"] != 0
