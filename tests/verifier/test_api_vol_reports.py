@@ -18,15 +18,31 @@ from verifier.core.config import MarketConfig, OptionConfig
 from verifier.main import create_app
 
 BTC = MarketConfig(name="BTC-USD", maintenance_rate=50_000, initial_rate=100_000)
-CALL = MarketConfig(name="BTC-60000-C", maintenance_rate=50_000, initial_rate=100_000,
-                    option=OptionConfig(right="call", strike=60_000, expiry=4_000_000_000, underlying=0))
+EXPIRY = int(time.time()) + 30 * 86_400  # a month out
+CALL = MarketConfig(name="BTC-40000-C", maintenance_rate=50_000, initial_rate=100_000,
+                    option=OptionConfig(right="call", strike=40_000, expiry=EXPIRY, underlying=0))
+
+
+@pytest.fixture(scope="session")
+def portfolio_key(api_keys):
+    """The portfolio statement's key (M = 2, S = 16) beside the session's other keys: in portfolio
+    mode the service verifies margin attestations with it."""
+    from circuits.portfolio import PortfolioMargin
+    from circuits.protocol.keystore import write_keys
+    from zkmargin.backends import get_backend
+    from zkmargin.groth16 import setup
+
+    circuit, backend = PortfolioMargin(2), get_backend("bls12381")
+    pk = setup(circuit.shape("bls12381"), backend, insecure_test_seed=31)
+    write_keys(pk, api_keys[0] / f"{circuit.key_name()}-bls12381", backend)
+    return pk
 
 
 @pytest.fixture
-def options_api(api_settings, api_keys, oracle_private_keys, wire_unchanged_by_response_models):
+def options_api(api_settings, api_keys, portfolio_key, oracle_private_keys, wire_unchanged_by_response_models):
     settings = api_settings.model_copy(update={"markets": (BTC, CALL), "margin_mode": "portfolio"})
     with TestClient(create_app(settings)) as client:
-        yield ServiceHarness(client, settings, api_keys[1], oracle_private_keys)
+        yield ServiceHarness(client, settings, {**api_keys[1], "portfolio": portfolio_key}, oracle_private_keys)
 
 
 def post(api, report, status):
@@ -84,7 +100,7 @@ def test_the_markets_and_the_config_show_the_option_terms_and_the_mode(options_a
     api = options_api
     markets = api.expect(api.client.get("/markets"), 200)
     assert [m["option"] for m in markets] == [
-        None, {"right": "call", "strike": 60_000, "expiry": 4_000_000_000, "underlying": 0}]
+        None, {"right": "call", "strike": 40_000, "expiry": EXPIRY, "underlying": 0}]
     config = api.expect(api.client.get("/config"), 200)
     assert config["margin_mode"] == "portfolio" and config["markets"][1]["option"]["underlying"] == 0
 
@@ -155,4 +171,67 @@ def test_the_served_record_is_the_input_of_the_traders_portfolio_commands(option
     result = CliRunner().invoke(app, ["portfolio", "status", "--input", str(path), "--json"])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
-    assert figures["surplus"] == 0 and figures["greeks_total"]["delta"] != 0
+    deltas = [position["greeks"]["delta"] for position in figures["positions"]]
+    assert figures["surplus"] == 0 and deltas[0] == 10**6 and -(10**6) <= deltas[1] < 0
+
+
+def _book(api, epoch_id, collateral, fills):
+    """A trader who deposited ``collateral`` and applied ``fills`` (market, size, price) at flat
+    initial margin (the transitions are unchanged in portfolio mode)."""
+    trader = api.trader().open()
+    credited = api.credit(trader.account_id, collateral, f"bank-{trader.account_id}")
+    trader.deposit(credited["deposit_id"], collateral, epoch_id)
+    for market, size, price in fills:
+        trader.apply_fill(api.post_fill(trader, market=market, size_delta=size, price=price, fee=0)["fill_id"],
+                          epoch_id)
+    return trader
+
+
+def _attest(api, trader, epoch_id, arrays, status):
+    from circuits.portfolio import PortfolioMargin
+    from zkmargin.formats.snarkjs import proof_to_json
+    from zkmargin.groth16 import prove
+
+    circuit = PortfolioMargin(2)
+    inputs = circuit.assignment(trader.state, arrays, "bls12381")
+    proof = proof_to_json(prove(api.proving_keys["portfolio"], circuit.synthesize("bls12381", inputs)))
+    return api.expect(api.client.post(f"/accounts/{trader.account_id}/attestations", headers=trader.auth,
+                                      json={"epoch_id": epoch_id, "proof": proof}), status)
+
+
+def test_portfolio_attestations_hedged_book_accepted_naked_call_refused_other_arrays_rejected(options_api):
+    from circuits.portfolio import risk_arrays_from_json
+    from circuits.protocol.risk import MarketInputs, epoch_risk_arrays
+    from circuits.protocol.risk.scenarios import flat_rate_requirement, portfolio_risk
+    from circuits.state import BoundError
+
+    api, now = options_api, int(time.time())
+    for key in api.oracle_keys:
+        post(api, sign_vol_report(key, 0, 600_000, now), 201)
+    epoch_id = api.open_epoch([60_000, 20_000])["epoch_id"]
+    arrays = risk_arrays_from_json(api.expect(api.client.get(f"/epochs/{epoch_id}/risk"), 200))
+    call_mark = arrays.arrays[1].mark
+
+    hedged = _book(api, epoch_id, 8_000, [(0, 1, 60_000), (1, -1, call_mark)])
+    requirement = portfolio_risk(arrays.arrays, [1, -1]).requirement
+    flat = flat_rate_requirement(arrays.arrays, [1, -1], [60_000, 60_000], [50_000, 50_000])
+    assert requirement * 3 < flat  # the hedge counts: well under the flat maintenance requirement
+    accepted = _attest(api, hedged, epoch_id, arrays, 201)
+    assert accepted["epoch_id"] == epoch_id
+
+    naked = _book(api, epoch_id, 4_000, [(1, -1, call_mark)])
+    naked_requirement = portfolio_risk(arrays.arrays, [0, -1]).requirement
+    assert flat_rate_requirement(arrays.arrays, [0, -1], [60_000, 60_000], [50_000, 50_000]) < 4_000
+    assert 4_000 < naked_requirement  # above flat: no portfolio proof exists, and the prover says where
+    with pytest.raises(BoundError, match=r"below portfolio margin in scenario 10 \(price \+1 x range, vol up\) by"):
+        _attest(api, naked, epoch_id, arrays, 201)
+
+    calmer = epoch_risk_arrays(epoch_id, [BTC.instrument(0), CALL.instrument(1)], {0: MarketInputs(60_000, 300_000)},
+                               _valued_at(api, epoch_id))
+    other = _book(api, epoch_id, 8_000, [(0, 1, 60_000), (1, -1, call_mark)])
+    detail = _attest(api, other, epoch_id, calmer, 422)
+    assert detail["code"] == "invalid_proof"
+
+
+def _valued_at(api, epoch_id):
+    return api.expect(api.client.get(f"/epochs/{epoch_id}/risk"), 200)["valued_at"]
