@@ -9,6 +9,7 @@ from circuits.base import Circuit, Inputs
 from circuits.examples import Chain, Mult
 from circuits.fill import ApplyFill
 from circuits.margin import Margin
+from circuits.portfolio import PortfolioMargin
 from circuits.settle import Settle
 from circuits.transfer import Transfer
 from zkmargin.errors import ZkMarginError
@@ -20,6 +21,7 @@ CIRCUITS: dict[str, Callable[..., Circuit]] = {
     "transfer": Transfer,
     "fill": ApplyFill,
     "settle": Settle,
+    "portfolio": PortfolioMargin,
 }
 
 

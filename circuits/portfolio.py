@@ -56,6 +56,7 @@ from circuits.common import (
     open_state,
 )
 from circuits.inputs import field, integer, integers, state_from_json
+from circuits.protocol.risk.book import scenario_labels
 from circuits.protocol.risk.errors import RiskModelError
 from circuits.protocol.risk.instruments import instrument_from_dict
 from circuits.protocol.risk.scenarios import (
@@ -65,6 +66,7 @@ from circuits.protocol.risk.scenarios import (
     EpochRiskArrays,
     RiskArray,
     RiskParameters,
+    Scenario,
     equity_at_marks,
     portfolio_risk,
 )
@@ -273,7 +275,7 @@ class PortfolioMargin(MarketCircuit):
         if state.markets != self.markets:
             raise BoundError(f"the state has {state.markets} markets, the circuit {self.markets}")
         public = self.public_inputs_for(state.account_id, state.commitment(c), risk, c)
-        require_portfolio_margin(state, risk.arrays)
+        require_portfolio_margin(state, risk.arrays, risk.scenarios)
         return {"public": self.name_public(public), "state": state, "risk": risk}
 
     def prepare(self, data: Any, curve: Curve, source: str = "input") -> Prepared:
@@ -283,12 +285,16 @@ class PortfolioMargin(MarketCircuit):
         return Prepared(self.assignment(state, risk, curve), None)
 
 
-def require_portfolio_margin(state: AccountState, arrays: Sequence[RiskArray]) -> None:
-    """Refuse, before any proving work, a state no proof could exist for; say where and by how much."""
+def require_portfolio_margin(state: AccountState, arrays: Sequence[RiskArray],
+                             scenarios: Sequence[Scenario] = ()) -> None:
+    """Refuse, before any proving work, a state no proof could exist for; say where (the
+    scenario's index and, given the set, its name) and by how much."""
     risk = portfolio_risk(arrays, state.sizes)
     surplus = risk.surplus(equity_at_marks(state.collateral, state.sizes, state.costs, arrays))
     if surplus < 0:
-        where = "the unmoved book" if risk.worst_scenario is None else f"scenario {risk.worst_scenario}"
+        s = risk.worst_scenario
+        named = f" ({scenario_labels(scenarios)[s]})" if s is not None and len(scenarios) > s else ""
+        where = "the unmoved book" if s is None else f"scenario {s}{named}"
         raise BoundError(f"the account is below portfolio margin in {where} by {-surplus} collateral units")
 
 

@@ -31,7 +31,8 @@ from circuits.protocol.exit_codes import ExitCode
 from prover.bench.cli import register as register_bench_commands
 from prover.console import emit_json, err_console, phase_progress, say, say_error
 from prover.inputs import load_input_json
-from prover.options import BackendOpt, CurveOpt, EscrowOpt, JsonOpt, Log2Opt, MarketsOpt
+from prover.options import BackendOpt, CurveOpt, EscrowOpt, JsonOpt, Log2Opt, MarketsOpt, ScenariosOpt
+from prover.portfolio_status import register as register_portfolio_commands
 from prover.trader.cli import register as register_trader_commands
 from zkmargin.errors import ZkMarginError
 
@@ -44,8 +45,9 @@ groth16_app = typer.Typer(help="Groth16 proofs in snarkjs's file formats.", no_a
 circuit_app = typer.Typer(help="The statements zkmargin can prove.", no_args_is_help=True)
 
 
-def _circuit(name: str, log2: int | None = None, markets: int | None = None, escrow: bool = False):
-    return get_circuit(name, log2=log2, markets=markets, escrow=escrow or None)
+def _circuit(name: str, log2: int | None = None, markets: int | None = None, escrow: bool = False,
+             scenarios: int | None = None):
+    return get_circuit(name, log2=log2, markets=markets, escrow=escrow or None, scenarios=scenarios)
 
 
 # --- groth16 ---------------------------------------------------------------------------
@@ -133,14 +135,14 @@ def circuit_list(as_json: JsonOpt = False) -> None:
 @circuit_app.command("info")
 def circuit_info(
     name: str, curve: CurveOpt = "bls12381", log2: Log2Opt = None, markets: MarketsOpt = None,
-    escrow: EscrowOpt = False, as_json: JsonOpt = False,
+    escrow: EscrowOpt = False, scenarios: ScenariosOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Constraints, variables, public inputs and the under-constraint audit of a circuit."""
     from zkmargin.curves import get_curve
     from zkmargin.groth16.qap import domain_size_for
 
     the_curve = get_curve(curve)
-    circuit = _circuit(name, log2, markets, escrow)
+    circuit = _circuit(name, log2, markets, escrow, scenarios)
     cs = circuit.synthesize(the_curve)
     audit = cs.audit()
     info = {
@@ -174,6 +176,7 @@ def setup_command(
     log2: Log2Opt = None,
     markets: MarketsOpt = None,
     escrow: EscrowOpt = False,
+    scenarios: ScenariosOpt = None,
     backend: BackendOpt = None,
 ) -> None:
     """Single-party setup (development): writes proving_key.bin and verification_key.json."""
@@ -182,7 +185,7 @@ def setup_command(
     from zkmargin.curves import get_curve
 
     the_curve = get_curve(curve)
-    circuit = _circuit(name, log2, markets, escrow)
+    circuit = _circuit(name, log2, markets, escrow, scenarios)
     out = out or default_key_dir(circuit, the_curve)
     start = time.perf_counter()
     with phase_progress(f"setup {circuit.key_name()}") as on_phase:
@@ -207,13 +210,16 @@ def prove_command(
     log2: Log2Opt = None,
     markets: MarketsOpt = None,
     escrow: EscrowOpt = False,
+    scenarios: ScenariosOpt = None,
     backend: BackendOpt = None,
 ) -> None:
     """Prove a statement and write proof.json and public.json (snarkjs formats).
 
     Margin statements read an account state from input.json (see circuits/inputs.py) and, for a
     transition, write the successor state (keep it private: it holds the salt). The escrow
-    variant (--escrow, input.json's "escrow_key") also writes the escrow the proof seals.
+    variant (--escrow, input.json's "escrow_key") also writes the escrow the proof seals. The
+    portfolio statement reads {"state": ..., "risk": the epoch's published arrays} (see
+    circuits/portfolio.py; --markets and --scenarios give its shape).
     """
     from circuits.inputs import state_to_json
     from circuits.protocol.keystore import default_key_dir, load_keys
@@ -225,7 +231,7 @@ def prove_command(
 
     the_curve = get_curve(curve)
     be = get_backend(the_curve, backend)
-    circuit = _circuit(name, log2, markets, escrow)
+    circuit = _circuit(name, log2, markets, escrow, scenarios)
     values, successor = circuit.prepare(load_input_json(input), the_curve, source=str(input))
     key_dir = keys or default_key_dir(circuit, the_curve)
     pk = load_keys(key_dir, be)
@@ -292,6 +298,7 @@ def build_app(command_entry_points: Iterable[EntryPoint]) -> typer.Typer:
     root.command("setup", rich_help_panel=CORE_PANEL)(setup_command)
     root.command("prove", rich_help_panel=CORE_PANEL)(prove_command)
     register_bench_commands(root, CORE_PANEL)
+    register_portfolio_commands(root, CORE_PANEL)  # portfolio status
     register_entry_point_commands(root, command_entry_points)  # serve, ledger verify; guardian; demo
     order_panels(root)
     return root

@@ -65,6 +65,9 @@ SLOW_TESTS = {
         "3 s",
     "tests/backends/test_bn254_native_pairing.py::test_native_and_reference_agree": "py_ecc's pairings, 17 s",
     "tests/verifier/test_api_end_to_end.py::test_an_epoch_from_prices_to_finalization": "a whole epoch, 7 s",
+    "tests/verifier/test_api_vol_reports.py::"
+    "test_portfolio_attestations_hedged_book_accepted_naked_call_refused_other_arrays_rejected":
+        "three books funded and filled with real proofs, two portfolio proofs, 20 s",
     "tests/verifier/test_api_health.py::test_margin_call_default_and_finalization_with_a_defaulted_account":
         "a whole epoch with a default, 7 s",
     "tests/verifier/test_api_account_opening.py::test_account_opening_is_rate_limited_per_client_address": "8 s",

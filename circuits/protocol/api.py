@@ -34,6 +34,13 @@ class Liveness(ApiModel):
     worker: int = Field(description="the process id of the worker that answered")
 
 
+class OptionSpec(ApiModel):
+    right: Literal["call", "put"]
+    strike: int
+    expiry: int = Field(description="Unix seconds")
+    underlying: int = Field(description="the index of the underlying market")
+
+
 class Market(ApiModel):
     market: int = Field(description="the index of the market in every price vector")
     name: str
@@ -41,6 +48,7 @@ class Market(ApiModel):
     maintenance_rate: int
     initial_rate: int
     kind: Literal["future", "perpetual"] = Field(default="future", description="a perpetual pays funding each epoch")
+    option: OptionSpec | None = Field(default=None, description="an option market's terms (absent: a future)")
 
 
 class StatementKey(ApiModel):
@@ -62,6 +70,7 @@ class ServiceConfig(ApiModel):
     oracle_faults: int
     oracle_staleness_seconds: int
     circuit_breaker: CircuitBreakerLimits
+    margin_mode: Literal["flat", "portfolio"] = "flat"
 
 
 EdwardsPoint = Annotated[list[DecimalString], Field(min_length=2, max_length=2,
@@ -126,6 +135,52 @@ class FundingReportReceipt(ApiModel):
     rate: int
     timestamp: int
     received_at: Timestamp
+
+
+class VolReportReceipt(ApiModel):
+    digest: str
+    oracle: str
+    market: int
+    vol: int
+    timestamp: int
+    received_at: Timestamp
+
+
+class TakenVol(ApiModel):
+    market: int
+    vol: int
+    oracles: int
+
+
+class CurrentVols(ApiModel):
+    taken_at: int
+    vols: list[TakenVol]
+
+
+class RiskMarketInputs(ApiModel):
+    market: int
+    price: int
+    vol: int | None = Field(description="implied volatility (millionths); null: no option on this market")
+    rate: int
+
+
+class RiskArrayJson(ApiModel):
+    instrument: dict[str, Any]
+    mark: int
+    short_charge: int
+    pnl: list[int]
+
+
+class EpochRisk(ApiModel):
+    """The ``risk`` input of ``zkmargin prove portfolio`` (circuits/portfolio.py)."""
+
+    epoch: int
+    valued_at: int
+    parameters: dict[str, int]
+    markets: list[RiskMarketInputs]
+    arrays: list[RiskArrayJson]
+    digest: str = Field(description="EpochRiskArrays.digest: the portfolio circuit's last public input, decimal")
+    curve: str
 
 
 # --- epochs ---------------------------------------------------------------------------------

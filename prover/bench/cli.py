@@ -9,7 +9,7 @@ import typer
 
 from circuits import get_circuit
 from prover.console import emit_json, say
-from prover.options import BackendOpt, CurveOpt, JsonOpt, Log2Opt, MarketsOpt
+from prover.options import BackendOpt, CurveOpt, JsonOpt, Log2Opt, MarketsOpt, ScenariosOpt
 
 bench_app = typer.Typer(help="Proof generation and verification benchmarks.", no_args_is_help=True)
 
@@ -19,6 +19,7 @@ def bench_prove(
     circuit: Annotated[str, typer.Option("--circuit")] = "chain",
     log2: Log2Opt = None,
     markets: MarketsOpt = None,
+    scenarios: ScenariosOpt = None,
     curve: CurveOpt = "bls12381",
     repeat: Annotated[int, typer.Option("--repeat", min=1)] = 3,
     backend: BackendOpt = None,
@@ -30,7 +31,8 @@ def bench_prove(
     """Median prove time with per-phase breakdown (and the ratio to snarkjs, if asked)."""
     from prover.bench.proof_timings import bench_prove as run
 
-    result = run(get_circuit(circuit, log2=log2, markets=markets), curve, repeat, backend, compare_snarkjs, say)
+    the_circuit = get_circuit(circuit, log2=log2, markets=markets, scenarios=scenarios)
+    result = run(the_circuit, curve, repeat, backend, compare_snarkjs, say)
     emit_json(result) if as_json else _print_bench(result)
 
 

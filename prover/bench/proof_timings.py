@@ -10,6 +10,8 @@ from typing import Any
 from circuits import get_circuit
 from circuits.base import Circuit
 from circuits.protocol.keystore import PROVING_KEY_FILE, VERIFICATION_KEY_FILE, cached_keys, default_key_dir
+from circuits.protocol.risk import Future, MarketInputs, Option, OptionRight, RiskParameters, epoch_risk_arrays
+from circuits.protocol.risk.scenarios import portfolio_risk
 from circuits.state import AccountState, fresh_salt
 from zkmargin.backends import get_backend
 from zkmargin.curves import get_curve
@@ -37,9 +39,42 @@ def sample_margin_inputs(circuit: Circuit, curve, seed: int) -> dict[str, Any]:
     return circuit.assignment(state, seed, prices, [50_000] * markets, curve)
 
 
+SAMPLE_NOW = 1_700_000_000  # the risk model's clock for the sample book (Unix seconds)
+SAMPLE_PRICE = 60_000 * 10**6  # the underlying's mark price (collateral units per base unit)
+SAMPLE_VOL = 600_000  # 60 % implied volatility, in millionths
+
+
+def sample_risk_parameters(scenarios: int) -> RiskParameters:
+    """The default policy with as many price steps as give S scenarios: S = 4n + 4 (SPAN's 16 is n = 3)."""
+    steps, rest = divmod(scenarios - 4, 4)
+    if rest or not 1 <= steps <= 10:
+        raise ZkMarginError(f"the risk model's scenario sets have S = 4n + 4 scenarios for n = 1..10 "
+                            f"price steps (8, 12, 16, ..., 44), not {scenarios}")
+    return RiskParameters(price_steps=steps)
+
+
+def sample_portfolio_inputs(circuit: Circuit, curve, seed: int) -> dict[str, Any]:
+    """A hedged book covering every scenario: long perpetuals on the even instruments, short calls
+    (strikes spread below the price, 30 days out) on the odd ones, all on market 0."""
+    shape = circuit.parameters()
+    markets, scenarios = shape["markets"], shape["scenarios"]
+    instruments = [Future(0) if i % 2 == 0 else
+                   Option(0, OptionRight.CALL, SAMPLE_PRICE - 1_000 * 10**6 * i, SAMPLE_NOW + 30 * 86_400)
+                   for i in range(markets)]
+    risk = epoch_risk_arrays(seed, instruments, {0: MarketInputs(SAMPLE_PRICE, SAMPLE_VOL)}, SAMPLE_NOW,
+                             sample_risk_parameters(scenarios))
+    sizes = tuple(1 if i % 2 == 0 else -1 for i in range(markets))
+    costs = tuple(b * array.mark for b, array in zip(sizes, risk.arrays))
+    collateral = portfolio_risk(risk.arrays, sizes).requirement + 10**9
+    state = AccountState(seed + 1, seed, fresh_salt(curve), collateral, sizes, costs, seed)
+    return circuit.assignment(state, risk, curve)
+
+
 def sample_inputs(circuit: Circuit, seed: int, curve=None) -> dict[str, Any]:
     if circuit.name == "margin":
         return sample_margin_inputs(circuit, curve, seed)
+    if circuit.name == "portfolio":
+        return sample_portfolio_inputs(circuit, curve, seed)
     if circuit.name == "chain":
         return {"x": 3 + seed}
     if circuit.name == "mult":

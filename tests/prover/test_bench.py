@@ -49,3 +49,14 @@ def test_bench_report_writes_json_table_and_plots(tmp_path):
     assert table.count("| chain") == 3 and "batch proofs/s" in table
     for png in ("prove_time.png", "phases.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_prove_portfolio_statement_and_its_scenario_sets(tmp_path):
+    result = run("bench", "prove", "--circuit", "portfolio", "--markets", "2", "--scenarios", "8", "--repeat", "1",
+                 "--json", env_home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["parameters"] == {"markets": 2, "scenarios": 8} and data["constraints"] > 0 and data["median_s"] > 0
+    odd = run("bench", "prove", "--circuit", "portfolio", "--markets", "2", "--scenarios", "10", "--json",
+              env_home=tmp_path)
+    assert odd.returncode == 2 and "S = 4n + 4" in odd.stderr

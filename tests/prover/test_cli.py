@@ -161,3 +161,29 @@ def test_escrowed_transfer_setup_prove_verify_and_the_escrow_opens_to_the_new_st
                   cwd=tmp_path)
     assert keyless.returncode == 2 and "missing 'escrow_key'" in keyless.stderr
     assert run("circuit", "info", "margin", "--escrow").returncode == 2
+
+
+def test_portfolio_setup_prove_verify_and_a_naked_call_refused_naming_its_scenario(tmp_path):
+    from tests.prover.portfolio_books import FUTURE, ITM_CALL, book_state, input_json, published
+
+    risk = published([FUTURE, ITM_CALL], price_steps=1)  # S = 8
+    shape = ("--markets", "2", "--scenarios", "8")
+    info = json.loads(run("circuit", "info", "portfolio", *shape, "--json").stdout)
+    assert info["parameters"] == {"markets": 2, "scenarios": 8} and info["audit"]["ok"]
+    assert info["public_input_names"] == ["account", "commitment", "epoch", "mark 0", "mark 1", "risk digest"]
+    keys = tmp_path / "keys"
+    assert run("setup", "portfolio", *shape, "--out", keys).returncode == 0
+    hedged = book_state((1, -1), 3_000 * 10**6, risk)
+    (tmp_path / "input.json").write_text(json.dumps(input_json(hedged, risk, price_steps=1)))
+    proved = run("prove", "portfolio", *shape, "--input", "input.json", "--keys", keys, cwd=tmp_path)
+    assert proved.returncode == 0, proved.stderr
+    public = json.loads((tmp_path / "public.json").read_text())
+    assert public[-1] == str(risk.digest("bls12381")) and public[3:5] == [str(a.mark) for a in risk.arrays]
+    ok = run("groth16", "verify", keys / "verification_key.json", "public.json", "proof.json", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    naked = book_state((0, -1), 1_000 * 10**6, risk)
+    (tmp_path / "input.json").write_text(json.dumps(input_json(naked, risk, price_steps=1)))
+    refused = run("prove", "portfolio", *shape, "--input", "input.json", "--keys", keys, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "below portfolio margin in scenario 2 (price +1 x range, vol up) by" in refused.stderr
+    assert run("circuit", "info", "margin", "--scenarios", "8").returncode == 2

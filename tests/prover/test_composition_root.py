@@ -15,7 +15,7 @@ DEMO = EntryPoint(name="demo", value="demo.cli:register", group=COMMANDS_GROUP)
 GUARDIAN = EntryPoint(name="guardian", value="guardian.cli:register", group=COMMANDS_GROUP)
 NOT_INSTALLED = EntryPoint(name="ghost", value="zkmargin_ghost_package.cli:register", group=COMMANDS_GROUP)
 TRADER_AND_CORE = ("account", "deposit", "withdraw", "fills", "attest", "settle", "status",
-                   "setup", "prove", "groth16", "circuit", "bench")
+                   "setup", "prove", "groth16", "circuit", "bench", "portfolio")
 
 
 def command_names(app) -> list[str]:

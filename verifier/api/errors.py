@@ -58,6 +58,13 @@ from verifier.services.errors import (
     ProofRejectedError,
     RateLimitedError,
 )
+from circuits.protocol.vol_report import (
+    VolBreakerError,
+    VolFreshnessError,
+    VolQuorumError,
+    VolRangeError,
+    VolSignatureError,
+)
 from zkmargin.errors import KeyFileError, MalformedInputError, ZkMarginError
 
 log = logging.getLogger("zkmargin.verifier")
@@ -77,6 +84,11 @@ ERROR_TABLE: list[tuple[type[BaseException], int, str]] = [
     (EpochStateError, 409, "epoch_state"),
     (DuplicateError, 409, "duplicate"),
     (QuorumError, 409, "no_price_quorum"),
+    (VolQuorumError, 409, "no_vol_quorum"),
+    (VolBreakerError, 409, "vol_circuit_breaker"),
+    (VolSignatureError, 401, "bad_signature"),
+    (VolRangeError, 422, "vol_out_of_range"),
+    (VolFreshnessError, 422, "stale_report"),
     (EquivocationError, 409, "oracle_equivocation"),
     (CircuitBreakerError, 409, "circuit_breaker"),
     (InvalidOracleKeyError, 422, "invalid_oracle_key"),

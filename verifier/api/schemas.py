@@ -150,6 +150,16 @@ class SignedFundingReportJson(Strict):
     signature: str = Field(pattern=r"^[0-9a-f]{128}$")
 
 
+class SignedVolReportJson(Strict):
+    """``circuits.protocol.vol_report.SignedVolReport.to_json``: authenticated by the Ed25519 signature."""
+
+    oracle: Hex32
+    market: int = Field(ge=0, lt=1 << 32, strict=True)
+    vol: int = Field(ge=0, lt=1 << 64, strict=True)
+    timestamp: int = Field(ge=0, lt=1 << 64, strict=True)
+    signature: str = Field(pattern=r"^[0-9a-f]{128}$")
+
+
 def _confirm_breaker() -> Any:
     return Field(default=False, strict=True, description=(
         "open or close even though the circuit breaker holds the prices back (409 circuit_breaker names the "

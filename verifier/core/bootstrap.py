@@ -254,7 +254,8 @@ def prepare_runtime(settings: Settings) -> Runtime:
                                                  create=settings.operator_signing_key is None)
         upgrade_database(runtime.database_url)
         runtime.keys = load_statement_keys(settings.resolved_keys_dir, runtime.market_count, runtime.curve,
-                                           generate=settings.generate_keys, escrow=runtime.guardians is not None)
+                                           generate=settings.generate_keys, escrow=runtime.guardians is not None,
+                                           portfolio=settings.margin_mode == "portfolio")
         database = Database.connect(runtime.database_url)
         try:
             sync_configuration(database, runtime)

@@ -18,11 +18,19 @@ zkmargin command resolves, ``circuits.protocol.home``), and the log says which d
 ``ZKMARGIN_LIQUIDATION_GRACE_SECONDS``  3600 (a margin call may cure until deadline + grace)
 ``ZKMARGIN_LIQUIDATION_PENALTY_RATE``   200000 (millionths of the closed maintenance requirement)
 ``ZKMARGIN_BACKSTOP_ACCOUNT``     none (liquidations open states but cannot close them out)
+``ZKMARGIN_MARGIN_MODE``          flat (``portfolio``: scenario margin over the risk arrays)
+``ZKMARGIN_VOL_BREAKER_*``        ``MAX_SPREAD`` 50000, ``MAX_MOVE`` 200000 (vol millionths, absolute)
 ================================  ==========================================================
 
 Lists and mappings are JSON: ``ZKMARGIN_MARKETS='[{"name": "BTC-USD", "maintenance_rate":
 50000, "initial_rate": 100000}]'``, ``ZKMARGIN_ORACLE_KEYS='{"<64 hex>": "oracle-a", ...}'``.
 Rates are in millionths (``RATE_SCALE``).
+
+An **option** market adds ``"option": {"right": "call", "strike": 60000, "expiry": 1767225600,
+"underlying": 0}`` (strike at the underlying's price scale, expiry in Unix seconds, the
+underlying a non-option market of the list); options need ``ZKMARGIN_MARGIN_MODE=portfolio``,
+where the risk model marks them (docs/protocol.md §10). ``MarketConfig.instrument(i)`` is the
+risk model's view of market i.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from circuits.protocol.home import home_from, zkmargin_home
 from circuits.protocol.keystore import keys_dir_in
+from circuits.protocol.risk.black_scholes import VOL_MAX
+from circuits.protocol.risk.instruments import PRICE_LIMIT, TIMESTAMP_LIMIT, Future, Instrument, Option, OptionRight
 from circuits.state import MAX_MARKETS, RATE_SCALE
 from verifier.db.engine import resolve_database_url
 
@@ -50,6 +60,17 @@ DEFAULT_FUNDING_SPREAD = 500  # 0.05 % of the price an epoch, absolute (a rate m
 DEFAULT_FUNDING_MOVE = 1_000  # 0.1 % of the price an epoch, absolute
 
 
+class OptionConfig(BaseModel):
+    """A European option on one base unit of another market (``underlying``, its index)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    right: Literal["call", "put"]
+    strike: int = Field(ge=1, lt=PRICE_LIMIT, strict=True)
+    expiry: int = Field(ge=0, lt=TIMESTAMP_LIMIT, strict=True)
+    underlying: int = Field(ge=0, lt=MAX_MARKETS, strict=True)
+
+
 class MarketConfig(BaseModel):
     """One market; its position in the list is its index m in the circuits."""
 
@@ -62,11 +83,21 @@ class MarketConfig(BaseModel):
     # a future settles price moves only (funding step 0); a perpetual also pays funding each epoch
     # from the oracles' signed funding rates (docs/protocol.md, "Perpetual funding")
     kind: Literal["future", "perpetual"] = "future"
+    option: OptionConfig | None = None  # None: a linear future (flat or portfolio mode)
+
+    def instrument(self, index: int) -> Instrument:
+        """The risk model's instrument for this market at position ``index``: a future on itself,
+        or an option on its underlying."""
+        if self.option is None:
+            return Future(index)
+        return Option(self.option.underlying, OptionRight(self.option.right), self.option.strike, self.option.expiry)
 
     @model_validator(mode="after")
     def _ordered(self) -> MarketConfig:
         if self.maintenance_rate > self.initial_rate:
             raise ValueError(f"market {self.name}: the maintenance rate exceeds the initial rate")
+        if self.option is not None and self.kind != "future":
+            raise ValueError(f"market {self.name}: an option pays no funding; only a linear market can be perpetual")
         return self
 
 
@@ -128,6 +159,11 @@ class Settings(BaseSettings):
     liquidation_grace_seconds: int = Field(default=3600, ge=0, lt=1 << 32)
     liquidation_penalty_rate: int = Field(default=200_000, ge=0, le=RATE_SCALE)
     backstop_account: int | None = Field(default=None, ge=0, lt=1 << 63)
+    # flat: requirement = sum |b P| rate; portfolio: the scenario check over the epoch's risk arrays
+    margin_mode: Literal["flat", "portfolio"] = "flat"
+    # the implied-volatility reports' breaker (circuits/protocol/vol_report.py), in vol millionths
+    vol_breaker_max_spread: int = Field(default=DEFAULT_MAX_SPREAD, ge=0, le=VOL_MAX)
+    vol_breaker_max_move: int = Field(default=DEFAULT_MAX_MOVE, ge=0, le=VOL_MAX)
     generate_keys: bool = True  # run a (single-party, development) setup for missing keys
     log_level: str = "INFO"
     log_json: bool = True
@@ -171,7 +207,21 @@ class Settings(BaseSettings):
         names = [m.name for m in value]
         if len(set(names)) != len(names):
             raise ValueError("market names must be unique")
+        for market in value:
+            if market.option is not None:
+                underlying = market.option.underlying
+                if underlying >= len(value) or value[underlying].option is not None:
+                    raise ValueError(f"option market {market.name}: the underlying {underlying} must be a "
+                                     "non-option market of the list")
         return value
+
+    @model_validator(mode="after")
+    def _options_need_portfolio_mode(self) -> Settings:
+        options = [m.name for m in self.markets or () if m.option is not None]
+        if options and self.margin_mode != "portfolio":
+            raise ValueError(f"option markets ({', '.join(options)}) need ZKMARGIN_MARGIN_MODE=portfolio: a flat "
+                             "rate cannot margin an option's non-linear risk")
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -14,10 +14,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from circuits import get_circuit
+from circuits.base import Circuit
 from circuits.common import MarketCircuit
 from circuits.protocol.keystore import (
     PROVING_KEY_FILE,
     circuit_id,
+    key_dir,
     load_keys,
     run_setup,
     statement_circuit,
@@ -55,10 +58,19 @@ def _move_aside(directory: Path, old_circuit_id: str) -> Path:
     raise KeyFileError(f"cannot move the outdated keys in {directory} aside: too many outdated copies")
 
 
+def _attestation_circuit(statement: str, markets: int, escrow: bool, portfolio: bool) -> Circuit:
+    """The circuit behind a statement; in portfolio mode the margin attestation is the portfolio
+    statement (``circuits/portfolio.py``, S = 16), verified against the epoch's risk record."""
+    if statement == "margin" and portfolio:
+        return get_circuit("portfolio", markets=markets)
+    return statement_circuit(statement, markets, escrow)
+
+
 def load_statement_keys(keys_dir: Path, markets: int, curve_name: str, *, generate: bool,
-                        escrow: bool = False) -> dict[str, StatementKey]:
+                        escrow: bool = False, portfolio: bool = False) -> dict[str, StatementKey]:
     """Every statement's key, generated first if missing and ``generate`` is set. With ``escrow``
-    (a guardian set is configured) the transitions are their escrow variants, with their own keys.
+    (a guardian set is configured) the transitions are their escrow variants, with their own keys;
+    with ``portfolio`` the margin attestation is the portfolio statement, with its own key.
 
     Raises KeyFileError (the service does not start) for a missing key without ``generate``, a
     damaged file, or a key whose circuit id differs from the configured circuit's. With
@@ -68,10 +80,13 @@ def load_statement_keys(keys_dir: Path, markets: int, curve_name: str, *, genera
     backend = get_backend(curve)
     keys = {}
     for statement in STATEMENTS:
-        circuit = statement_circuit(statement, markets, escrow)
+        circuit = _attestation_circuit(statement, markets, escrow, portfolio)
         assert isinstance(circuit, MarketCircuit)
-        directory = statement_key_dir(keys_dir, statement, markets, curve, escrow)
-        expected = circuit_id(statement, markets, curve.name, escrow)
+        if statement == "margin" and portfolio:
+            directory, expected = key_dir(keys_dir, circuit, curve), circuit.shape(curve).digest()
+        else:
+            directory = statement_key_dir(keys_dir, statement, markets, curve, escrow)
+            expected = circuit_id(statement, markets, curve.name, escrow)
         pk = None
         if (directory / PROVING_KEY_FILE).exists():
             pk = load_keys(directory, backend)

@@ -450,6 +450,27 @@ class OracleReport(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 
 
+class VolReport(Base):
+    """A signed implied-volatility report (``circuits.protocol.vol_report``) that passed
+    ``verify_vol_report`` when it arrived; unique as an ``OracleReport`` is (digest; oracle,
+    market and instant), and re-verified whenever a quorum counts it."""
+
+    __tablename__ = "vol_reports"
+    __table_args__ = (
+        Index(None, "market", "timestamp"),
+        UniqueConstraint("oracle", "market", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(IdentityKey, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH), unique=True)
+    oracle: Mapped[str] = mapped_column(ForeignKey("oracle_keys.public_key"))
+    market: Mapped[int] = mapped_column(Integer)
+    vol: Mapped[int] = mapped_column(BigInteger)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
 class SnapshotPhase(enum.StrEnum):
     """``mark``: taken when an epoch opens (margin and initial-margin checks during the epoch);
     ``settlement``: taken when it closes (the settlement prices, also in ``epoch_prices``)."""
@@ -471,6 +492,17 @@ class PriceSnapshotRecord(Base):
     # the circuit-breaker trips the operator confirmed (JSON list of ``BreakerTrip.to_dict``);
     # NULL when the breaker did not trip
     circuit_breaker_override: Mapped[str | None] = mapped_column(Text)
+
+
+class EpochRiskRecord(Base):
+    """An epoch's risk record in portfolio mode (``verifier.services.risk``): the market inputs,
+    the risk arrays and their Poseidon digest, fixed when the epoch opened; never changes."""
+
+    __tablename__ = "epoch_risk"
+
+    epoch_id: Mapped[int] = mapped_column(ForeignKey("epochs.id"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(80))  # the field element, decimal
+    document: Mapped[str] = mapped_column(Text)
 
 
 # --- liquidation (migration 0006) -------------------------------------------------------------

@@ -17,7 +17,7 @@ from verifier.db import records
 from verifier.db.models import Epoch, EpochStatus, SnapshotPhase
 from verifier.db.types import utc_now
 from verifier.errors import EpochStateError, NotFoundError
-from verifier.services import funding, prices, settlements
+from verifier.services import funding, prices, risk, settlements
 from verifier.services.context import ServiceContext
 from verifier.services.errors import NoOpenEpochError
 
@@ -81,6 +81,7 @@ def open_epoch(session: Session, ctx: ServiceContext, attestation_deadline: date
     deadline = attestation_deadline or utc_now() + timedelta(seconds=ctx.runtime.settings.attestation_window_seconds)
     epoch = records.open_epoch(session, epoch_id, attestation_deadline=deadline)
     prices.store_snapshot(session, epoch_id, SnapshotPhase.MARK, taken, overridden=trips)
+    risk.fix_epoch_risk(session, ctx, taken)  # portfolio mode: the arrays, fixed with the mark prices
     return {**epoch_view(session, epoch), "circuit_breaker_override": [t.to_dict() for t in trips] or None}
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from circuits.portfolio import PortfolioMargin, risk_arrays_from_json
 from circuits.state import BoundError
 from verifier.batching import Announcement
 from verifier.db import records
@@ -58,7 +59,7 @@ from verifier.errors import (
     OutOfOrderError,
     StaleCommitmentError,
 )
-from verifier.services import accounts, deposits, epochs, funding, liquidations, payouts, settlements
+from verifier.services import accounts, deposits, epochs, funding, liquidations, payouts, risk, settlements
 from verifier.services.context import ServiceContext
 from verifier.services.errors import AlreadyAcceptedError, ProofRejectedError, RequestError
 from verifier.services.statements import Statement, build_statement, parse_proof, verify_statement
@@ -513,10 +514,18 @@ def plan_attestation(db: Session | Connection, ctx: ServiceContext, account_id: 
         with _orm(db) as session:
             prices = epochs.mark_prices(session, ctx, epoch_id, require_open=False)
     circuit = ctx.runtime.keys["margin"].circuit
+    if isinstance(circuit, PortfolioMargin):  # portfolio mode: the epoch's marks and risk digest
+        with _orm(db) as session:
+            arrays = risk_arrays_from_json(risk.epoch_risk(session, epoch_id), "the epoch's risk record")
+        portfolio = circuit
 
-    def build(commitment: int) -> Statement:
-        return build_statement(ctx, "margin", circuit.public_inputs(
-            account_id, commitment, epoch_id, prices, ctx.runtime.maintenance_rates, ctx.curve))
+        def build(commitment: int) -> Statement:
+            return build_statement(ctx, "margin", portfolio.public_inputs_for(account_id, commitment, arrays,
+                                                                              ctx.curve))
+    else:
+        def build(commitment: int) -> Statement:
+            return build_statement(ctx, "margin", circuit.public_inputs(
+                account_id, commitment, epoch_id, prices, ctx.runtime.maintenance_rates, ctx.curve))
 
     statement = build(current)
     if seen_id is not None:

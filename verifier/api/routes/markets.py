@@ -14,4 +14,4 @@ router = APIRouter(tags=["markets"])
 @router.get("/markets", response_model=list[Market],
             summary="The configured markets (index = position in every price vector)")
 async def list_markets(ctx: ContextDep) -> list[dict[str, Any]]:
-    return await ctx.read(markets.list_markets, [m.kind for m in ctx.runtime.markets])
+    return await ctx.read(markets.list_markets, ctx.runtime.markets)

@@ -6,11 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
-from circuits.protocol.api import Oracle, OracleReportReceipt
+from circuits.protocol.api import CurrentVols, Oracle, OracleReportReceipt, VolReportReceipt
 from circuits.protocol.oracle_report import SignedReport
+from circuits.protocol.vol_report import SignedVolReport
 from verifier.api.deps import ContextDep, OperatorDep
-from verifier.api.schemas import OracleRegistration, OracleRevocation, SignedReportJson
-from verifier.services import prices
+from verifier.api.schemas import OracleRegistration, OracleRevocation, SignedReportJson, SignedVolReportJson
+from verifier.services import prices, vols
 
 router = APIRouter(tags=["oracles"])
 OracleKeyHex = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="the oracle's public key, lower-case hex")]
@@ -47,3 +48,19 @@ async def submit_report(ctx: ContextDep, body: SignedReportJson, response: Respo
     if not created:
         response.status_code = 200
     return view
+
+
+@router.post("/oracle-vol-reports", status_code=201, response_model=VolReportReceipt,
+             responses={200: {"model": VolReportReceipt, "description": "the same signed report again"}},
+             summary="Submit a signed implied-volatility report (Ed25519-authenticated)")
+async def submit_vol_report(ctx: ContextDep, body: SignedVolReportJson, response: Response) -> dict[str, Any]:
+    view, created = await vols.receive_vol_report(ctx, SignedVolReport.from_dict(body.model_dump()))
+    if not created:
+        response.status_code = 200
+    return view
+
+
+@router.get("/oracle-vols", response_model=CurrentVols,
+            summary="The implied volatility per underlying now: the lower median of 2f + 1 oracles (409 if none)")
+async def current_vols(ctx: ContextDep) -> dict[str, Any]:
+    return await ctx.read(vols.current_vols, ctx)
