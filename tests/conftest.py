@@ -87,6 +87,8 @@ SLOW_TESTS = {
         "the clearing machine with liquidations, escrowed proofs: about 95 s on SQLite (2 examples)",
     "tests/verifier/test_clearing_properties.py::test_a_late_tth_share_after_the_operator_declared_the_account_in_default":
         "a pinned liquidation sequence with escrowed proofs, 30 s",
+    "tests/verifier/test_clearing_properties.py::test_a_close_out_in_the_machine_keeps_every_invariant":
+        "pinned liquidation sequences with escrowed proofs, 35 s each",
 }
 # tests run per curve or back end whose second variant adds time, not coverage of other code: the
 # fast lane keeps one (the statements on BLS12-381, the escrow on BN254 as circom users build it,
