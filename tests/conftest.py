@@ -90,6 +90,13 @@ SLOW_TESTS = {
     "tests/verifier/test_keys.py::test_the_escrow_variants_load_beside_the_plain_keys": "escrow keys",
     "tests/prover/test_trader_escrow.py": "escrow keys, the trader's proofs",
     "tests/prover/test_trader_funding.py": "the trader's proofs of a perpetual's settlement",
+    # (the whole module is marked slow in place too) escrowed proofs of real traders, 3-4 s each
+    "tests/verifier/test_clearing_properties.py::test_liquidations_in_any_order_keep_every_epoch_finalizable_at_zero":
+        "the clearing machine with liquidations, escrowed proofs: 46-120 s on SQLite (3 examples)",
+    "tests/verifier/test_clearing_properties.py::test_a_late_tth_share_after_the_operator_declared_the_account_in_default":
+        "a pinned liquidation sequence with escrowed proofs, 30 s",
+    "tests/verifier/test_clearing_properties.py::test_a_close_out_in_the_machine_keeps_every_invariant":
+        "pinned liquidation sequences with escrowed proofs, 35 s each",
 }
 # tests run per curve or back end whose second variant adds time, not coverage of other code: the
 # fast lane keeps one (the statements on BLS12-381, the escrow on BN254 as circom users build it,

@@ -510,7 +510,8 @@ class EpochRiskRecord(Base):
 
 class LiquidationStatus(enum.StrEnum):
     """requested: signed and frozen, collecting shares; opened: the state is revealed; closed: the
-    close-out is applied; failed: the opening did not match the pinned commitment."""
+    close-out is applied; failed: the opening did not match the pinned commitment, or the account
+    was declared in default before it opened."""
 
     REQUESTED = "requested"
     OPENED = "opened"

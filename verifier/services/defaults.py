@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from verifier.db.models import AccountDefault
+from verifier.db.models import Account, AccountDefault, Liquidation, LiquidationStatus
 from verifier.db.records import default_of, lock_account
 from verifier.db.types import utc_now
 from verifier.errors import ConflictError, DuplicateError
@@ -22,7 +22,7 @@ def mark_default(session: Session, *, account_id: int, epoch_id: int, reason: st
     account is frozen (``records.refuse_if_in_default``) and counts as defaulted in every later
     epoch, its pnl there allocated to the default fund at finalization.
     """
-    lock_account(session, account_id)
+    account = lock_account(session, account_id)
     lock_closed_epoch(session, epoch_id, shared=True)
     refuse_second_outcome(session, account_id, epoch_id)
     earlier = default_of(session, account_id)
@@ -33,8 +33,23 @@ def mark_default(session: Session, *, account_id: int, epoch_id: int, reason: st
                             "fill of it to apply: it has nothing to settle there, so it cannot default on it")
     default = AccountDefault(account_id=account_id, epoch_id=epoch_id, reason=reason[:200], created_at=utc_now())
     session.add(default)
+    _supersede_liquidation(session, account, epoch_id)
     session.flush()
     return default
+
+
+def _supersede_liquidation(session: Session, account: Account, epoch_id: int) -> None:
+    """A default ends the account's open liquidation (it fails, naming the default): a defaulted
+    account is not liquidated, as a request for it is refused. Closing it out afterwards would
+    settle the epoch of its default too, two outcomes for one account and epoch."""
+    if account.liquidation_id is None:
+        return
+    liquidation = session.get(Liquidation, account.liquidation_id)
+    if liquidation is not None and liquidation.status is LiquidationStatus.REQUESTED:
+        liquidation.status = LiquidationStatus.FAILED
+        liquidation.failure = (f"account {account.id} was declared in default for epoch {epoch_id} before the "
+                               "guardians' shares opened its state: its pnl goes to the default fund at finalization")
+    account.liquidation_id = None  # the default freezes it from now on
 
 
 def declare_default(session: Session, account_id: int, epoch_id: int, reason: str) -> dict[str, Any]:
