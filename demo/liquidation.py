@@ -26,7 +26,7 @@ DROP_PRICES = [26_000, 2_000]  # BTC falls again: Bob's equity no longer covers 
 SECOND_CLOSE_PRICES = [26_400, 2_000]
 GRACE_SECONDS = 2  # the cure window after a missed attestation deadline (the service's and the guardians')
 BACKSTOP_DEPOSIT = 20_000  # what the backstop desk brings to take over positions
-ATTESTATION_WINDOW_SECONDS = 2  # epoch 2's attestation deadline: seconds after it opens (an hour by default)
+ATTESTATION_WINDOW_SECONDS = 3  # epoch 2's attestation deadline: seconds after it opens (an hour by default)
 SHARING_GUARDIANS = (1, 3)  # guardian 2 is not needed: any 2 of the 3 open an escrow
 INSURANCE_FUND = "default-fund"  # the ledger account the penalty goes to
 
