@@ -1,5 +1,7 @@
-"""``zkmargin demo``: one epoch of private margin trading, end to end, on embedded defaults.
+"""``zkmargin demo``: two epochs of private margin trading and a liquidation, end to end, on
+embedded defaults.
 
-It drives both applications (the verifier service and the trader's library), so it lives above
-them both: nothing in ``prover/``, ``verifier/``, ``circuits/`` or ``zkmargin/`` imports it.
+It drives the applications (the verifier service, the trader's library, the guardians), so it
+lives above them all: nothing in ``prover/``, ``verifier/``, ``guardian/``, ``circuits/`` or
+``zkmargin/`` imports it.
 """

@@ -6,7 +6,7 @@ import typer
 
 
 def demo_command() -> None:
-    """Two traders through one epoch on a local service: deposits, fills, margin proofs, settlement."""
+    """Two traders through two epochs on a local service, one of them liquidated with the guardians' help."""
     from demo.run import run_demo
 
     raise typer.Exit(run_demo())
