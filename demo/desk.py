@@ -177,6 +177,7 @@ class Cast:
     bob: TraderAccount
     backstop: TraderAccount
     guardians: Any  # demo.guardians.Ceremony
+    bob_adoption: str = ""  # what Bob's CLI said when it adopted his successor state
 
     @property
     def traders(self) -> dict[str, TraderAccount]:

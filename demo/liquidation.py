@@ -183,22 +183,26 @@ def _revealed_and_closed_out(cast: Cast, story: Story, record: dict[str, Any]) -
                + ", ".join(f"{q:+,} {names[m]} at {money(closeout['prices'][m])}" for m, q in enumerate(moved) if q))
     story.fact(f"penalty {money(closeout['penalty'])} ({rate} % of the maintenance margin closed) to the insurance "
                f"fund; insurance fund balance {money(cast.operator.balance(INSURANCE_FUND))}")
-    successor = _successor_shown_to_bob(cast)
+    successor = _successor_adopted_by_bob(cast)
     story.fact(f"realized pnl {signed(closeout['realized_pnl'])}, booked as Bob's settlement of epoch "
                f"{revealed.epoch}; Bob continues {'flat' if successor.is_flat else 'with a position'}, collateral "
                f"{money(successor.collateral)}, in epoch {successor.epoch}: a state the service wrote, whose opening "
                f"only Bob's own account view shows")
+    story.fact("Bob's next command checks that state against the close-out rules from his own state, then adopts it:")
+    story.fact(f"  {cast.bob_adoption}")
     return Liquidated(record["status"], tuple(s["guardian"] for s in record["shares"]), revealed, moved,
                       bool(closeout["full"]), int(closeout["penalty"]), int(closeout["realized_pnl"]),
                       int(closeout["successor_commitment"]), successor)
 
 
-def _successor_shown_to_bob(cast: Cast) -> AccountState:
-    """The successor's opening, from Bob's own view of his account (the operator's view omits it)."""
-    summary = cast.bob.client.account(cast.bob.wallet.account_id).liquidation
-    if summary is None or summary.successor_state is None:
-        raise RuntimeError("Bob's account view shows no successor state after his close-out")
-    return state_from_json(summary.successor_state)
+def _successor_adopted_by_bob(cast: Cast) -> AccountState:
+    """Bob's CLI, on its next command, checks the successor against the close-out rules and adopts it
+    (prover.trader.liquidation); what it tells him is kept for the story."""
+    outcome = cast.bob.reconcile()
+    if outcome is None or "adopted_liquidation_successor" not in outcome.data:
+        raise RuntimeError("Bob's trader CLI did not adopt the state the service wrote after his close-out")
+    cast.bob_adoption = outcome.summary
+    return cast.bob.wallet.state
 
 
 def _second_epoch_settles(cast: Cast, story: Story, epoch_id: int, liquidated: Liquidated) -> Aftermath:

@@ -50,6 +50,10 @@ def assert_the_liquidation_chapters(out: str) -> None:
     assert lines_with(out, "penalty 520 (20 % of the maintenance margin closed) to the insurance fund; insurance fund "
                            "balance 520")
     assert lines_with(out, "realized pnl -1,600", "Bob continues flat, collateral 1,477, in epoch 3")
+    # Bob's CLI checked the successor against the close-out rules and adopted it (one wrapped paragraph)
+    paragraph = " ".join(out.split())
+    assert "Liquidation 1 (margin_call): the guardians opened this account's state" in paragraph
+    assert "Collateral now 1477 (was 3597); the state file adopted the service's successor state" in paragraph
     assert lines_with(out, "backstop fill accepted")
     assert "backstop holds +2 BTC-USD at a cost basis of 52,000" in out
     assert ("pnl: alice +800, backstop +800, bob -1,600 (booked by the close-out): the sum is 0; epoch 2 finalized "
