@@ -470,6 +470,26 @@ class TraderAccount:
                                          {"amount": str(amount)}))
         return outcomes
 
+    def pay_levies(self) -> list[Outcome]:
+        """Pay every levy the account owes (a socialized loss of a liquidation, docs/protocol.md §12):
+        each is a transfer proof debiting its amount, in the open epoch, and comes before anything
+        else the account does, so every command that moves the state pays them first."""
+        outcomes = []
+        for levy in self.client.account(self.wallet.account_id).pending_levies:
+            epoch, amount = self.open_epoch(), int(levy.amount)
+            try:
+                new, inputs = self.circuit("transfer").transition(
+                    self.wallet.state, -amount, epoch.epoch_id, _prices(epoch.mark_prices), self.rates("initial"),
+                    self.wallet.curve, escrow_key=self.escrow_key())
+            except BoundError as exc:
+                raise self._refuse_unhealthy(exc, f"cannot pay levy #{levy.levy_id} of {amount} ({levy.reference}); "
+                                                  "deposit first, or the account will be liquidated at its deadline"
+                                             ) from None
+            outcomes.append(self._transition(
+                "levy", "transfer", f"/accounts/{self.wallet.account_id}/levies/{levy.levy_id}/apply",
+                epoch.epoch_id, new, inputs, {}, {"levy_id": levy.levy_id, "amount": str(amount)}))
+        return outcomes
+
     def apply_fills(self) -> list[Outcome]:
         """Apply every pending fill, settling a closed epoch first where the clearing order needs it."""
         return self.catch_up()
@@ -487,7 +507,7 @@ class TraderAccount:
         """
         if before_epoch is not None:
             settle_through = before_epoch - 1 if settle_through is None else min(settle_through, before_epoch - 1)
-        outcomes: list[Outcome] = []
+        outcomes: list[Outcome] = self.pay_levies()
         while True:
             state = self.wallet.state
             fills = sorted((f for f in self.client.fills(self.wallet.account_id, pending=True)

@@ -7,7 +7,7 @@ account cannot attest, the grace passes, the operator requests the liquidation, 
 shares), the service combines and closes out, and the trader's next ``zkmargin status`` adopts the
 successor state, says why, and its next deposit proof from that state verifies. A doctored close-out
 record is refused with the state file untouched, and an adoption killed after keeping the old file
-re-runs on the next command.
+re-runs on the next command. A winner's CLI pays a levy (a socialized loss) before what it was asked.
 
 The waterfall's socialized step through HTTP is tests/verifier/test_api_liquidation.py's (planted
 states); here the bankrupt account's loss falls to the insurance fund (no finalized epoch has winners).
@@ -314,3 +314,43 @@ def test_a_bankrupt_account_fully_closed_out_adopts_a_flat_successor_after_refus
     api.credit(account_id, 5_000, "wire-after")
     [deposited] = trader_command(state, "deposit")
     assert deposited["kind"] == "deposit" and adopted_state(state).collateral == 5_000
+
+
+def plant_levy(service, account_id: int, amount: int, epoch_id: int) -> int:
+    """A levy as a close-out's socialized step leaves it: owed on ``trader/<w>/levies`` and pending."""
+    from verifier.db.ledger import Posting, append_entry, trader_levies
+    from verifier.db.models import EntryKind, PendingItem, PendingKind
+    from verifier.db.types import utc_now
+
+    database = Database.connect(service.settings.database_url)
+    try:
+        with database.unit_of_work() as session:
+            append_entry(session, EntryKind.LIQUIDATION, [Posting(trader_levies(account_id), -amount),
+                                                          Posting(DEFAULT_FUND, amount)],
+                         reference="liquidation/99/socialized", account_id=account_id, epoch_id=epoch_id)
+            item = PendingItem(kind=PendingKind.LEVY, account_id=account_id, amount=amount, epoch_id=epoch_id,
+                               reference=f"liquidation/99/levy/{account_id}", deadline=utc_now() + timedelta(hours=1),
+                               created_at=utc_now())
+            session.add(item)
+            session.flush()
+            return item.id
+    finally:
+        database.dispose()
+
+
+def test_a_winner_s_cli_pays_its_levy_before_anything_else(service, trader_home):
+    api, state = service.api, trader_home / "state.json"
+    epoch_id = open_epoch(api, [50_000, 3_000])
+    opened = zkmargin("account", "new", "--service", service.url, "--state", str(state))
+    account_id = opened[0]["account_id"]
+    api.credit(account_id, 10_000, f"wire-{account_id}")
+    trader_command(state, "deposit")
+    levy_id = plant_levy(service, account_id, 1_250, epoch_id)
+
+    levy, withdrawal = trader_command(state, "withdraw", "500")  # the levy first, then what was asked
+    assert (levy["kind"], levy["levy_id"], levy["amount"]) == ("levy", levy_id, "1250")
+    assert withdrawal["kind"] == "withdrawal" and adopted_state(state).collateral == 10_000 - 1_250 - 500
+    view = api.expect(api.client.get(f"/accounts/{account_id}", headers={
+        "Authorization": f"Bearer {Wallet.from_document(statefile.load(state)).account_token}"}), 200)
+    assert view["pending_levies"] == [] and view["balances"]["levies"] == "0"
+    assert view["balances"]["collateral"] == str(10_000 - 1_250 - 500)
