@@ -24,17 +24,15 @@ JSON: ``{"oracle": "<64 hex>", "market": 0, "epoch": 3, "rate": -120, "timestamp
 
 from __future__ import annotations
 
-import hashlib
-import json
 import struct
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from circuits.protocol.errors import PriceRangeError
 from circuits.protocol.oracle_report import (
+    OracleSigned,
     PUBLIC_KEY_BYTES,
     SIGNATURE_BYTES,
     U32_LIMIT,
@@ -80,7 +78,7 @@ def funding_step(rate: int, settlement_price: int) -> int:
 
 
 @dataclass(frozen=True)
-class SignedFundingReport:
+class SignedFundingReport(OracleSigned):
     """One oracle's signed funding rate for a market and epoch; construction checks the encoding only."""
 
     oracle: bytes
@@ -95,30 +93,12 @@ class SignedFundingReport:
         object.__setattr__(self, "signature", exact_bytes("signature", self.signature, SIGNATURE_BYTES))
         self.message()  # checks every integer's width
 
-    @property
-    def oracle_id(self) -> str:
-        return self.oracle.hex()
-
     def message(self) -> bytes:
         return funding_message(self.oracle, self.market, self.epoch, self.rate, self.timestamp)
-
-    def digest(self) -> bytes:
-        """SHA-256 of the signed bytes: a byte-identical resubmission is the same report."""
-        return hashlib.sha256(self.message()).digest()
-
-    def signed_by(self, public_key: Ed25519PublicKey) -> bool:
-        try:
-            public_key.verify(self.signature, self.message())
-        except InvalidSignature:
-            return False
-        return True
 
     def to_dict(self) -> dict[str, Any]:
         return {"oracle": self.oracle.hex(), "market": self.market, "epoch": self.epoch, "rate": self.rate,
                 "timestamp": self.timestamp, "signature": self.signature.hex()}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, data: Any) -> SignedFundingReport:

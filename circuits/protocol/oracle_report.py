@@ -178,8 +178,44 @@ def report_message(oracle: bytes, market: int, price: int, timestamp: int) -> by
     return REPORT_DOMAIN + _REPORT_LAYOUT.pack(oracle, market, price, timestamp)
 
 
+class OracleSigned:
+    """What every statement an oracle signs (price, funding rate, volatility) shares: its oracle key
+    and signature, its domain-tagged ``message()``, the digest naming it, the signature check and
+    the compact JSON. Subclasses are frozen dataclasses with ``oracle`` and ``signature`` fields."""
+
+    oracle: bytes
+    signature: bytes
+
+    def message(self) -> bytes:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def oracle_id(self) -> str:
+        """The oracle's public key in hex, as it appears in JSON and in the registry."""
+        return self.oracle.hex()
+
+    def digest(self) -> bytes:
+        """SHA-256 of the signed bytes: names the signed statement (the message is domain-tagged), so
+        a byte-identical resubmission is the same report."""
+        return hashlib.sha256(self.message()).digest()
+
+    def signed_by(self, public_key: Ed25519PublicKey) -> bool:
+        """Whether the signature verifies under ``public_key`` for this statement's exact content."""
+        try:
+            public_key.verify(self.signature, self.message())
+        except InvalidSignature:
+            return False
+        return True
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
 @dataclass(frozen=True)
-class SignedReport:
+class SignedReport(OracleSigned):
     """One oracle's signed statement: ``market`` was worth ``price`` at ``timestamp`` (seconds).
 
     Construction checks only the encoding (lengths, integer widths); whether the report is
@@ -200,32 +236,12 @@ class SignedReport:
         strict_integer("price", self.price, 0, U64_LIMIT)
         strict_integer("timestamp", self.timestamp, 0, U64_LIMIT)
 
-    @property
-    def oracle_id(self) -> str:
-        """The oracle's public key in hex, as it appears in JSON and in the registry."""
-        return self.oracle.hex()
-
     def message(self) -> bytes:
         return report_message(self.oracle, self.market, self.price, self.timestamp)
-
-    def digest(self) -> bytes:
-        """SHA-256 of the signed bytes: names the signed statement (the message is domain-tagged)."""
-        return hashlib.sha256(self.message()).digest()
-
-    def signed_by(self, public_key: Ed25519PublicKey) -> bool:
-        """Whether the signature verifies under ``public_key`` for this report's exact content."""
-        try:
-            public_key.verify(self.signature, self.message())
-        except InvalidSignature:
-            return False
-        return True
 
     def to_dict(self) -> dict[str, Any]:
         return {"oracle": self.oracle.hex(), "market": self.market, "price": self.price,
                 "timestamp": self.timestamp, "signature": self.signature.hex()}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, data: Any) -> SignedReport:

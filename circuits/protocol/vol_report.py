@@ -25,18 +25,16 @@ on a set of reports; the limits of the breaker are in vol millionths **absolute*
 
 from __future__ import annotations
 
-import hashlib
-import json
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from circuits.protocol.errors import OracleError, OracleFormatError
 from circuits.protocol.oracle_report import (
+    OracleSigned,
     PUBLIC_KEY_BYTES,
     SIGNATURE_BYTES,
     U32_LIMIT,
@@ -98,7 +96,7 @@ def check_vol(name: str, vol: Any) -> int:
 
 
 @dataclass(frozen=True)
-class SignedVolReport:
+class SignedVolReport(OracleSigned):
     """One oracle's statement: ``market``'s implied volatility was ``vol`` millionths at ``timestamp``."""
 
     oracle: bytes
@@ -117,22 +115,9 @@ class SignedVolReport:
     def message(self) -> bytes:
         return vol_report_message(self.oracle, self.market, self.vol, self.timestamp)
 
-    def digest(self) -> bytes:
-        return hashlib.sha256(self.message()).digest()
-
-    def signed_by(self, public_key: Ed25519PublicKey) -> bool:
-        try:
-            public_key.verify(self.signature, self.message())
-        except InvalidSignature:
-            return False
-        return True
-
     def to_dict(self) -> dict[str, Any]:
         return {"oracle": self.oracle.hex(), "market": self.market, "vol": self.vol,
                 "timestamp": self.timestamp, "signature": self.signature.hex()}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, data: Any) -> SignedVolReport:
