@@ -437,7 +437,8 @@ class TraderAccount:
                      else f"credited deposit #{deposit_id}" if deposit_id is not None else "credited deposit")
             raise TraderError(f"no {which} is waiting to be applied (pending: {listing}); "
                               "the operator credits a deposit once the funds arrive")
-        outcomes = self.catch_up(before_epoch=self.open_epoch().epoch_id)
+        # a deposit passes a pending levy (it may be what makes the levy payable): levies after it
+        outcomes = self.catch_up(before_epoch=self.open_epoch().epoch_id, levies_first=False)
         for item in chosen:
             epoch = self.open_epoch()
             value = int(item.amount)
@@ -450,7 +451,7 @@ class TraderAccount:
             outcomes.append(self._transition(
                 "deposit", "transfer", f"/accounts/{self.wallet.account_id}/deposits/{item.deposit_id}/apply",
                 epoch.epoch_id, new, inputs, {}, {"deposit_id": item.deposit_id, "amount": str(value)}))
-        return outcomes
+        return outcomes + self.pay_levies()
 
     def withdraw(self, amount: int) -> list[Outcome]:
         if amount <= 0:
@@ -494,7 +495,8 @@ class TraderAccount:
         """Apply every pending fill, settling a closed epoch first where the clearing order needs it."""
         return self.catch_up()
 
-    def catch_up(self, settle_through: int | None = None, *, before_epoch: int | None = None) -> list[Outcome]:
+    def catch_up(self, settle_through: int | None = None, *, before_epoch: int | None = None,
+                 levies_first: bool = True) -> list[Outcome]:
         """Bring the state forward in the clearing cycle's order, one proof a step.
 
         A fill belongs to the epoch it was posted in: it is applied against that epoch, to a state
@@ -507,7 +509,7 @@ class TraderAccount:
         """
         if before_epoch is not None:
             settle_through = before_epoch - 1 if settle_through is None else min(settle_through, before_epoch - 1)
-        outcomes: list[Outcome] = self.pay_levies()
+        outcomes: list[Outcome] = self.pay_levies() if levies_first else []
         while True:
             state = self.wallet.state
             fills = sorted((f for f in self.client.fills(self.wallet.account_id, pending=True)

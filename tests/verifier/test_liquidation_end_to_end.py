@@ -316,7 +316,7 @@ def test_a_bankrupt_account_fully_closed_out_adopts_a_flat_successor_after_refus
     assert deposited["kind"] == "deposit" and adopted_state(state).collateral == 5_000
 
 
-def plant_levy(service, account_id: int, amount: int, epoch_id: int) -> int:
+def plant_levy(service, account_id: int, amount: int, epoch_id: int, liquidation: int = 99) -> int:
     """A levy as a close-out's socialized step leaves it: owed on ``trader/<w>/levies`` and pending."""
     from verifier.db.ledger import Posting, append_entry, trader_levies
     from verifier.db.models import EntryKind, PendingItem, PendingKind
@@ -327,10 +327,10 @@ def plant_levy(service, account_id: int, amount: int, epoch_id: int) -> int:
         with database.unit_of_work() as session:
             append_entry(session, EntryKind.LIQUIDATION, [Posting(trader_levies(account_id), -amount),
                                                           Posting(DEFAULT_FUND, amount)],
-                         reference="liquidation/99/socialized", account_id=account_id, epoch_id=epoch_id)
+                         reference=f"liquidation/{liquidation}/socialized", account_id=account_id, epoch_id=epoch_id)
             item = PendingItem(kind=PendingKind.LEVY, account_id=account_id, amount=amount, epoch_id=epoch_id,
-                               reference=f"liquidation/99/levy/{account_id}", deadline=utc_now() + timedelta(hours=1),
-                               created_at=utc_now())
+                               reference=f"liquidation/{liquidation}/levy/{account_id}",
+                               deadline=utc_now() + timedelta(hours=1), created_at=utc_now())
             session.add(item)
             session.flush()
             return item.id
@@ -354,3 +354,10 @@ def test_a_winner_s_cli_pays_its_levy_before_anything_else(service, trader_home)
         "Authorization": f"Bearer {Wallet.from_document(statefile.load(state)).account_token}"}), 200)
     assert view["pending_levies"] == [] and view["balances"]["levies"] == "0"
     assert view["balances"]["collateral"] == str(10_000 - 1_250 - 500)
+
+    # a deposit passes a pending levy (it may be what makes the levy payable); the levy follows it
+    second = plant_levy(service, account_id, 9_000, epoch_id, liquidation=98)
+    api.credit(account_id, 1_000, f"wire-{account_id}-2")
+    deposit, levy = trader_command(state, "deposit")
+    assert (deposit["kind"], levy["kind"], levy["levy_id"]) == ("deposit", "levy", second)
+    assert adopted_state(state).collateral == 10_000 - 1_250 - 500 + 1_000 - 9_000

@@ -230,7 +230,9 @@ class TransitionSpec:
     next_state_epoch: Callable[[int], int]  # the epoch the new state records
     fills_up_to: Callable[[int], int]  # fills of epochs up to this one are applied first
     holds_position: Callable[[TransitionRequest], bool | None] = lambda request: None  # None: unchanged
-    applies_levy: bool = False  # the one transition a pending levy does not hold back
+    # what a pending levy does not hold back: the levy itself, and a deposit, which only adds collateral
+    # and may be what makes the levy payable (docs/protocol.md §12, "Collecting a levy")
+    passes_levies: bool = False
 
 
 def parse_escrow(ctx: ServiceContext, request: TransitionRequest) -> Escrow | None:
@@ -282,7 +284,7 @@ def plan_transition(session: Session, ctx: ServiceContext, spec: TransitionSpec,
         check(session, ctx, request)
     fills_up_to = spec.fills_up_to(request.epoch_id)
     require_clearing_order(session, account, request.epoch_id, spec.action(request), fills_up_to=fills_up_to,
-                           levies_first=not spec.applies_levy)
+                           levies_first=not spec.passes_levies)
     return Plan(build(account.current_commitment), spec.kind, request.account_id, account.current_commitment,
                 request.new_commitment, epoch_id=request.epoch_id, state_epoch=spec.next_state_epoch(request.epoch_id),
                 holds_position=spec.holds_position(request), fills_up_to=fills_up_to, details=found.details,
@@ -454,14 +456,15 @@ def _epoch_after(epoch_id: int) -> int:
 
 DEPOSIT = TransitionSpec(
     "transfer", StatementKind.TRANSFER, lambda r: f"deposit {r.item_id}", _deposit_records, _deposit_inputs,
-    checks=(_epoch_open,), effect=_apply_deposit, next_state_epoch=_same_epoch, fills_up_to=_epoch_before)
+    checks=(_epoch_open,), effect=_apply_deposit, next_state_epoch=_same_epoch, fills_up_to=_epoch_before,
+    passes_levies=True)
 WITHDRAWAL = TransitionSpec(
     "transfer", StatementKind.TRANSFER, lambda r: "withdrawal", _withdrawal_records, _withdrawal_inputs,
     checks=(_epoch_open,), effect=_record_withdrawal, next_state_epoch=_same_epoch, fills_up_to=_epoch_before)
 LEVY = TransitionSpec(
     "transfer", StatementKind.TRANSFER, lambda r: f"levy {r.item_id}", _levy_records, _levy_inputs,
     checks=(_epoch_open,), effect=_apply_levy, next_state_epoch=_same_epoch, fills_up_to=_epoch_before,
-    applies_levy=True)
+    passes_levies=True)
 FILL = TransitionSpec(
     "fill", StatementKind.FILL, lambda r: f"fill {r.item_id}", _fill_records, _fill_inputs,
     checks=(_fill_epoch_not_finalized,), effect=_consume_fill, next_state_epoch=_same_epoch,
