@@ -10,7 +10,8 @@ the record is the one the service will verify against and that it describes this
   last public input: a record whose digest does not match its arrays could only waste a proof);
 - instrument i is what market i of ``GET /markets`` is (a future on market i, or the option with
   the configured right, strike, expiry and underlying);
-- the price it valued each underlying at is the epoch's mark price.
+- it gives the market inputs of every underlying, and the price it valued each at is the epoch's
+  mark price.
 
 The figures (scenario P&L, requirement, surplus, Greeks) are ``circuits.protocol.risk.book``'s;
 the refusal before proving is ``circuits.portfolio.require_portfolio_margin``'s.
@@ -88,6 +89,9 @@ def check_risk_record(record: EpochRisk, epoch_id: int, mark_prices: list[int] |
         if not _same_instrument(array.instrument, configured):
             raise _refuse(epoch_id, f"instrument {i} is {instrument_to_dict(array.instrument)}, but market {i} "
                                     f"({market.name}) is {instrument_to_dict(configured)}")
+    unvalued = sorted({a.instrument.market for a in arrays.arrays} - set(inputs))
+    if unvalued:
+        raise _refuse(epoch_id, f"it gives no price and volatility for underlying market {unvalued[0]}")
     for index, market_inputs in inputs.items():
         if mark_prices is None or not 0 <= index < len(mark_prices) or mark_prices[index] != market_inputs.price:
             raise _refuse(epoch_id, f"it values market {index} at {market_inputs.price}, not at the epoch's mark "

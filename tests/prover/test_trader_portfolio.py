@@ -123,6 +123,7 @@ def test_the_served_record_passes_its_checks_and_carries_its_digest():
     (lambda r: {**r, "curve": "bn128"}, "it is on bn128"),
     (lambda r: {**r, "markets": [{**r["markets"][0], "price": BTC + 1}]}, "not at the epoch's mark price"),
     (lambda r: {**r, "arrays": r["arrays"][:1]}, "it has 1 instruments, the service 2 markets"),
+    (lambda r: {**r, "markets": []}, "no price and volatility for underlying market 0"),
 ])
 def test_a_doctored_record_is_refused_naming_the_check(doctor, named):
     with pytest.raises(RiskRecordRefusedError, match=named):
