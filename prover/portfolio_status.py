@@ -26,7 +26,7 @@ from circuits.portfolio import risk_arrays_from_json
 from circuits.protocol.risk.black_scholes import VOL_MIN
 from circuits.protocol.risk.book import BookReport, book_report
 from circuits.protocol.risk.errors import RiskModelError
-from circuits.protocol.risk.instruments import Future, Instrument
+from circuits.protocol.risk.instruments import Future, Instrument, instrument_from_dict
 from circuits.protocol.risk.scenarios import MarketInputs
 from prover.console import emit_json
 from prover.inputs import load_input_json
@@ -87,25 +87,33 @@ def _greeks_row(name: str, greeks: dict[str, Any]) -> str:
     return f"  {name:<44} {greeks['delta']:>16} {greeks['gamma']:>14} {greeks['vega']:>14} {greeks['theta']:>14}"
 
 
-def print_report(report: BookReport) -> None:
-    data = report.to_json()
-    typer.echo(f"epoch {report.epoch}  equity at marks {report.equity}")
-    typer.echo("scenario P&L of the book")
+def report_lines(data: dict[str, Any]) -> list[str]:
+    """The figures as text, from ``BookReport.to_json()`` (what ``--json`` prints and the trader's
+    ``zkmargin status`` carries), so the two commands print one layout."""
+    worst = data["worst_scenario"]
+    lines = [f"epoch {data['epoch']}  equity at marks {data['equity']}", "scenario P&L of the book"]
     for row in data["scenarios"]:
-        marker = "  <- worst" if row["index"] == report.worst_scenario else ""
-        typer.echo(f"  {row['index']:>2}  {row['name']:<44} {row['pnl']:>16}{marker}")
-    typer.echo(f"worst scenario         {report.worst_name}")
-    typer.echo(f"short option charge    {report.short_option_charge}")
-    typer.echo(f"requirement            {report.requirement}")
-    verdict = "covers every scenario" if report.surplus >= 0 else "BELOW portfolio margin"
-    typer.echo(f"surplus                {report.surplus}  ({verdict})")
-    typer.echo(_greeks_row("Greeks (delta, gamma in millionths)",
-                           {"delta": "delta", "gamma": "gamma", "vega": "vega/vol pt", "theta": "theta/day"}))
-    for position, row in zip(report.positions, data["positions"]):
-        typer.echo(_greeks_row(f"{instrument_text(position.instrument)} x {position.size}", row["greeks"]))
+        marker = "  <- worst" if worst is not None and row["index"] == worst["index"] else ""
+        lines.append(f"  {row['index']:>2}  {row['name']:<44} {row['pnl']:>16}{marker}")
+    verdict = "covers every scenario" if data["surplus"] >= 0 else "BELOW portfolio margin"
+    lines += [f"worst scenario         {'none (no scenario loses)' if worst is None else worst['name']}",
+              f"short option charge    {data['short_option_charge']}",
+              f"requirement            {data['requirement']}",
+              f"surplus                {data['surplus']}  ({verdict})",
+              _greeks_row("Greeks (delta, gamma in millionths)",
+                          {"delta": "delta", "gamma": "gamma", "vega": "vega/vol pt", "theta": "theta/day"})]
+    for position in data["positions"]:
+        name = f"{instrument_text(instrument_from_dict(position['instrument']))} x {position['size']}"
+        lines.append(_greeks_row(name, position["greeks"]))
     for market, greeks in data["greeks_by_market"].items():
-        typer.echo(_greeks_row(f"market {market}", greeks))
-    typer.echo(_greeks_row("total", data["greeks_total"]))
+        lines.append(_greeks_row(f"market {market}", greeks))
+    lines.append(_greeks_row("total", data["greeks_total"]))
+    return lines
+
+
+def print_report(report: BookReport) -> None:
+    for line in report_lines(report.to_json()):
+        typer.echo(line)
 
 
 @portfolio_app.command("status")

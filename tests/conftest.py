@@ -35,6 +35,8 @@ SLOW_MODULES = {
     "tests/prover/test_export_cli.py": "the export commands in subprocesses, 6 s",
     "tests/verifier/test_liquidation_end_to_end.py": "liquidations through a real server, real escrowed proofs, "
                                                      "the trader's and the guardians' CLIs, 20-30 s a test",
+    "tests/verifier/test_portfolio_end_to_end.py": "portfolio margin through a real server, real proofs and the "
+                                                   "trader's CLI, 4 s",
 }
 SLOW_TESTS = {
     "tests/verifier/test_api_funding.py::test_everyone_settles_funding_and_the_epoch_finalizes_at_zero":

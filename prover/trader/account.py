@@ -29,6 +29,7 @@ from prover import statefile
 from prover.trader.client import ServiceClient, ServiceRefusedError
 from prover.trader.keys import TraderKeys
 from prover.trader.liquidation import Rates, check_successor, explanation
+from prover.trader.portfolio import PORTFOLIO_MODE, CheckedRisk, check_risk_record, portfolio_report
 from prover.trader.wallet import Submission, Wallet, now_text
 from zkmargin.backends import get_backend
 from zkmargin.edwards import Point, embedded_curve
@@ -124,6 +125,7 @@ class TraderAccount:
         self.backend = get_backend(wallet.curve)
         self.keys = TraderKeys(keys_dir_in(path.parent), client, wallet.curve, wallet.markets, self.backend)
         self._markets: list[Market] | None = None
+        self._margin_mode: str | None = None
         self._escrow_key: tuple[Point | None] | None = None  # (the guardians' key or None), once fetched
 
     # --- opening and loading ---------------------------------------------------------------
@@ -209,10 +211,31 @@ class TraderAccount:
                               f"{self.wallet.curve} proofs are on {expected.name} (tell the operator)")
         return guardians.group_key
 
+    def margin_mode(self) -> str:
+        """``flat`` or ``portfolio`` (``GET /config``): which statement a margin attestation is."""
+        if self._margin_mode is None:
+            self._margin_mode = self.client.config().margin_mode
+            self.keys.portfolio = self._margin_mode == PORTFOLIO_MODE
+        return self._margin_mode
+
     def circuit(self, statement: str) -> Any:
-        """The statement this service verifies: a transition's escrow variant when it has guardians."""
+        """The statement this service verifies: a transition's escrow variant when it has guardians;
+        in portfolio mode the margin attestation is the portfolio statement."""
+        if statement == "margin" and self.margin_mode() == PORTFOLIO_MODE:
+            return get_circuit("portfolio", markets=self.wallet.markets)
         escrowed = statement != "margin" and self.escrow_key() is not None
         return get_circuit(statement, markets=self.wallet.markets, escrow=escrowed or None)
+
+    def epoch_risk(self, epoch: Epoch) -> CheckedRisk:
+        """The epoch's risk record, checked against this deployment (``prover.trader.portfolio``)."""
+        try:
+            record = self.client.epoch_risk(epoch.epoch_id)
+        except ServiceRefusedError as exc:
+            if exc.status == 404:
+                raise TraderError(f"epoch {epoch.epoch_id} has no risk record (it opened before the service "
+                                  "margined by portfolio): wait for the next epoch") from None
+            raise
+        return check_risk_record(record, epoch.epoch_id, epoch.mark_prices, self.markets(), self.wallet.curve)
 
     def open_epoch(self) -> Epoch:
         try:
@@ -556,16 +579,12 @@ class TraderAccount:
             {"fill_id": record.fill_id, "market": self.market_name(fill.market), "side": side})
 
     def attest(self, epoch_id: int | None = None) -> Outcome:
-        """Prove maintenance margin at the (open) epoch's mark prices."""
+        """Prove maintenance margin at the (open) epoch's mark prices; in portfolio mode, against the
+        epoch's risk record (every scenario covered)."""
         epoch = self.open_epoch() if epoch_id is None else self.client.epoch(epoch_id)
         if epoch.status != "open":
             raise TraderError(f"epoch {epoch.epoch_id} is {epoch.status}: attestations are for the open epoch")
-        state = self.wallet.state
-        try:
-            inputs = self.circuit("margin").assignment(
-                state, epoch.epoch_id, _prices(epoch.mark_prices), self.rates("maintenance"), self.wallet.curve)
-        except BoundError as exc:
-            raise self._refuse_unhealthy(exc, f"no margin attestation can exist for epoch {epoch.epoch_id}") from None
+        inputs = self._attestation_inputs(epoch)
         proof, seconds = self._prove("margin", inputs)
         submission = Submission(kind="attestation", path=f"/accounts/{self.wallet.account_id}/attestations",
                                 epoch_id=epoch.epoch_id, old_commitment=self.wallet.commitment(),
@@ -573,11 +592,27 @@ class TraderAccount:
         start = time.perf_counter()
         self._send(submission)
         round_trip = time.perf_counter() - start
-        return Outcome(f"margin attested for epoch {epoch.epoch_id}: proved in {seconds['prove']:.2f} s, "
-                       f"verified by the service in {round_trip * 1000:.0f} ms",
-                       {"kind": "attestation", "epoch_id": epoch.epoch_id,
+        mode = self.margin_mode()
+        return Outcome(f"{'portfolio ' if mode == PORTFOLIO_MODE else ''}margin attested for epoch {epoch.epoch_id}: "
+                       f"proved in {seconds['prove']:.2f} s, verified by the service in {round_trip * 1000:.0f} ms",
+                       {"kind": "attestation", "margin_mode": mode, "epoch_id": epoch.epoch_id,
                         "prove_seconds": round(seconds["prove"], 4), "round_trip_seconds": round(round_trip, 4),
                         "phases": {k: round(v, 4) for k, v in seconds.items()}})
+
+    def _attestation_inputs(self, epoch: Epoch) -> dict[str, Any]:
+        """The margin statement's inputs, or ``UnhealthyError`` (naming the shortfall, and in portfolio
+        mode the failing scenario) when no proof can exist."""
+        state, circuit = self.wallet.state, self.circuit("margin")
+        try:
+            if self.margin_mode() == PORTFOLIO_MODE:
+                risk = self.epoch_risk(epoch)
+                inputs: dict[str, Any] = circuit.assignment(state, risk.arrays, self.wallet.curve)
+                return inputs
+            return circuit.assignment(state, epoch.epoch_id, _prices(epoch.mark_prices), self.rates("maintenance"),
+                                      self.wallet.curve)
+        except BoundError as exc:
+            kind = "portfolio margin" if self.margin_mode() == PORTFOLIO_MODE else "margin"
+            raise self._refuse_unhealthy(exc, f"no {kind} attestation can exist for epoch {epoch.epoch_id}") from None
 
     def settle(self, epoch_id: int | None = None) -> list[Outcome]:
         """Settle the closed epochs the state holds positions in, oldest first, applying their fills
@@ -645,7 +680,19 @@ class TraderAccount:
             result["margin_ratio"] = ratio_text(equity * RATE_SCALE, maintenance) if maintenance else None
             result["excess_over_maintenance"] = str((equity * RATE_SCALE - maintenance) // RATE_SCALE)
             result["health"] = self.client.health(state.account_id, epoch.epoch_id).model_dump(mode="json")
+        result["margin_mode"] = self.margin_mode()
+        if epoch is not None and self.margin_mode() == PORTFOLIO_MODE:
+            result["portfolio"] = self._portfolio_status(state, epoch)
         return result
+
+    def _portfolio_status(self, state: AccountState, epoch: Epoch) -> dict[str, Any]:
+        """The portfolio figures at the open epoch's risk record (``circuits.protocol.risk.book``),
+        or why there are none (an epoch that opened without a record)."""
+        try:
+            risk = self.epoch_risk(epoch)
+        except TraderError as exc:
+            return {"unavailable": str(exc)}
+        return portfolio_report(state, risk).to_json()
 
     def _liquidation_status(self, view: AccountView) -> dict[str, Any] | None:
         """The account's latest liquidation: frozen while it collects shares, its record once closed,

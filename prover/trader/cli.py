@@ -26,6 +26,7 @@ from circuits.protocol.exit_codes import ExitCode
 from circuits.protocol.home import zkmargin_home
 from prover import statefile
 from prover.console import emit_json, err_console, fail, say
+from prover.portfolio_status import report_lines
 from prover.trader.account import PROOF_STEPS, Outcome, TraderAccount
 from prover.trader.client import (
     ServiceFailedError,
@@ -249,7 +250,7 @@ def attest(
     state: StateOpt = None, passphrase_file: PassphraseFileOpt = None, service: ServiceOpt = None,
     insecure: InsecureOpt = False, as_json: JsonOpt = False,
 ) -> None:
-    """Prove maintenance margin at the epoch's mark prices."""
+    """Prove maintenance margin at the epoch's mark prices (portfolio mode: every scenario of its risk record)."""
     _run(state, passphrase_file, as_json, service, lambda a: [a.attest(epoch)], insecure=insecure)
 
 
@@ -265,7 +266,8 @@ def settle(
 
 def status(state: StateOpt = None, passphrase_file: PassphraseFileOpt = None, service: ServiceOpt = None,
            insecure: InsecureOpt = False, as_json: JsonOpt = False) -> None:
-    """Positions, equity and margin ratio at the open epoch's prices (computed locally), and the service's view."""
+    """Positions, equity and margin ratio at the open epoch's prices (computed locally), and the service's view;
+    in portfolio mode also the scenario P&L (the worst named), requirement, surplus and Greeks."""
     path = state or default_state_path()
     with _explained_errors(), TraderAccount.locked(path):
         account = TraderAccount.load(path, _passphrase_for(path, passphrase_file), service=service, insecure=insecure)
@@ -303,6 +305,8 @@ def _print_status(report: dict[str, Any]) -> None:
         typer.echo(f"  service health        {health['status']}"
                    f"{' (attested)' if health['attested'] else ''}"
                    f"{': ' + '; '.join(health['reasons']) if health['reasons'] else ''}")
+    if report.get("portfolio"):
+        _print_portfolio(report["portfolio"])
     if report.get("liquidation"):
         typer.echo(f"  liquidation           {_liquidation_line(report['liquidation'])}")
     view = report["service_view"]
@@ -312,6 +316,18 @@ def _print_status(report: dict[str, Any]) -> None:
     balances = view["ledger_balances"]
     typer.echo(f"  ledger                collateral {balances['collateral']}, deposits {balances['deposits']}, "
                f"payouts {balances['payouts']}")
+
+
+def _print_portfolio(portfolio: dict[str, Any]) -> None:
+    """Portfolio mode: the figures the margin attestation proves, computed here from the private
+    state and the epoch's risk record (the flat figures above still rule deposits, withdrawals,
+    fills and the service's health)."""
+    if "unavailable" in portfolio:
+        typer.echo(f"  portfolio margin      unavailable: {portfolio['unavailable']}")
+        return
+    typer.echo("  portfolio margin (what `zkmargin attest` proves)")
+    for line in report_lines(portfolio):
+        typer.echo(f"    {line}")
 
 
 def _liquidation_line(liquidation: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from circuits.protocol.api import (
     AccountView,
     Epoch,
+    EpochRisk,
     Health,
     LiquidationJson,
     Market,
@@ -233,6 +234,10 @@ class ServiceClient:
 
     def current_epoch(self) -> Epoch:
         return self._get(Epoch, "/epochs/current")
+
+    def epoch_risk(self, epoch_id: int) -> EpochRisk:
+        """Portfolio mode: the epoch's risk record (market inputs, risk arrays, their digest)."""
+        return self._get(EpochRisk, f"/epochs/{epoch_id}/risk")
 
     def epochs(self, limit: int = 50) -> list[Epoch]:
         return self._get_list(Epoch, "/epochs", limit=limit)

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from circuits import get_circuit
+from circuits.base import Circuit
 from circuits.protocol.api import ServiceConfig
-from circuits.protocol.keystore import PROVING_KEY_FILE, circuit_id, statement_key_dir
+from circuits.protocol.keystore import PROVING_KEY_FILE, circuit_id, key_dir, statement_circuit
 from prover.trader.client import ServiceClient
 from zkmargin.backends import Backend
 from zkmargin.errors import KeyFileError
@@ -45,6 +47,7 @@ class TraderKeys:
         self._service_config: ServiceConfig | None = None
         self._loaded: dict[str, ProvingKey] = {}
         self.escrow = False  # the service has guardians: its transitions are the escrow variants
+        self.portfolio = False  # portfolio mode: the margin attestation is the portfolio statement
 
     def _announced_circuit_id(self, statement: str) -> str:
         if self._service_config is None:
@@ -54,8 +57,19 @@ class TraderKeys:
             raise KeysMismatchError(f"the service announces no {statement} statement")
         return announced.circuit_id
 
+    def circuit(self, statement: str) -> Circuit:
+        """The circuit behind the service's ``statement`` key (``GET /keys/{statement}``)."""
+        if statement == "margin" and self.portfolio:
+            return get_circuit("portfolio", markets=self.markets)
+        return statement_circuit(statement, self.markets, self.escrow)
+
+    def circuit_id(self, statement: str) -> str:
+        if statement == "margin" and self.portfolio:
+            return self.circuit(statement).shape(self.curve).digest()
+        return circuit_id(statement, self.markets, self.curve, self.escrow)  # cached per process
+
     def path(self, statement: str) -> Path:
-        return statement_key_dir(self.directory, statement, self.markets, self.curve, self.escrow) / PROVING_KEY_FILE
+        return key_dir(self.directory, self.circuit(statement), self.curve) / PROVING_KEY_FILE
 
     def _acceptable(self, pk: ProvingKey, statement: str, circuit_id: str) -> bool:
         return (pk.circuit_id == circuit_id
@@ -72,7 +86,7 @@ class TraderKeys:
         if statement in self._loaded:
             return self._loaded[statement]
         announced = self._announced_circuit_id(statement)
-        ours = circuit_id(statement, self.markets, self.curve, self.escrow)
+        ours = self.circuit_id(statement)
         if announced != ours:
             raise KeysMismatchError(
                 f"the service's {statement} circuit ({announced[:16]}...) is not the one this zkmargin builds "

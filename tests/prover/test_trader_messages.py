@@ -34,6 +34,9 @@ def _trader_behind(tmp_path, guardians_answer):
     from prover.trader.wallet import Wallet
 
     def answer(request):
+        if request.url.path == "/config":  # the margin statement depends on the mode: a flat service
+            from tests.prover.test_trader_portfolio import config_json
+            return httpx.Response(200, json=config_json("flat"))
         assert request.url.path == "/guardians"
         status, body = guardians_answer
         return httpx.Response(status, json=body)

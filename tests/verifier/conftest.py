@@ -238,6 +238,21 @@ def api_keys(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def portfolio_key(api_keys):
+    """The portfolio statement's key (M = 2, S = 16) beside the session's other keys: in portfolio
+    mode the service verifies margin attestations with it."""
+    from circuits.portfolio import PortfolioMargin
+    from circuits.protocol.keystore import write_keys
+    from zkmargin.backends import get_backend
+    from zkmargin.groth16 import setup
+
+    circuit, backend = PortfolioMargin(API_MARKETS), get_backend(API_CURVE)
+    pk = setup(circuit.shape(API_CURVE), backend, insecure_test_seed=31)
+    write_keys(pk, api_keys[0] / f"{circuit.key_name()}-{API_CURVE}", backend)
+    return pk
+
+
+@pytest.fixture(scope="session")
 def api_escrow_keys(api_keys):
     """The escrow variants' keys (transfer, fill, settle at M = 2), beside ``api_keys``'s in its keys
     dir: a service with a guardian set loads these and ``margin``'s. Returns {statement: proving key}."""

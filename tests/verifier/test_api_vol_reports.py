@@ -23,21 +23,6 @@ CALL = MarketConfig(name="BTC-40000-C", maintenance_rate=50_000, initial_rate=10
                     option=OptionConfig(right="call", strike=40_000, expiry=EXPIRY, underlying=0))
 
 
-@pytest.fixture(scope="session")
-def portfolio_key(api_keys):
-    """The portfolio statement's key (M = 2, S = 16) beside the session's other keys: in portfolio
-    mode the service verifies margin attestations with it."""
-    from circuits.portfolio import PortfolioMargin
-    from circuits.protocol.keystore import write_keys
-    from zkmargin.backends import get_backend
-    from zkmargin.groth16 import setup
-
-    circuit, backend = PortfolioMargin(2), get_backend("bls12381")
-    pk = setup(circuit.shape("bls12381"), backend, insecure_test_seed=31)
-    write_keys(pk, api_keys[0] / f"{circuit.key_name()}-bls12381", backend)
-    return pk
-
-
 @pytest.fixture
 def options_api(api_settings, api_keys, portfolio_key, oracle_private_keys, wire_unchanged_by_response_models):
     settings = api_settings.model_copy(update={"markets": (BTC, CALL), "margin_mode": "portfolio"})
