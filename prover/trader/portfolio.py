@@ -51,15 +51,12 @@ class CheckedRisk:
 def configured_instrument(market: Market) -> Instrument:
     """The risk model's instrument for a market as ``GET /markets`` shows it."""
     if market.option is None:
-        return Future(market.market)
+        return Future(market.market, perpetual=market.kind == "perpetual")
     spec = market.option
     return Option(spec.underlying, OptionRight(spec.right), spec.strike, spec.expiry)
 
 
 def _same_instrument(published: Instrument, configured: Instrument) -> bool:
-    """A future's arrays do not depend on whether it pays funding, so only its market is compared."""
-    if isinstance(configured, Future):
-        return isinstance(published, Future) and published.market == configured.market
     return published == configured
 
 

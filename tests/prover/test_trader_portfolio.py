@@ -31,7 +31,8 @@ def market_json(index: int) -> dict[str, Any]:
     option = None if index == 0 else {"right": "call", "strike": ITM_CALL.strike, "expiry": ITM_CALL.expiry,
                                       "underlying": 0}
     return {"market": index, "name": ["BTC-USD", "BTC-40000-C"][index], "price_scale": 1,
-            "maintenance_rate": 50_000, "initial_rate": 100_000, "option": option}
+            "maintenance_rate": 50_000, "initial_rate": 100_000, "option": option,
+            "kind": "perpetual" if index == 0 else "future"}  # the books' future is a perpetual
 
 
 def record_json(risk=RISK) -> dict[str, Any]:
@@ -124,6 +125,8 @@ def test_the_served_record_passes_its_checks_and_carries_its_digest():
     (lambda r: {**r, "markets": [{**r["markets"][0], "price": BTC + 1}]}, "not at the epoch's mark price"),
     (lambda r: {**r, "arrays": r["arrays"][:1]}, "it has 1 instruments, the service 2 markets"),
     (lambda r: {**r, "markets": []}, "no price and volatility for underlying market 0"),
+    (lambda r: {**r, "arrays": [{**r["arrays"][0], "instrument": {**r["arrays"][0]["instrument"], "perpetual": False}},
+                                r["arrays"][1]]}, r"but market 0 \(BTC-USD\) is"),  # a future, listed perpetual
 ])
 def test_a_doctored_record_is_refused_naming_the_check(doctor, named):
     with pytest.raises(RiskRecordRefusedError, match=named):

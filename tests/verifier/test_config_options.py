@@ -25,13 +25,13 @@ def settings(monkeypatch, tmp_path, markets, mode=None) -> Settings:
 def test_flat_is_the_default_and_futures_need_nothing_new(monkeypatch, tmp_path):
     s = settings(monkeypatch, tmp_path, [BTC])
     assert s.margin_mode == "flat" and s.markets[0].option is None
-    assert s.markets[0].instrument(0) == Future(0)
+    assert s.markets[0].instrument(0) == Future(0, perpetual=False)
 
 
 def test_an_option_market_is_the_risk_models_option_on_its_underlying(monkeypatch, tmp_path):
     s = settings(monkeypatch, tmp_path, [BTC, CALL], "portfolio")
     assert [m.instrument(i) for i, m in enumerate(s.markets)] == [
-        Future(0), Option(0, OptionRight.CALL, 60_000, 1_767_225_600)]
+        Future(0, perpetual=False), Option(0, OptionRight.CALL, 60_000, 1_767_225_600)]
 
 
 def test_options_in_flat_mode_are_refused(monkeypatch, tmp_path):
@@ -63,5 +63,6 @@ def test_a_perpetual_underlies_an_option_but_an_option_is_never_perpetual(monkey
     perpetual = {**BTC, "kind": "perpetual"}
     s = settings(monkeypatch, tmp_path, [perpetual, CALL], "portfolio")
     assert [m.kind for m in s.markets] == ["perpetual", "future"]
+    assert s.markets[0].instrument(0) == Future(0, perpetual=True)  # the risk model sees the configured kind
     with pytest.raises(ValidationError, match="an option pays no funding"):
         settings(monkeypatch, tmp_path, [perpetual, {**CALL, "kind": "perpetual"}], "portfolio")

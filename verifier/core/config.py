@@ -89,7 +89,7 @@ class MarketConfig(BaseModel):
         """The risk model's instrument for this market at position ``index``: a future on itself,
         or an option on its underlying."""
         if self.option is None:
-            return Future(index)
+            return Future(index, perpetual=self.kind == "perpetual")
         return Option(self.option.underlying, OptionRight(self.option.right), self.option.strike, self.option.expiry)
 
     @model_validator(mode="after")
