@@ -1050,8 +1050,8 @@ class LiquidationMachine(ClearingMachine):
     # --- a close-out, checked and adopted --------------------------------------------------------
 
     def closed_out(self, liquidation: dict) -> None:
-        """Check the close-out against the revealed state, and adopt the successor as the trader's CLI
-        does (the state file continues from the public successor)."""
+        """Check the close-out against the revealed state; the trader's CLI then checks the successor
+        against the close-out rules from its own state and adopts it (``TraderAccount.reconcile``)."""
         from circuits.inputs import state_from_json
 
         account_id, closeout = liquidation["account_id"], liquidation["closeout"]
@@ -1072,8 +1072,10 @@ class LiquidationMachine(ClearingMachine):
             assert successor.is_flat and successor.epoch == revealed.epoch + 1
         else:
             assert successor.epoch == revealed.epoch
-        trader.wallet.state, trader.wallet.pending = successor, None
-        trader.save()
+        adopted = trader.reconcile()  # the CLI's own check against the close-out rules, and its adoption
+        assert adopted is not None and adopted.data["adopted_liquidation_successor"]["liquidation_id"] == \
+            liquidation["id"], f"the trader's CLI did not adopt liquidation {liquidation['id']}'s successor"
+        assert trader.wallet.state == successor and trader.wallet.pending is None
         self.closeouts[liquidation["id"]] = liquidation
         kind = "full" if closeout["full"] else "partial" if any(moved) else "nothing to close"
         self.env.liquidations[f"closed: {kind}{', shortfall' if closeout.get('waterfall') else ''}"] += 1
