@@ -71,6 +71,9 @@ class ServiceConfig(ApiModel):
     oracle_staleness_seconds: int
     circuit_breaker: CircuitBreakerLimits
     margin_mode: Literal["flat", "portfolio"] = "flat"
+    liquidation_penalty_rate: int | None = Field(
+        default=None, description="the close-out penalty, millionths of the closed maintenance requirement: the "
+                                  "trader's CLI checks a close-out's penalty against it")
 
 
 EdwardsPoint = Annotated[list[DecimalString], Field(min_length=2, max_length=2,

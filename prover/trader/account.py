@@ -334,7 +334,8 @@ class TraderAccount:
         checked = check_successor(
             liquidation=record, successor_json=successor, old_states=old_states,
             current_commitment=commitment, epoch_prices=prices,
-            rates=Rates(tuple(self.rates("maintenance")), tuple(self.rates("initial"))), curve=wallet.curve)
+            rates=Rates(tuple(self.rates("maintenance")), tuple(self.rates("initial"))), curve=wallet.curve,
+            penalty_rate=self.client.config().liquidation_penalty_rate)
         backup = self._keep_before_liquidation(checked.liquidation_id)
         plan = checked.plan
         facts = {"liquidation_id": checked.liquidation_id, "reason": checked.reason, "full": plan.full,

@@ -12,13 +12,13 @@ state, as far as that can be checked here:
 - every closed size is ``ceil(|b|·step / 10^6)`` of the position with its sign (sizes only move
   toward zero); a partial close-out leaves ``b - q``, ``k - q·P`` and collateral less the penalty,
   in the same epoch; a full one leaves a flat state with ``max(0, E - penalty)`` in epoch + 1;
-- the penalty is what some penalty rate in [0, 100 %] gives, capped as documented, and the step
-  is the least that restores initial margin at that rate (the rate itself is not published: the
-  step must lie between the least steps of the smallest and the largest rate that explain the
-  penalty).
+- the penalty is what the service's published rate gives (``GET /config``
+  ``liquidation_penalty_rate``), capped as documented, and the step is the least that restores
+  initial margin at that rate. Against a service that does not publish its rate, some rate in
+  [0, 100 %] must give the penalty, and the step must lie between the least steps of the
+  smallest and the largest rate that do.
 
-What cannot be checked here: the exact configured penalty rate (only that one exists that explains
-the figures); that the salt is random (only that it is new: the service chose it and knows it, so
+What cannot be checked here: that the salt is random (only that it is new: the service chose it and knows it, so
 the operator knows this state until the trader's next transition moves to a salt of its own); the
 backstop's side and the loss waterfall (other accounts' figures, checked by ``ledger verify``).
 """
@@ -80,7 +80,7 @@ def _integers(values: Any, what: str, liquidation_id: int) -> tuple[int, ...]:
 
 def check_successor(*, liquidation: dict[str, Any], successor_json: Any, old_states: Sequence[AccountState],
                     current_commitment: int, epoch_prices: Sequence[Sequence[int]], rates: Rates,
-                    curve: str) -> CheckedSuccessor:
+                    curve: str, penalty_rate: int | None = None) -> CheckedSuccessor:
     """The successor, checked against ``old_states`` (the state file's and its pending one: the one the
     liquidation pinned is the old state). ``epoch_prices``: the old state's epoch's public price vectors
     (marks, and settlement prices once closed). Raises SuccessorRefusedError naming the failed check."""
@@ -110,7 +110,7 @@ def check_successor(*, liquidation: dict[str, Any], successor_json: Any, old_sta
     if not any(tuple(vector) == prices for vector in epoch_prices):
         raise _refuse(lid, f"its prices {list(prices)} are not epoch {old.epoch}'s public mark or settlement prices")
     plan, penalty_rates = _reproduced_plan(lid, old, successor, closeout, prices, rates, curve,
-                                           str(request.get("reason", "")))
+                                           str(request.get("reason", "")), penalty_rate)
     circuit = str(request.get("circuit", ""))
     opened_by = (f"the service's record of liquidation {circuit.removeprefix(KNOWN_STATE_CIRCUIT)}"
                  if circuit.startswith(KNOWN_STATE_CIRCUIT) else "the guardians")
@@ -118,8 +118,8 @@ def check_successor(*, liquidation: dict[str, Any], successor_json: Any, old_sta
 
 
 def _reproduced_plan(lid: int, old: AccountState, successor: AccountState, closeout: dict[str, Any],
-                     prices: tuple[int, ...], rates: Rates, curve: str,
-                     reason: str) -> tuple[CloseoutPlan, tuple[int, int]]:
+                     prices: tuple[int, ...], rates: Rates, curve: str, reason: str,
+                     published_rate: int | None) -> tuple[CloseoutPlan, tuple[int, int]]:
     """The close-out recomputed from our state at the record's step, with a penalty rate that explains
     its penalty; the successor must be exactly that plan's (a full close-out's moved to epoch + 1)."""
     step, penalty = int(closeout.get("step", -1)), int(closeout.get("penalty", -1))
@@ -139,6 +139,11 @@ def _reproduced_plan(lid: int, old: AccountState, successor: AccountState, close
         high = _least_rate(lambda r: at(r).penalty > penalty) - 1
         if low > high:
             raise _refuse(lid, f"no penalty rate of at most 100 % gives its penalty {penalty}")
+        if published_rate is not None:  # the service publishes its rate (GET /config): the check is exact
+            if not low <= published_rate <= high:
+                raise _refuse(lid, f"its penalty {penalty} is not the published rate's ({published_rate} millionths "
+                                   f"gives {at(published_rate).penalty})")
+            low = high = published_rate
         plan = at(low)
         # a full close-out is booked as the state's settlement of its epoch: the successor moves on
         expected = replace(plan.successor, epoch=plan.successor.epoch + 1) if plan.full else plan.successor

@@ -17,7 +17,7 @@ from prover.trader.liquidation import Rates, SuccessorRefusedError, check_succes
 CURVE = "bls12381"
 MARKS = (45_000, 3_000)
 RATES = Rates(maintenance=(50_000, 50_000), initial=(100_000, 100_000))
-PENALTY_RATE = 200_000  # the service's default; the trader is not told it
+PENALTY_RATE = 200_000  # the service's default, published at GET /config
 # 10 long at cost 450_000 with 10_000 collateral: equity 10_000, below maintenance (22_500)
 CALLED = AccountState(9, 4, 1234567, 10_000, (10, -20), (450_000, -60_000), 2)
 BANKRUPT = AccountState(9, 4, 1234567, 60_000, (10, 0), (500_000, 0), 2)
@@ -159,3 +159,12 @@ def test_status_names_a_frozen_a_failed_and_a_closed_liquidation():
                                                                       "penalty": "4050"}})
     assert ("LIQUIDATED at 2026-12-03T22:00:00+00:00: partly closed out (864000 millionths), closed 9 at 45000, "
             "penalty 4050; successor NOT adopted") in closed
+
+
+def test_a_penalty_that_is_not_the_published_rate_s_is_refused_though_another_rate_explains_it():
+    plan = planned(CALLED, rate=300_000)  # a service charging 30 % while it publishes 20 %
+    arguments = served(plan)
+    assert check_successor(**arguments).penalty_rates[0] <= 300_000  # some rate explains it...
+    refused({**arguments, "penalty_rate": PENALTY_RATE}, "is not the published rate's")  # ...but not the published one
+    checked = check_successor(**{**served(planned(CALLED)), "penalty_rate": PENALTY_RATE})
+    assert checked.penalty_rates == (PENALTY_RATE, PENALTY_RATE)
