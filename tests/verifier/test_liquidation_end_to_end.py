@@ -15,8 +15,6 @@ states); here the bankrupt account's loss falls to the insurance fund (no finali
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -34,7 +32,8 @@ from guardian.keyfile import GuardianState, create_guardian_file
 from prover import statefile
 from prover.cli import app as zkmargin_app
 from prover.trader.wallet import Wallet
-from tests.verifier.conftest import API_CURVE, ServiceHarness, free_port
+from tests.verifier.conftest import API_CURVE, ServiceHarness
+from tests.verifier.live_service import LocalServer, zkmargin
 from verifier.db.engine import Database
 from verifier.db.ledger import DEFAULT_FUND, balance
 from zkmargin.edwards import embedded_curve
@@ -43,30 +42,6 @@ from zkmargin.threshold.dkg import DkgParameters
 GRACE = 1  # seconds a margin call may cure after the attestation deadline
 BACKSTOP = 1
 runner = CliRunner()
-
-
-class LocalServer:
-    """The app under uvicorn in a thread of this process, on a free loopback port."""
-
-    def __init__(self, settings) -> None:
-        import uvicorn
-
-        from verifier.main import create_app
-
-        self.url = f"http://127.0.0.1:{free_port()}"
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=int(self.url.rpartition(":")[2]),
-                                log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "the server did not start"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
 
 
 @pytest.fixture
@@ -95,13 +70,6 @@ def trader_home(tmp_path, api_keys) -> Path:
     home.mkdir()
     (home / "keys").symlink_to(api_keys[0], target_is_directory=True)
     return home
-
-
-def zkmargin(*args: str) -> dict[str, Any] | list[Any]:
-    """A ``zkmargin`` command in this process; its --json answer."""
-    result = runner.invoke(zkmargin_app, [*args, "--json"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def trader_command(state: Path, command: str, *args: str) -> Any:

@@ -16,7 +16,6 @@ with its risk record. Two traders open accounts, deposit and apply fills with ``
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +35,7 @@ from prover import statefile
 from prover.cli import app as zkmargin_app
 from prover.trader.wallet import Wallet
 from tests.verifier.conftest import API_CURVE, ServiceHarness
-from tests.verifier.test_liquidation_end_to_end import LocalServer
+from tests.verifier.live_service import LocalServer, zkmargin
 from verifier.core.config import MarketConfig, OptionConfig
 
 BTC_PRICE = 60_000
@@ -78,12 +77,6 @@ def trader_home(tmp_path, api_keys) -> Path:
     home.mkdir()
     (home / "keys").symlink_to(api_keys[0], target_is_directory=True)
     return home
-
-
-def zkmargin(*args: str) -> Any:
-    result = runner.invoke(zkmargin_app, [*args, "--json"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def open_portfolio_epoch(api: ServiceHarness) -> tuple[int, Any, dict[str, Any]]:
