@@ -74,6 +74,9 @@ class ServiceConfig(ApiModel):
     liquidation_penalty_rate: int | None = Field(
         default=None, description="the close-out penalty, millionths of the closed maintenance requirement: the "
                                   "trader's CLI checks a close-out's penalty against it")
+    portfolio_initial_factor: int | None = Field(
+        default=None, description="portfolio mode: the factor (millionths) scaling every scenario's loss and the "
+                                  "short charge for withdrawals, fills and a close-out's target (initial margin)")
 
 
 EdwardsPoint = Annotated[list[DecimalString], Field(min_length=2, max_length=2,

@@ -19,6 +19,7 @@ zkmargin command resolves, ``circuits.protocol.home``), and the log says which d
 ``ZKMARGIN_LIQUIDATION_PENALTY_RATE``   200000 (millionths of the closed maintenance requirement)
 ``ZKMARGIN_BACKSTOP_ACCOUNT``     none (liquidations open states but cannot close them out)
 ``ZKMARGIN_MARGIN_MODE``          flat (``portfolio``: scenario margin over the risk arrays)
+``ZKMARGIN_PORTFOLIO_INITIAL_FACTOR`` 1250000 (millionths: initial margin scales the scenario losses)
 ``ZKMARGIN_VOL_BREAKER_*``        ``MAX_SPREAD`` 50000, ``MAX_MOVE`` 200000 (vol millionths, absolute)
 ================================  ==========================================================
 
@@ -44,6 +45,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from circuits.protocol.home import home_from, zkmargin_home
 from circuits.protocol.keystore import keys_dir_in
 from circuits.protocol.risk.black_scholes import VOL_MAX
+from circuits.protocol.risk.scenarios import DEFAULT_INITIAL_FACTOR, MAX_INITIAL_FACTOR
 from circuits.protocol.risk.instruments import PRICE_LIMIT, TIMESTAMP_LIMIT, Future, Instrument, Option, OptionRight
 from circuits.state import MAX_MARKETS, RATE_SCALE
 from verifier.db.engine import resolve_database_url
@@ -161,6 +163,10 @@ class Settings(BaseSettings):
     backstop_account: int | None = Field(default=None, ge=0, lt=1 << 63)
     # flat: requirement = sum |b P| rate; portfolio: the scenario check over the epoch's risk arrays
     margin_mode: Literal["flat", "portfolio"] = "flat"
+    # portfolio mode: withdrawals, fills and a close-out's target hold the scenario rule with every
+    # scenario's loss and the short charge scaled by this factor (millionths, >= 1): the initial
+    # margin of docs/protocol.md §10.6; attestations hold it at 1 (maintenance)
+    portfolio_initial_factor: int = Field(default=DEFAULT_INITIAL_FACTOR, ge=RATE_SCALE, le=MAX_INITIAL_FACTOR)
     # the implied-volatility reports' breaker (circuits/protocol/vol_report.py), in vol millionths
     vol_breaker_max_spread: int = Field(default=DEFAULT_MAX_SPREAD, ge=0, le=VOL_MAX)
     vol_breaker_max_move: int = Field(default=DEFAULT_MAX_MOVE, ge=0, le=VOL_MAX)

@@ -25,6 +25,7 @@ def public_config(runtime: Runtime) -> dict[str, Any]:
         "markets": [{"market": i, **m.model_dump()} for i, m in enumerate(runtime.markets)],
         "margin_mode": runtime.settings.margin_mode,
         "liquidation_penalty_rate": runtime.settings.liquidation_penalty_rate,
+        "portfolio_initial_factor": runtime.settings.portfolio_initial_factor,
         "statements": {name: {"circuit": key.circuit.key_name(), "circuit_id": key.circuit_id,
                               "public_inputs": key.vk.num_public}
                        for name, key in runtime.keys.items()},

@@ -288,6 +288,30 @@ class PortfolioRisk:
         """E + worst P&L - short charge: the circuit proves this is >= 0."""
         return equity + self.worst_pnl - self.short_option_charge
 
+    def initial_requirement(self, factor: int) -> int:
+        """The requirement at an initial-margin factor (millionths, >= 10^6), in collateral units
+        rounded up: ceil(factor x requirement / 10^6). factor 10^6 is the maintenance requirement."""
+        return -(-check_initial_factor(factor) * self.requirement // RATE_SCALE)
+
+    def initial_surplus(self, equity: int, factor: int) -> int:
+        """E 10^6 + factor (worst P&L - short charge), in millionths of a collateral unit: what the
+        initial-margin variants of transfer and fill prove >= 0 (docs/protocol.md §10.6); its floor
+        division by 10^6 is the surplus in collateral units (negative: the shortfall, rounded up)."""
+        return equity * RATE_SCALE + check_initial_factor(factor) * (self.worst_pnl - self.short_option_charge)
+
+
+# The initial-margin factor scales every scenario's loss and the short charge; 10^7 (x10) keeps
+# factor x |sum b RA| below 2^120, inside the 2^128 budget a difference's range check may take.
+DEFAULT_INITIAL_FACTOR = 1_250_000
+MAX_INITIAL_FACTOR = 10_000_000
+
+
+def check_initial_factor(factor: int) -> int:
+    if isinstance(factor, bool) or not isinstance(factor, int) or not RATE_SCALE <= factor <= MAX_INITIAL_FACTOR:
+        raise RiskArrayError(f"the initial-margin factor must be an integer in [{RATE_SCALE}, {MAX_INITIAL_FACTOR}] "
+                             f"millionths, got {factor!r}")
+    return factor
+
 
 def _check_sizes(arrays: Sequence[RiskArray], sizes: Sequence[int]) -> None:
     if len(sizes) != len(arrays):

@@ -19,6 +19,7 @@ from circuits.protocol.risk.black_scholes import (
 from circuits.protocol.risk.instruments import Future, Option, OptionRight
 from circuits.protocol.risk.scenarios import (
     ENCODING_OFFSET,
+    MAX_INITIAL_FACTOR,
     SHORT_OPTION_MIN_CHARGE,
     EpochRiskArrays,
     MarketInputs,
@@ -222,6 +223,28 @@ def test_the_surplus_is_the_circuits_inequalities(book, equity):
     assert risk.surplus(equity) == min(equity - charge, *per_scenario)
     if risk.worst_scenario is not None:
         assert risk.scenario_pnl[risk.worst_scenario] == min(risk.scenario_pnl) < 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(book=books(), equity=st.integers(-(1 << 100), 1 << 100),
+       factor=st.integers(RATE_SCALE, MAX_INITIAL_FACTOR))
+def test_the_initial_surplus_scales_every_scenario_and_the_charge(book, equity, factor):
+    """E 10^6 + factor (P&L_s - Q) >= 0 for every scenario and the unmoved book, exactly when the
+    initial surplus is; at factor 10^6 it is the maintenance surplus in millionths."""
+    arrays, sizes = book
+    risk = portfolio_risk(arrays, sizes)
+    per_scenario = [equity * RATE_SCALE + factor * (pnl - risk.short_option_charge)
+                    for pnl in (0, *risk.scenario_pnl)]
+    assert risk.initial_surplus(equity, factor) == min(per_scenario)
+    assert risk.initial_surplus(equity, RATE_SCALE) == risk.surplus(equity) * RATE_SCALE
+    assert (equity >= risk.initial_requirement(factor)) == (risk.initial_surplus(equity, factor) >= 0)
+
+
+@pytest.mark.parametrize("factor", [RATE_SCALE - 1, MAX_INITIAL_FACTOR + 1, True, 1.25])
+def test_an_initial_factor_out_of_range_is_refused(factor):
+    arrays = arrays_for([Future(0)])
+    with pytest.raises(RiskArrayError, match="initial-margin factor"):
+        portfolio_risk(arrays, [1]).initial_surplus(0, factor)
 
 
 def test_scenario_pnl_is_exact_beyond_64_bits():
