@@ -175,6 +175,8 @@ class RiskArrayJson(ApiModel):
     mark: int
     short_charge: int
     pnl: list[int]
+    expired: bool = Field(default=False, description="an option past its expiry: mark = intrinsic value, P&L 0, "
+                          "no short charge; it settles at the coming close")
 
 
 class EpochRisk(ApiModel):

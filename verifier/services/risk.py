@@ -31,7 +31,7 @@ from verifier.services.context import ServiceContext
 
 
 class RiskRecordError(ConflictError):
-    """The risk model cannot value the configured instruments now (an option past its expiry)."""
+    """The risk model cannot value the configured instruments now (a price or volatility it refuses)."""
 
 
 def risk_document(risk: EpochRiskArrays, valued_at: int, inputs: dict[int, MarketInputs],
@@ -43,7 +43,7 @@ def risk_document(risk: EpochRiskArrays, valued_at: int, inputs: dict[int, Marke
         "markets": [{"market": m, "price": i.price, "vol": taken_vols.get(m), "rate": i.rate}
                     for m, i in sorted(inputs.items())],
         "arrays": [{"instrument": instrument_to_dict(a.instrument), "mark": a.mark, "short_charge": a.short_charge,
-                    "pnl": list(a.pnl)} for a in risk.arrays],
+                    "pnl": list(a.pnl), "expired": a.expired} for a in risk.arrays],
         "digest": str(risk.digest(curve)),
         "curve": curve,
     }
