@@ -37,6 +37,8 @@ SLOW_MODULES = {
                                                      "the trader's and the guardians' CLIs, 20-30 s a test",
     "tests/verifier/test_portfolio_end_to_end.py": "portfolio margin through a real server, real proofs and the "
                                                    "trader's CLI, 4 s",
+    "tests/verifier/test_api_option_expiry.py": "an option expiring between two epochs with real proofs, waiting "
+                                                "for the expiry: 6 s a backend, 14 s in all plus the keys (21 s)",
 }
 SLOW_TESTS = {
     "tests/verifier/test_api_funding.py::test_everyone_settles_funding_and_the_epoch_finalizes_at_zero":

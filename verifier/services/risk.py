@@ -70,7 +70,8 @@ def fix_epoch_risk(session: Session, ctx: ServiceContext, taken: PriceSnapshot) 
         return None
     configured = ctx.runtime.markets
     instruments = [m.instrument(i) for i, m in enumerate(configured)]
-    taken_vols = vols.take_vols(session, ctx)
+    # an option past its expiry is published at intrinsic value: only live ones need a volatility
+    taken_vols = vols.take_vols(session, ctx, markets=live_underlyings(instruments, taken.taken_at))
     underlyings = {i.market for i in instruments}
     inputs = {m: MarketInputs(taken.prices[m], taken_vols.get(m, VOL_MIN)) for m in sorted(underlyings)}
     params = RiskParameters()
