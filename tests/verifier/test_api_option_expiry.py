@@ -5,7 +5,8 @@ A call on BTC expires between two epochs: the epoch it traded in opens with the 
 value against BTC's closing price and flags it ``expires``; both holders settle at that price
 (their positions extinguished, the position bit 0), the epoch finalizes at exactly zero, the ledger
 verifies, a fill in the expired market is refused (422 ``market_expired``) and the next epoch opens,
-publishing the expired option at intrinsic value with nothing at risk.
+publishing the expired option at intrinsic value with nothing at risk. A holder who keeps the
+expired option (a proof with the flag 0) is refused: the service's statement carries its own flags.
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ def post_vols(api: ServiceHarness) -> None:
         api.expect(api.client.post("/oracle-vol-reports", json=sign_vol_report(key, 0, 600_000, now).to_dict()), 201)
 
 
-def settlement_request(trader: Trader, epoch_id: int) -> Submission:
-    """The trader's settlement with the epoch's published expires flags (checked as the CLI checks them)."""
+def settlement_request(trader: Trader, epoch_id: int, keep_everything: bool = False) -> Submission:
+    """The trader's settlement with the epoch's published expires flags (checked as the CLI checks
+    them); ``keep_everything``: a cheater's, which keeps the expired option (every flag 0)."""
     epoch = trader.epoch(epoch_id)
     markets = [Market.model_validate(m) for m in trader.api.expect(trader.api.client.get("/markets"), 200)]
-    expires = checked_expiries(Epoch.model_validate(epoch), markets)
+    expires = None if keep_everything else checked_expiries(Epoch.model_validate(epoch), markets)
     new, pnl, inputs = trader.circuit("settle").transition(
         trader.state, epoch_id, epoch["settlement_prices"], API_CURVE,
         funding_steps=[int(step) for step in epoch["funding_steps"]], expires=expires)
@@ -90,6 +92,9 @@ def test_an_option_expiring_between_epochs_settles_at_intrinsic_value_and_finali
     assert valuation["expires"] == [False, True] and valuation["prices"] == [61_000, 21_000]
     assert valuation["valued_at"] >= expiry and valuation["markets"] == []  # no live option: no volatility
 
+    # a short who keeps the expired call (hoping it lapses later) proves a statement the service does not make
+    kept = bob.send(settlement_request(bob, epoch_id, keep_everything=True), 422)
+    assert kept["code"] == "invalid_proof"
     gain = alice.send(settlement_request(alice, epoch_id))
     assert gain["pnl"] == str(2 * 21_000 - 2 * 19_000)
     loss = bob.send(settlement_request(bob, epoch_id))

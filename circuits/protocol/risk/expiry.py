@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from circuits.protocol.risk.black_scholes import check_price, option_value
 from circuits.protocol.risk.errors import RiskModelError
-from circuits.protocol.risk.instruments import Future, Instrument, Option, OptionRight, exact_int
+from circuits.protocol.risk.instruments import PRICE_LIMIT, Future, Instrument, Option, OptionRight, exact_int
 
 TIMESTAMP_LIMIT = 1 << 64
 
@@ -62,7 +62,10 @@ def settlement_value(instrument: Instrument, underlying_price: int, vol: int | N
         return SettlementValue(intrinsic_value(instrument, underlying_price), True)
     if vol is None:
         raise RiskModelError(f"the live option on market {instrument.market} needs a volatility to be valued")
-    return SettlementValue(option_value(instrument, underlying_price, vol, at, rate), False)
+    value = option_value(instrument, underlying_price, vol, at, rate)
+    if value >= PRICE_LIMIT:  # a put under a negative rate may be worth more than its strike
+        raise RiskModelError(f"the option is worth {value}, beyond the settlement price bound 2^48")
+    return SettlementValue(value, False)
 
 
 def settlement_values(instruments: Sequence[Instrument], closing_prices: Sequence[int],

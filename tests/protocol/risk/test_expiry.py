@@ -91,3 +91,10 @@ def test_expired_arrays_keep_the_scenario_count_of_the_policy():
     params = RiskParameters(price_steps=2)
     call = epoch_risk_arrays(7, [CALL], {0: MarketInputs(65_000, 600_000)}, NOW, params).arrays[0]
     assert len(call.pnl) == len(params.scenarios()) == 12
+
+
+def test_a_live_value_beyond_the_settlement_price_bound_is_refused():
+    # a put under a -100 % rate is worth K e^(rT) > K: ten years out it would pass 2^48
+    put = Option(0, OptionRight.PUT, (1 << 48) - 1, NOW + 10 * 365 * 86_400)
+    with pytest.raises(RiskModelError, match="beyond the settlement price bound"):
+        settlement_value(put, 60_000, 600_000, NOW, rate=-1_000_000)
