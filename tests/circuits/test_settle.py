@@ -338,3 +338,13 @@ def test_expires_must_be_bools():
         Settle(2).transition(BOOK, EPOCH, AT_EXPIRY, "bls12381", expires=[0, 1])
     with pytest.raises(BoundError):
         Settle(2).transition(BOOK, EPOCH, AT_EXPIRY, "bls12381", expires=[True])
+
+
+def test_the_input_file_takes_the_expires_flags():
+    from circuits.inputs import state_to_json
+
+    data = {"state": state_to_json(BOOK), "epoch": EPOCH, "prices": [100, 0], "expires": [False, True]}
+    prepared = Settle(2).prepare(data, get_curve("bls12381"))
+    assert prepared.successor.sizes == (10, 0) and prepared.successor.collateral == BOOK.collateral + 250
+    with pytest.raises(BoundError, match="true/false"):
+        Settle(2).prepare({**data, "expires": [0, 1]}, get_curve("bls12381"))
