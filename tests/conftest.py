@@ -39,6 +39,8 @@ SLOW_MODULES = {
                                                    "trader's CLI, 4 s",
     "tests/verifier/test_api_option_expiry.py": "an option expiring between two epochs with real proofs, waiting "
                                                 "for the expiry: 6 s a backend, 14 s in all plus the keys (21 s)",
+    "tests/verifier/test_option_expiry_end_to_end.py": "the trader's CLI settles an expired option through a real "
+                                                       "server, waiting for the expiry: 12 s plus the keys",
 }
 SLOW_TESTS = {
     "tests/verifier/test_api_funding.py::test_everyone_settles_funding_and_the_epoch_finalizes_at_zero":
