@@ -67,19 +67,27 @@ SHORT_BOOK = tuple(-b for b in LONG_BOOK)
 
 @dataclass(frozen=True)
 class Cycle:
-    """One epoch's public figures: prices at the opening (fills are made at them) and the close, and
-    the perpetual's funding rate (millionths of the closing price; positive: longs pay)."""
+    """One epoch's public figures: prices at the opening (fills are made at them) and the close, the
+    perpetual's funding rate (millionths of the closing price; positive: longs pay), and what the
+    test expects the long and the short book to pay for it (negative: receive)."""
 
     open_prices: tuple[int, int, int]
     close_prices: tuple[int, int, int]
     funding_rate: int
+    funding: dict[str, int]
 
 
-# the closing prices make b * dF / 10^6 a fraction, so rounding the charge up leaves R = 1 each epoch
+# The closing prices make b * dF / 10^6 a fraction, so rounding each charge up leaves R = 1 an epoch:
+# epoch 1: dF = 337 x 60 123 = 20 261 451; 2 dF / 10^6 = 40.52..., the long pays 41, the short receives 40;
+# epoch 2: dF = -251 x 59 877 = -15 029 127; 2 dF / 10^6 = -30.05..., the long receives 30, the short pays 31.
 CYCLES = (
-    Cycle(open_prices=(60_000, 20_100, 1_900), close_prices=(60_123, 20_180, 1_870), funding_rate=337),
-    Cycle(open_prices=(60_300, 20_350, 1_800), close_prices=(59_877, 19_950, 2_010), funding_rate=-251),
+    Cycle(open_prices=(60_000, 20_100, 1_900), close_prices=(60_123, 20_180, 1_870), funding_rate=337,
+          funding={"long": 41, "short": -40}),
+    Cycle(open_prices=(60_300, 20_350, 1_800), close_prices=(59_877, 19_950, 2_010), funding_rate=-251,
+          funding={"long": -30, "short": 31}),
 )
+# each book's collateral after both epochs (100 000 + pnl 1 + pnl 2): the long gains 155, then loses 372
+FINAL_COLLATERAL = {"long": 99_783, "short": 100_215}
 
 runner = CliRunner()
 
@@ -271,14 +279,34 @@ def variation_margin(book: tuple[int, ...], costs: tuple[int, ...], prices: tupl
     return sum(b * p - k for b, k, p in zip(book, costs, prices))
 
 
-def assert_settled_state(trader: Trader, epoch_id: int, collateral: int, prices: tuple[int, ...]) -> None:
-    """The state file after settling epoch_id: the same sizes, costs marked to the settlement
-    prices, the collateral the test computed, and the state moved to the next epoch."""
+@dataclass
+class Books:
+    """What the test expects each trader's private state to hold: cost bases and collateral."""
+
+    costs: dict[str, tuple[int, ...]]
+    collateral: dict[str, int]
+
+    @classmethod
+    def opened(cls, traders: list[Trader], prices: tuple[int, ...]) -> Books:
+        return cls({t.name: tuple(b * p for b, p in zip(t.book, prices)) for t in traders},
+                   {t.name: COLLATERAL for t in traders})
+
+    def settle(self, trader: Trader, cycle: Cycle, steps: list[int]) -> tuple[int, int]:
+        """(funding paid, pnl) of ``trader``'s settlement of ``cycle``; the books move to it."""
+        funding = sum(funding_paid(b, step) for b, step in zip(trader.book, steps))
+        pnl = variation_margin(trader.book, self.costs[trader.name], cycle.close_prices) - funding
+        self.collateral[trader.name] += pnl
+        self.costs[trader.name] = tuple(b * p for b, p in zip(trader.book, cycle.close_prices))
+        return funding, pnl
+
+
+def assert_state(trader: Trader, books: Books, epoch_id: int) -> None:
+    """The state file holds the book's sizes, the expected cost bases and collateral, in epoch_id."""
     state = wallet_state(trader)
     assert state.sizes == trader.book
-    assert state.costs == tuple(b * p for b, p in zip(trader.book, prices))
-    assert state.collateral == collateral
-    assert state.epoch == epoch_id + 1
+    assert state.costs == books.costs[trader.name]
+    assert state.collateral == books.collateral[trader.name]
+    assert state.epoch == epoch_id
 
 
 def assert_finalized_at_zero(service, epoch_id: int, pnl: dict[str, int], remainder: int) -> None:
@@ -297,46 +325,48 @@ def assert_finalized_at_zero(service, epoch_id: int, pnl: dict[str, int], remain
     assert verified.exit_code == 0, verified.output
 
 
+def run_cycle(service, traders: list[Trader], books: Books, epoch_id: int, risk: EpochRiskArrays,
+              cycle: Cycle) -> int:
+    """Attest, close with funding, settle everyone, finalize: returns the funding remainder R."""
+    api = service.api
+    attest_all(service, traders, epoch_id, risk)
+    steps = close_epoch(api, epoch_id, cycle)
+    before = {t.name: ledger_balance(api, f"trader/{t.account_id}/collateral") for t in traders}
+    settled = settle_all(traders, epoch_id)
+    pnl = {}
+    for trader in traders:
+        funding, pnl[trader.name] = books.settle(trader, cycle, steps)
+        assert funding == cycle.funding[trader.name]
+        # the ledger books the settled pnl: the variation margin less the funding paid (or plus received)
+        assert int(settled[trader.name]["pnl"]) == pnl[trader.name]
+        assert ledger_balance(api, f"trader/{trader.account_id}/collateral") - before[trader.name] == pnl[trader.name]
+        assert_state(trader, books, epoch_id + 1)
+    remainder = sum(cycle.funding.values())
+    assert_finalized_at_zero(service, epoch_id, pnl, remainder)
+    return remainder
+
+
 # --- the test ------------------------------------------------------------------------------------------
 
 
 def test_two_epochs_with_funding_and_options_settle_and_finalize_at_zero(service, trader_home):
     api = service.api
-    first = CYCLES[0]
-    epoch_id, risk = open_epoch(api, first)
-    long = open_trader(service, trader_home, "long", LONG_BOOK, first)
-    short = open_trader(service, trader_home, "short", SHORT_BOOK, first)
-    traders = [long, short]
-    costs = {t.name: tuple(b * p for b, p in zip(t.book, first.open_prices)) for t in traders}
-    collateral = {t.name: COLLATERAL for t in traders}
+    epoch_id, risk = open_epoch(api, CYCLES[0])
+    traders = [open_trader(service, trader_home, name, book, CYCLES[0])
+               for name, book in (("long", LONG_BOOK), ("short", SHORT_BOOK))]
+    books = Books.opened(traders, CYCLES[0].open_prices)
     for trader in traders:
-        state = wallet_state(trader)
-        assert (state.sizes, state.costs, state.collateral) == (trader.book, costs[trader.name], COLLATERAL)
-    insurance = 0
+        assert_state(trader, books, epoch_id)
 
+    insurance = 0
     for number, cycle in enumerate(CYCLES):
         if number:
             epoch_id, risk = open_epoch(api, cycle)
-        attest_all(service, traders, epoch_id, risk)
-        steps = close_epoch(api, epoch_id, cycle)
-        before = {t.name: ledger_balance(api, f"trader/{t.account_id}/collateral") for t in traders}
-        settled = settle_all(traders, epoch_id)
-
-        funding = {t.name: sum(funding_paid(b, step) for b, step in zip(t.book, steps)) for t in traders}
-        pnl = {t.name: variation_margin(t.book, costs[t.name], cycle.close_prices) - funding[t.name]
-               for t in traders}
-        for trader in traders:
-            # what each paid (or received) is visible on the ledger: its pnl less the variation margin
-            assert int(settled[trader.name]["pnl"]) == pnl[trader.name]
-            assert ledger_balance(api, f"trader/{trader.account_id}/collateral") - before[trader.name] \
-                == pnl[trader.name]
-            collateral[trader.name] += pnl[trader.name]
-            costs[trader.name] = tuple(b * p for b, p in zip(trader.book, cycle.close_prices))
-            assert_settled_state(trader, epoch_id, collateral[trader.name], cycle.close_prices)
-        # the long pays when the rate is positive and receives when it is negative; the short the opposite
-        assert (funding["long"] > 0 > funding["short"]) == (cycle.funding_rate > 0)
-        remainder = funding["long"] + funding["short"]
-        assert remainder == 1  # both charges are fractions this epoch: rounding up collects one unit
+        remainder = run_cycle(service, traders, books, epoch_id, risk, cycle)
+        assert remainder == 1  # both charges were fractions: rounding up collected one unit
         insurance += remainder
-        assert_finalized_at_zero(service, epoch_id, pnl, remainder)
         assert ledger_balance(api, "default-fund") == insurance
+
+    assert books.collateral == FINAL_COLLATERAL
+    # nothing created or lost: the traders' collateral and the insurance fund hold what was deposited
+    assert sum(books.collateral.values()) + insurance == len(traders) * COLLATERAL
