@@ -37,7 +37,7 @@ from circuits.portfolio import risk_arrays_from_json
 from circuits.protocol.fill_delivery import TraderKeyPair, seal_fill
 from circuits.protocol.funding_report import sign_funding_report
 from circuits.protocol.risk import MarketInputs, epoch_risk_arrays
-from circuits.protocol.risk.scenarios import EpochRiskArrays
+from circuits.protocol.risk.scenarios import EpochRiskArrays, equity_at_marks
 from circuits.protocol.vol_report import sign_vol_report
 from circuits.settle import FUNDING_SCALE
 from circuits.state import AccountState, Fill, fresh_salt
@@ -118,10 +118,10 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --- the service ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest) -> str:
-    """SQLite only: the funding and risk records' storage on PostgreSQL is test_api_funding.py's and
-    test_api_vol_reports.py's; a second real-proof run would only add CI time."""
+    """Both databases: the finalization with a funding remainder and ``ledger verify`` through a real
+    server's connection pool (test_api_funding.py's epoch runs in a TestClient)."""
     return str(request.param)
 
 
@@ -244,9 +244,12 @@ def attest_all(service, traders: list[Trader], epoch_id: int, risk: EpochRiskArr
         assert attested["margin_mode"] == "portfolio" and attested["epoch_id"] == epoch_id
         pnl = [sum(b * a.pnl[s] for b, a in zip(trader.book, risk.arrays)) for s in range(16)]
         charge = sum(-b * a.short_charge for b, a in zip(trader.book, risk.arrays) if b < 0)
+        state = wallet_state(trader)  # after settling the previous epoch: costs at its settlement prices
+        equity = equity_at_marks(state.collateral, state.sizes, state.costs, risk.arrays)
         figures = zkmargin("status", "--state", str(trader.state))["portfolio"]
         assert figures["epoch"] == epoch_id and [row["pnl"] for row in figures["scenarios"]] == pnl
         assert figures["requirement"] == -min(0, *pnl) + charge
+        assert figures["equity"] == equity and figures["surplus"] == equity - figures["requirement"] > 0
         health = service.api.expect(service.api.client.get(
             f"/accounts/{trader.account_id}/health", params={"epoch_id": epoch_id}, headers=service.api.operator), 200)
         assert health["attested"]
