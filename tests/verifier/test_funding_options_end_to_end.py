@@ -238,21 +238,35 @@ def wallet_state(trader: Trader) -> AccountState:
 
 
 def attest_all(service, traders: list[Trader], epoch_id: int, risk: EpochRiskArrays) -> None:
-    """Both books attest by portfolio margin; ``zkmargin status`` shows the requirement the test sums."""
+    """Every book attests by portfolio margin (``zkmargin attest``), and ``zkmargin status`` shows the
+    figures the test sums from the served arrays; the books are opposite, so their Greeks cancel."""
+    totals = []
     for trader in traders:
         [attested] = zkmargin("attest", "--state", str(trader.state))
         assert attested["margin_mode"] == "portfolio" and attested["epoch_id"] == epoch_id
-        pnl = [sum(b * a.pnl[s] for b, a in zip(trader.book, risk.arrays)) for s in range(16)]
-        charge = sum(-b * a.short_charge for b, a in zip(trader.book, risk.arrays) if b < 0)
-        state = wallet_state(trader)  # after settling the previous epoch: costs at its settlement prices
-        equity = equity_at_marks(state.collateral, state.sizes, state.costs, risk.arrays)
         figures = zkmargin("status", "--state", str(trader.state))["portfolio"]
-        assert figures["epoch"] == epoch_id and [row["pnl"] for row in figures["scenarios"]] == pnl
-        assert figures["requirement"] == -min(0, *pnl) + charge
-        assert figures["equity"] == equity and figures["surplus"] == equity - figures["requirement"] > 0
+        assert_portfolio_figures(figures, wallet_state(trader), epoch_id, risk)
         health = service.api.expect(service.api.client.get(
             f"/accounts/{trader.account_id}/health", params={"epoch_id": epoch_id}, headers=service.api.operator), 200)
         assert health["attested"]
+        totals.append(figures["greeks_total"])
+    assert {greek: sum(total[greek] for total in totals) for greek in totals[0]} == dict.fromkeys(totals[0], 0)
+
+
+def assert_portfolio_figures(figures: dict[str, Any], state: AccountState, epoch_id: int,
+                             risk: EpochRiskArrays) -> None:
+    """The status figures are the sums of the state against the arrays: scenario P&L, requirement
+    (worst loss plus short-option charges), equity at the marks (costs at the last settlement's
+    prices), a positive surplus; the put's delta negative, the call's positive."""
+    pnl = [sum(b * a.pnl[s] for b, a in zip(state.sizes, risk.arrays)) for s in range(16)]
+    charge = sum(-b * a.short_charge for b, a in zip(state.sizes, risk.arrays) if b < 0)
+    equity = equity_at_marks(state.collateral, state.sizes, state.costs, risk.arrays)
+    assert figures["epoch"] == epoch_id and [row["pnl"] for row in figures["scenarios"]] == pnl
+    assert figures["short_option_charge"] == charge and figures["requirement"] == -min(0, *pnl) + charge
+    assert figures["equity"] == equity and figures["surplus"] == equity - figures["requirement"] > 0
+    assert [p["mark"] for p in figures["positions"]] == [a.mark for a in risk.arrays]
+    _, call, put = ((p["size"], p["greeks"]["delta"]) for p in figures["positions"])
+    assert call[0] * call[1] > 0 > put[0] * put[1]
 
 
 def settle_all(traders: list[Trader], epoch_id: int) -> dict[str, dict[str, Any]]:
