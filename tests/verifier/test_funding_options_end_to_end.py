@@ -326,6 +326,14 @@ def assert_state(trader: Trader, books: Books, epoch_id: int) -> None:
     assert state.epoch == epoch_id
 
 
+def assert_trader_view(trader: Trader, books: Books) -> None:
+    """``zkmargin status``: the state file's collateral, in step with the service's commitment, and
+    the service's ledger balance of the account the same amount."""
+    status = zkmargin("status", "--state", str(trader.state))
+    assert status["in_sync"] and status["collateral"] == str(books.collateral[trader.name])
+    assert status["service_view"]["ledger_balances"]["collateral"] == str(books.collateral[trader.name])
+
+
 def assert_finalized_at_zero(service, epoch_id: int, pnl: dict[str, int], remainder: int) -> None:
     """Settled pnl plus the funding remainder R sum to exactly 0; R went to the insurance fund; the
     clearing account is empty; the ledger verifies through the API and ``zkmargin ledger verify``."""
@@ -385,5 +393,7 @@ def test_two_epochs_with_funding_and_options_settle_and_finalize_at_zero(service
         assert ledger_balance(api, "default-fund") == insurance
 
     assert books.collateral == FINAL_COLLATERAL
+    for trader in traders:
+        assert_trader_view(trader, books)
     # nothing created or lost: the traders' collateral and the insurance fund hold what was deposited
     assert sum(books.collateral.values()) + insurance == len(traders) * COLLATERAL
