@@ -17,6 +17,10 @@ pnl plus R summing to exactly zero, R (0 <= R < 2 positions) booked to the insur
 the ledger verifies (the API and ``zkmargin ledger verify``). Each trader's state file holds
 exactly the sizes, cost bases and collateral the test computes from the prices and the funding.
 
+The option markets' oracle prices are plausible option values: fills are made at them, and before
+expiry ``settle`` marks an option to its market's settlement price like a future (the risk record's
+model marks serve the margin statement only).
+
 Helpers are small and named (open, attest, close, settle, check) so that option expiry, portfolio
 fills and the ledger's epoch record can extend the cycle.
 """
