@@ -37,10 +37,12 @@ are exact, and the successor's values are checked against the state's bounds.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from circuits.inputs import state_to_json
+from circuits.protocol.risk.errors import RiskModelError
+from circuits.protocol.risk.scenarios import RiskArray, check_initial_factor, portfolio_risk
 from circuits.state import (
     ACCOUNT_BITS,
     PRICE_BITS,
@@ -120,6 +122,9 @@ class CloseoutPlan:
     realized_pnl: int  # full close-out: the pnl folded into the successor's collateral; else 0
     shortfall: int
     successor: AccountState
+    rule: str = "flat"  # or "portfolio" (see "Portfolio mode" below)
+    order: tuple[int, ...] = ()  # portfolio: the instruments closed, in the order the rule took them
+    closed_requirement: int = 0  # portfolio: R(q), the portfolio requirement of the closed sizes
 
     @property
     def account_id(self) -> int:
@@ -147,6 +152,12 @@ class CloseoutPlan:
                                   from_collateral=self.loss_from_collateral)
 
     def to_json(self) -> dict[str, Any]:
+        document = self._flat_json()
+        if self.rule != "flat":  # a flat plan's document stays exactly what it always was
+            document.update(rule=self.rule, order=list(self.order), closed_requirement=str(self.closed_requirement))
+        return document
+
+    def _flat_json(self) -> dict[str, Any]:
         return {
             "account_id": self.account_id,
             "closed": [str(q) for q in self.closed],
@@ -270,6 +281,226 @@ def _full_plan(terms: _Terms, step: int, closed: tuple[int, ...], equity: int) -
 def _checked(plan: CloseoutPlan, curve: Curve | str | None) -> CloseoutPlan:
     plan.successor.validate(curve)
     return plan
+
+
+# --- Portfolio mode: the same close-out under the portfolio risk model (docs/protocol.md §11) -----
+
+
+class UnclosablePositionError(CloseoutError):
+    """The least close-out would close a position at price 0, which no fill can carry (price >= 1)."""
+
+    reason = "unclosable_position"
+
+    def __init__(self, market: int, size: int):
+        super().__init__(f"the close-out would close {size:+d} of instrument {market} at price 0 (an option the "
+                         "risk model values below one collateral unit): a fill's price is at least 1, so the "
+                         "position cannot be closed")
+        self.market = market
+        self.size = size
+
+
+@dataclass(frozen=True)
+class FlatRule:
+    """Today's rule: initial margin at flat per-market rates, the same fraction of every position."""
+
+    prices: tuple[int, ...]
+    maintenance_rates: tuple[int, ...]
+    initial_rates: tuple[int, ...]
+
+    def plan(self, state: AccountState, penalty_rate: int, *, salt: int, full: bool = False,
+             curve: Curve | str | None = None) -> CloseoutPlan:
+        terms = (state, self.prices, self.maintenance_rates, self.initial_rates, penalty_rate)
+        if full:
+            return plan_at_step(*terms, STEP_SCALE, salt=salt, curve=curve)
+        return plan_closeout(*terms, salt=salt, curve=curve)
+
+    def restores(self, plan: CloseoutPlan) -> bool:
+        return restores_initial_margin(plan, self.initial_rates)
+
+
+@dataclass(frozen=True)
+class PortfolioRule:
+    """The portfolio rule: the epoch's risk arrays (instrument i = market i), the prices the
+    close-out trades at (``risk_marks`` while the epoch is open, its settlement prices once
+    closed), and the initial-margin factor alpha (millionths, >= 10^6)."""
+
+    arrays: tuple[RiskArray, ...]
+    marks: tuple[int, ...]
+    factor: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arrays", tuple(self.arrays))
+        object.__setattr__(self, "marks", tuple(self.marks))
+        if len(self.arrays) != len(self.marks):
+            raise CloseoutError(f"{len(self.marks)} close-out prices for {len(self.arrays)} risk arrays")
+        for i, price in enumerate(self.marks):
+            check_range(f"close-out price of instrument {i}", price, 0, 1 << PRICE_BITS)
+        try:
+            check_initial_factor(self.factor)
+        except RiskModelError as exc:
+            raise CloseoutError(str(exc)) from None
+
+    def plan(self, state: AccountState, penalty_rate: int, *, salt: int, full: bool = False,
+             curve: Curve | str | None = None) -> CloseoutPlan:
+        if full:
+            return plan_portfolio_at_step(state, self, penalty_rate, STEP_SCALE, salt=salt, curve=curve)
+        return plan_portfolio_closeout(state, self, penalty_rate, salt=salt, curve=curve)
+
+    def restores(self, plan: CloseoutPlan) -> bool:
+        return restores_portfolio_initial_margin(plan, self)
+
+    def surplus(self, plan: CloseoutPlan) -> int:
+        """The successor's initial surplus in millionths: (E - penalty) 10^6 + alpha (worst P&L - Q)."""
+        return portfolio_risk(self.arrays, plan.successor.sizes).initial_surplus(plan.equity_after, self.factor)
+
+
+CloseoutRule = FlatRule | PortfolioRule
+
+
+def risk_marks(arrays: Sequence[RiskArray]) -> tuple[int, ...]:
+    """The prices a portfolio close-out trades at while the epoch is open: each instrument's published
+    mark (a future's is the market's mark price, an option's the model's value rounded down), the same
+    integers the equity of the portfolio statement is taken at."""
+    return tuple(array.mark for array in arrays)
+
+
+def restores_portfolio_initial_margin(plan: CloseoutPlan, rule: PortfolioRule) -> bool:
+    """After the plan, (E - penalty) 10^6 + alpha (worst P&L - short charge) >= 0 for the successor's
+    sizes: the initial-margin variant of the portfolio check (``PortfolioRisk.initial_surplus``)."""
+    return rule.surplus(plan) >= 0
+
+
+def closed_requirement(rule: PortfolioRule, closed: Sequence[int]) -> int:
+    """R(q): the portfolio (maintenance) requirement of the closed sizes as a book of their own."""
+    return portfolio_risk(rule.arrays, closed).requirement
+
+
+@dataclass(frozen=True)
+class _PortfolioTerms:
+    state: AccountState
+    rule: PortfolioRule
+    penalty_rate: int
+    salt: int
+
+
+def plan_portfolio_closeout(state: AccountState, rule: PortfolioRule, penalty_rate: int, *, salt: int,
+                            curve: Curve | str | None = None) -> CloseoutPlan:
+    """The least close-out (in the rule's order, see ``_least_closeout``) after which the account
+    meets portfolio initial margin; UnclosablePositionError if it would close at price 0."""
+    terms = _portfolio_terms(state, rule, penalty_rate, salt, curve)
+    return _closable(_checked(_least_closeout(terms), curve))
+
+
+def plan_portfolio_at_step(state: AccountState, rule: PortfolioRule, penalty_rate: int, step: int, *, salt: int,
+                           curve: Curve | str | None = None) -> CloseoutPlan:
+    """``step`` millionths of every position closed at the rule's prices with the portfolio penalty,
+    whether or not it restores margin (10^6: the full close-out of a missed settlement)."""
+    terms = _portfolio_terms(state, rule, penalty_rate, salt, curve)
+    step = check_range("close-out step", step, 0, STEP_SCALE + 1)
+    closed = _closed_sizes(state.sizes, step)
+    order = tuple(i for i, q in enumerate(closed) if q)
+    return _closable(_checked(_portfolio_plan(terms, closed, order, step, everything=step == STEP_SCALE), curve))
+
+
+def _portfolio_terms(state: AccountState, rule: PortfolioRule, penalty_rate: int, salt: int,
+                     curve: Curve | str | None) -> _PortfolioTerms:
+    state.validate(curve)
+    if len(rule.arrays) != state.markets:
+        raise CloseoutError(f"{len(rule.arrays)} risk arrays for a state of {state.markets} markets")
+    return _PortfolioTerms(state, rule, _rate("penalty rate", penalty_rate), _amount("successor salt", salt))
+
+
+def _closable(plan: CloseoutPlan) -> CloseoutPlan:
+    for market, (q, price) in enumerate(zip(plan.closed, plan.prices)):
+        if q and price == 0:
+            raise UnclosablePositionError(market, q)
+    return plan
+
+
+def _least_closeout(terms: _PortfolioTerms) -> CloseoutPlan:
+    """Nothing if the account meets initial margin; everything if even that does not restore it
+    (equity below 0). Otherwise, repeatedly: of the positions still open, take the one whose whole
+    closing leaves the highest initial surplus (ties: the lower index); if closing it whole restores
+    initial margin, close the least number of its units that does (binary search) and stop, else
+    close it whole and go on. At most one instrument is closed in part, the last one taken."""
+    sizes = terms.state.sizes
+    nothing = _portfolio_plan(terms, (0,) * len(sizes), (), 0)
+    if terms.rule.restores(nothing):
+        return nothing
+    everything = _portfolio_plan(terms, tuple(sizes), (), STEP_SCALE, everything=True)
+    if not terms.rule.restores(everything):
+        return replace(everything, order=tuple(i for i, b in enumerate(sizes) if b))
+    closed: list[int] = [0] * len(sizes)
+    order: list[int] = []
+    remaining = [i for i, b in enumerate(sizes) if b]
+    while remaining:
+        market = _next_instrument(terms, closed, tuple(order), remaining)
+        order.append(market)
+        whole = _with(closed, market, sizes[market])
+        if terms.rule.restores(_portfolio_plan(terms, whole, tuple(order), 0)):
+            return _least_units(terms, closed, market, tuple(order))
+        closed = list(whole)
+        remaining.remove(market)
+    raise AssertionError("closing every position restores initial margin, so the loop returned")
+
+
+def _with(closed: Sequence[int], market: int, size: int) -> tuple[int, ...]:
+    return tuple(size if i == market else q for i, q in enumerate(closed))
+
+
+def _next_instrument(terms: _PortfolioTerms, closed: Sequence[int], order: tuple[int, ...],
+                     remaining: Sequence[int]) -> int:
+    """The open position whose whole closing leaves the highest initial surplus: the riskiest leg goes
+    first and a hedge, whose closing alone would raise the requirement, goes last."""
+    def surplus(market: int) -> int:
+        whole = _with(closed, market, terms.state.sizes[market])
+        return terms.rule.surplus(_portfolio_plan(terms, whole, (*order, market), 0))
+    return max(remaining, key=lambda market: (surplus(market), -market))
+
+
+def _least_units(terms: _PortfolioTerms, closed: Sequence[int], market: int, order: tuple[int, ...]) -> CloseoutPlan:
+    """The least number of units of ``market`` (beside ``closed``) that restores initial margin. The
+    invariant: ``failing`` units do not restore (0 units is the plan before this instrument, which
+    did not), ``passing`` do (all of them did)."""
+    size = terms.state.sizes[market]
+    sign = 1 if size > 0 else -1
+
+    def plan(units: int) -> CloseoutPlan:
+        return _portfolio_plan(terms, _with(closed, market, sign * units), order, 0)
+    failing, passing = 0, abs(size)
+    while passing - failing > 1:
+        middle = (failing + passing) // 2
+        if terms.rule.restores(plan(middle)):
+            passing = middle
+        else:
+            failing = middle
+    return plan(passing)
+
+
+def _portfolio_plan(terms: _PortfolioTerms, closed: tuple[int, ...], order: tuple[int, ...], step: int, *,
+                    everything: bool = False) -> CloseoutPlan:
+    """The plan closing ``closed`` at the rule's prices, penalty ceil(rate R(q) / 10^6) capped as the
+    flat rule caps it; full when it leaves no position (``everything``: even when none was held)."""
+    state, prices = terms.state, terms.rule.marks
+    requirement = closed_requirement(terms.rule, closed)
+    due = -(-requirement * terms.penalty_rate // RATE_SCALE)
+    sizes = tuple(b - q for b, q in zip(state.sizes, closed))
+    equity = state.equity(prices)
+    if not any(sizes) and (any(closed) or everything):
+        realized_pnl = sum(b * p - k for b, k, p in zip(state.sizes, state.costs, prices))
+        penalty = min(due, max(0, equity))
+        after = equity - penalty
+        flat = (0,) * state.markets
+        successor = state.next(nonce=state.nonce + 1, salt=terms.salt, collateral=max(0, after), sizes=flat,
+                               costs=flat)
+        return CloseoutPlan(state, closed, prices, STEP_SCALE, penalty, True, equity, after, realized_pnl,
+                            max(0, -after), successor, "portfolio", order, requirement)
+    penalty = min(due, max(0, min(equity, state.collateral)))
+    costs = tuple(k - q * p for k, q, p in zip(state.costs, closed, prices))
+    successor = state.next(nonce=state.nonce + 1, salt=terms.salt, collateral=state.collateral - penalty,
+                           sizes=sizes, costs=costs)
+    return CloseoutPlan(state, closed, prices, step, penalty, False, equity, equity - penalty, 0, 0, successor,
+                        "portfolio", order, requirement)
 
 
 def allocate_shortfall(shortfall: int, insurance_balance: int, winners: Mapping[int, int], *,
