@@ -36,7 +36,7 @@ are exact, and the successor's values are checked against the state's bounds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -124,6 +124,7 @@ class CloseoutPlan:
     successor: AccountState
     rule: str = "flat"  # or "portfolio" (see "Portfolio mode" below)
     order: tuple[int, ...] = ()  # portfolio: the instruments closed, in the order the rule took them
+    stages: int = 0  # portfolio: order[:stages] were closed whole, order[stages:] by the final move
     closed_requirement: int = 0  # portfolio: R(q), the portfolio requirement of the closed sizes
 
     @property
@@ -154,7 +155,8 @@ class CloseoutPlan:
     def to_json(self) -> dict[str, Any]:
         document = self._flat_json()
         if self.rule != "flat":  # a flat plan's document stays exactly what it always was
-            document.update(rule=self.rule, order=list(self.order), closed_requirement=str(self.closed_requirement))
+            document.update(rule=self.rule, order=list(self.order), stages=self.stages,
+                            closed_requirement=str(self.closed_requirement))
         return document
 
     def _flat_json(self) -> dict[str, Any]:
@@ -419,10 +421,21 @@ def _closable(plan: CloseoutPlan) -> CloseoutPlan:
 
 def _least_closeout(terms: _PortfolioTerms) -> CloseoutPlan:
     """Nothing if the account meets initial margin; everything if even that does not restore it
-    (equity below 0). Otherwise, repeatedly: of the positions still open, take the one whose whole
-    closing leaves the highest initial surplus (ties: the lower index); if closing it whole restores
-    initial margin, close the least number of its units that does (binary search) and stop, else
-    close it whole and go on. At most one instrument is closed in part, the last one taken."""
+    (equity below 0). Otherwise, in stages over the positions still open (docs/protocol.md §11,
+    "Portfolio mode"):
+
+    1. the candidate moves are: part of one open position (``t`` units, t <= |b_i|), and, with two
+       or more open, the same fraction of every open one (``t`` millionths, each rounded up);
+    2. a move restores if some ``t`` does: the initial surplus is concave in ``t`` (a minimum of
+       linear scenario results, less a convex penalty), so a ternary search finds its best ``t``
+       and a binary search below it the least ``t`` that restores (``t`` passes, ``t - 1`` not);
+    3. of the moves that restore, the one with the least penalty is the close-out (ties: the lower
+       instrument, the same-fraction move last);
+    4. if none restores, the open position whose whole closing leaves the highest surplus (ties:
+       the lower index) is closed whole, and the next stage starts.
+
+    Each stage closes a position whole or stops, so there are at most as many stages as
+    positions; when one position is left, closing it whole is closing everything, which restores."""
     sizes = terms.state.sizes
     nothing = _portfolio_plan(terms, (0,) * len(sizes), (), 0)
     if terms.rule.restores(nothing):
@@ -430,51 +443,81 @@ def _least_closeout(terms: _PortfolioTerms) -> CloseoutPlan:
     everything = _portfolio_plan(terms, tuple(sizes), (), STEP_SCALE, everything=True)
     if not terms.rule.restores(everything):
         return replace(everything, order=tuple(i for i, b in enumerate(sizes) if b))
-    closed: list[int] = [0] * len(sizes)
-    order: list[int] = []
+    closed: tuple[int, ...] = (0,) * len(sizes)
+    order: tuple[int, ...] = ()
     remaining = [i for i, b in enumerate(sizes) if b]
     while remaining:
-        market = _next_instrument(terms, closed, tuple(order), remaining)
-        order.append(market)
-        whole = _with(closed, market, sizes[market])
-        if terms.rule.restores(_portfolio_plan(terms, whole, tuple(order), 0)):
-            return _least_units(terms, closed, market, tuple(order))
-        closed = list(whole)
+        moves: list[int | None] = [*remaining, None] if len(remaining) > 1 else list(remaining)
+        restoring = [(plan.penalty, rank, plan) for rank, move in enumerate(moves)
+                     for plan in [_least_move(terms, closed, order, remaining, move)] if plan is not None]
+        if restoring:
+            return min(restoring, key=lambda found: found[:2])[2]
+        market = _next_instrument(terms, closed, order, remaining)
+        closed, order = _with(closed, market, sizes[market]), (*order, market)
         remaining.remove(market)
-    raise AssertionError("closing every position restores initial margin, so the loop returned")
+    raise AssertionError("closing the last open position whole closes everything, which restores")
 
 
 def _with(closed: Sequence[int], market: int, size: int) -> tuple[int, ...]:
     return tuple(size if i == market else q for i, q in enumerate(closed))
 
 
+def _moved(sizes: Sequence[int], closed: Sequence[int], remaining: Sequence[int], move: int | None,
+           units: int) -> tuple[int, ...]:
+    """``closed`` plus ``units`` of position ``move`` (with its sign), or for ``move`` None plus
+    ``units`` millionths of every position in ``remaining`` (each rounded up)."""
+    if move is not None:
+        return _with(closed, move, (1 if sizes[move] > 0 else -1) * units)
+    fraction = _closed_sizes(sizes, units)
+    return tuple(fraction[i] if i in remaining else q for i, q in enumerate(closed))
+
+
+def _least_move(terms: _PortfolioTerms, closed: tuple[int, ...], order: tuple[int, ...], remaining: Sequence[int],
+                move: int | None) -> CloseoutPlan | None:
+    """The least ``t`` of this move that restores initial margin (see ``_least_closeout``), or None."""
+    sizes = terms.state.sizes
+    limit = STEP_SCALE if move is None else abs(sizes[move])
+    taken = (*order, *(remaining if move is None else (move,)))
+
+    def plan(units: int) -> CloseoutPlan:
+        return _portfolio_plan(terms, _moved(sizes, closed, remaining, move, units), taken,
+                               units if move is None else 0)
+
+    def surplus(units: int) -> int:
+        return terms.rule.surplus(plan(units))
+    best = _best_units(surplus, limit)
+    passing = best if surplus(best) >= 0 else limit if surplus(limit) >= 0 else None
+    if passing is None:
+        return None
+    failing = 0  # 0 units is the stage's start, which does not restore
+    while passing - failing > 1:
+        middle = (failing + passing) // 2
+        if surplus(middle) >= 0:
+            passing = middle
+        else:
+            failing = middle
+    return replace(plan(passing), stages=len(order))
+
+
+def _best_units(surplus: Callable[[int], int], limit: int) -> int:
+    """Ternary search for the ``t`` in [0, limit] of the highest (concave) surplus, ties to the least."""
+    low, high = 0, limit
+    while high - low > 2:
+        left, right = low + (high - low) // 3, high - (high - low) // 3
+        if surplus(left) < surplus(right):
+            low = left + 1
+        else:
+            high = right
+    return max(range(low, high + 1), key=lambda units: (surplus(units), -units))
+
+
 def _next_instrument(terms: _PortfolioTerms, closed: Sequence[int], order: tuple[int, ...],
                      remaining: Sequence[int]) -> int:
-    """The open position whose whole closing leaves the highest initial surplus: the riskiest leg goes
-    first and a hedge, whose closing alone would raise the requirement, goes last."""
+    """The open position whose whole closing leaves the highest initial surplus."""
     def surplus(market: int) -> int:
         whole = _with(closed, market, terms.state.sizes[market])
         return terms.rule.surplus(_portfolio_plan(terms, whole, (*order, market), 0))
     return max(remaining, key=lambda market: (surplus(market), -market))
-
-
-def _least_units(terms: _PortfolioTerms, closed: Sequence[int], market: int, order: tuple[int, ...]) -> CloseoutPlan:
-    """The least number of units of ``market`` (beside ``closed``) that restores initial margin. The
-    invariant: ``failing`` units do not restore (0 units is the plan before this instrument, which
-    did not), ``passing`` do (all of them did)."""
-    size = terms.state.sizes[market]
-    sign = 1 if size > 0 else -1
-
-    def plan(units: int) -> CloseoutPlan:
-        return _portfolio_plan(terms, _with(closed, market, sign * units), order, 0)
-    failing, passing = 0, abs(size)
-    while passing - failing > 1:
-        middle = (failing + passing) // 2
-        if terms.rule.restores(plan(middle)):
-            passing = middle
-        else:
-            failing = middle
-    return plan(passing)
 
 
 def _portfolio_plan(terms: _PortfolioTerms, closed: tuple[int, ...], order: tuple[int, ...], step: int, *,
@@ -493,14 +536,14 @@ def _portfolio_plan(terms: _PortfolioTerms, closed: tuple[int, ...], order: tupl
         flat = (0,) * state.markets
         successor = state.next(nonce=state.nonce + 1, salt=terms.salt, collateral=max(0, after), sizes=flat,
                                costs=flat)
-        return CloseoutPlan(state, closed, prices, STEP_SCALE, penalty, True, equity, after, realized_pnl,
-                            max(0, -after), successor, "portfolio", order, requirement)
+        return CloseoutPlan(state, closed, prices, step, penalty, True, equity, after, realized_pnl,
+                            max(0, -after), successor, rule="portfolio", order=order, closed_requirement=requirement)
     penalty = min(due, max(0, min(equity, state.collateral)))
     costs = tuple(k - q * p for k, q, p in zip(state.costs, closed, prices))
     successor = state.next(nonce=state.nonce + 1, salt=terms.salt, collateral=state.collateral - penalty,
                            sizes=sizes, costs=costs)
     return CloseoutPlan(state, closed, prices, step, penalty, False, equity, equity - penalty, 0, 0, successor,
-                        "portfolio", order, requirement)
+                        rule="portfolio", order=order, closed_requirement=requirement)
 
 
 def allocate_shortfall(shortfall: int, insurance_balance: int, winners: Mapping[int, int], *,

@@ -43,12 +43,16 @@ def book(collateral, sizes, costs=None):
     return AccountState(4, 9, 777, collateral, tuple(sizes), costs, 3)
 
 
-def one_unit_less(plan):
-    """The same close-out with one unit less of the last instrument the rule took."""
-    last = plan.order[-1]
-    closed = list(plan.closed)
-    closed[last] -= 1 if closed[last] > 0 else -1
-    return closed
+def one_unit_less(account, plan):
+    """The same close-out with its final move one unit smaller: one unit less of the one position it
+    closed in part, or one millionth less of the same fraction of every position still open."""
+    from circuits.protocol.closeout import _moved  # the rule's own move arithmetic
+
+    whole, final = plan.order[:plan.stages], plan.order[plan.stages:]
+    base = tuple(b if i in whole else 0 for i, b in enumerate(account.sizes))
+    if len(final) == 1:
+        return _moved(account.sizes, base, final, final[0], abs(plan.closed[final[0]]) - 1)
+    return _moved(account.sizes, base, final, None, plan.step - 1)
 
 
 def restores_closing(account, closed):
@@ -74,7 +78,7 @@ def test_a_hedged_book_short_of_initial_margin_loses_its_riskiest_leg_first_and_
     assert plan.successor == AccountState(4, 10, SALT, 40_000 - 2_936, (10, -10, -3, 0),
                                           (600_000, -200_250, -12_336, 0), 3)
     assert restores_portfolio_initial_margin(plan, RULE)
-    assert not restores_closing(account, one_unit_less(plan))  # one short call less does not restore
+    assert not restores_closing(account, one_unit_less(account, plan))  # one short call less does not restore
     assert [f.to_json() for f in plan.defaulter_fills()] == [
         {"account_id": 4, "market": 2, "size_delta": "2", "price": "4112", "fee": "0"}]
     assert plan.to_json()["rule"] == "portfolio" and plan.to_json()["order"] == [2]
@@ -85,11 +89,34 @@ def test_an_account_at_initial_margin_loses_nothing():
     assert (plan.closed, plan.penalty, plan.full, plan.order) == ((0, 0, 0, 0), 0, False, ())
 
 
-def test_closing_everything_when_no_partial_close_out_in_the_order_restores():
-    plan = plan_portfolio_closeout(book(20_000, (10, -10, -5, 0)), RULE, RATE, salt=SALT)
-    assert (plan.closed, plan.full, plan.order) == ((10, -10, -5, 0), True, (2, 1, 0))
-    assert plan.penalty == -(-closed_requirement(RULE, plan.closed) * RATE // RATE_SCALE) == 8_508
-    assert plan.successor == AccountState(4, 10, SALT, 20_000 - 8_508, (0,) * 4, (0,) * 4, 3)
+def test_a_book_whose_legs_hedge_each_other_is_scaled_down_keeping_the_hedge():
+    # no single leg restores it (closing either hedge leg alone raises the requirement): the same
+    # fraction of every position does, 600 001 millionths of each, rounded up
+    account = book(20_000, (10, -10, -5, 0))
+    plan = plan_portfolio_closeout(account, RULE, RATE, salt=SALT)
+    assert (plan.closed, plan.order, plan.stages, plan.step, plan.full) == ((7, -7, -4, 0), (0, 1, 2), 0, 600_001,
+                                                                          False)
+    assert plan.penalty == -(-closed_requirement(RULE, plan.closed) * RATE // RATE_SCALE) == 6_690
+    assert plan.successor.sizes == (3, -3, -1, 0) and plan.successor.collateral == 20_000 - 6_690
+    assert restores_portfolio_initial_margin(plan, RULE)
+    assert not restores_closing(account, one_unit_less(account, plan))  # 600 000 millionths do not
+
+
+def test_a_naked_leg_is_closed_in_part_before_the_hedge_is_touched():
+    # long 10 perpetuals, short 5 calls: 5 perpetuals are naked; closing 2 of them is the cheapest
+    account = book(47_203, (10, -5, 0, 0))
+    plan = plan_portfolio_closeout(account, RULE, RATE, salt=SALT)
+    assert (plan.closed, plan.order, plan.step, plan.full) == ((2, 0, 0, 0), (0,), 0, False)
+    assert not restores_closing(account, one_unit_less(account, plan))
+
+
+def test_closing_everything_when_only_that_restores():
+    # short 5 calls and long 1 perpetual, with just enough equity for a flat account
+    account = book(3_000, (1, -5, 0, 0))
+    plan = plan_portfolio_closeout(account, RULE, RATE, salt=SALT)
+    assert plan.full and plan.closed == (1, -5, 0, 0)
+    assert plan.penalty == min(-(-closed_requirement(RULE, plan.closed) * RATE // RATE_SCALE), 3_000)
+    assert plan.successor == AccountState(4, 10, SALT, 3_000 - plan.penalty, (0,) * 4, (0,) * 4, 3)
 
 
 def test_negative_equity_closes_everything_and_leaves_the_shortfall():
@@ -152,9 +179,9 @@ def test_the_plan_restores_initial_margin_and_is_least_in_its_order(sizes, colla
         assert plan.full and plan.shortfall == -plan.equity_before
         return
     assert restores_portfolio_initial_margin(plan, RULE)
-    if plan.order:  # something was closed: one unit less of the last instrument taken does not restore
-        assert not restores_closing(account, one_unit_less(plan))
-        assert all(plan.closed[i] == sizes[i] for i in plan.order[:-1])  # the earlier ones wholly
+    if plan.order:  # something was closed: its final move one unit smaller does not restore
+        assert not restores_closing(account, one_unit_less(account, plan))
+        assert all(plan.closed[i] == sizes[i] for i in plan.order[:plan.stages])  # the earlier stages wholly
     else:
         assert not any(plan.closed) and plan.penalty == 0
     backstop = {f.market: f.size_delta for f in plan.backstop_fills(99)}
