@@ -30,6 +30,14 @@ mark prices P_m (docs/protocol.md §11):
   penalty is 0 then) is the loss the collateral could not pay: ``allocate_shortfall`` splits it.
 - The successor: nonce + 1, the given salt, same account id and epoch; it passes ``validate()``.
 
+**Portfolio mode** (``PortfolioRule``; ``FlatRule`` is the rule above as an object): the prices
+are the risk record's marks (``risk_marks``) or the settlement prices, the target is portfolio
+initial margin (``PortfolioRisk.initial_surplus``), the penalty ``ceil(rate R(q) / 10^6)`` with
+R(q) the portfolio requirement of the closed sizes, and the close-out the cheapest of the least
+moves that restore: part of one position, or the same fraction of every one (``_least_closeout``).
+A position whose price is 0 (an option valued below one unit) cannot be closed by a fill:
+``UnclosablePositionError``.
+
 Bounds: |q| <= |b| < 2^40 and P < 2^48, so every product here is below 2^134; Python's integers
 are exact, and the successor's values are checked against the state's bounds.
 """
@@ -123,8 +131,7 @@ class CloseoutPlan:
     shortfall: int
     successor: AccountState
     rule: str = "flat"  # or "portfolio" (see "Portfolio mode" below)
-    order: tuple[int, ...] = ()  # portfolio: the instruments closed, in the order the rule took them
-    stages: int = 0  # portfolio: order[:stages] were closed whole, order[stages:] by the final move
+    order: tuple[int, ...] = ()  # portfolio: the move's instruments (one, or every open one)
     closed_requirement: int = 0  # portfolio: R(q), the portfolio requirement of the closed sizes
 
     @property
@@ -155,8 +162,7 @@ class CloseoutPlan:
     def to_json(self) -> dict[str, Any]:
         document = self._flat_json()
         if self.rule != "flat":  # a flat plan's document stays exactly what it always was
-            document.update(rule=self.rule, order=list(self.order), stages=self.stages,
-                            closed_requirement=str(self.closed_requirement))
+            document.update(rule=self.rule, order=list(self.order), closed_requirement=str(self.closed_requirement))
         return document
 
     def _flat_json(self) -> dict[str, Any]:
@@ -421,41 +427,31 @@ def _closable(plan: CloseoutPlan) -> CloseoutPlan:
 
 def _least_closeout(terms: _PortfolioTerms) -> CloseoutPlan:
     """Nothing if the account meets initial margin; everything if even that does not restore it
-    (equity below 0). Otherwise, in stages over the positions still open (docs/protocol.md §11,
-    "Portfolio mode"):
+    (equity below 0). Otherwise (docs/protocol.md §11, "Portfolio mode"):
 
-    1. the candidate moves are: part of one open position (``t`` units, t <= |b_i|), and, with two
-       or more open, the same fraction of every open one (``t`` millionths, each rounded up);
-    2. a move restores if some ``t`` does: the initial surplus is concave in ``t`` (a minimum of
-       linear scenario results, less a convex penalty), so a ternary search finds its best ``t``
-       and a binary search below it the least ``t`` that restores (``t`` passes, ``t - 1`` not);
-    3. of the moves that restore, the one with the least penalty is the close-out (ties: the lower
-       instrument, the same-fraction move last);
-    4. if none restores, the open position whose whole closing leaves the highest surplus (ties:
-       the lower index) is closed whole, and the next stage starts.
+    1. the candidate moves are ``t`` units of one open position (t <= |b_i|), in index order, and,
+       with two or more open, ``t`` millionths of every open one (each rounded up), last;
+    2. for each, a ternary search finds the ``t`` of the highest initial surplus (concave in ``t``:
+       a minimum of linear scenario results, less a convex penalty) and a binary search below it
+       the least ``t`` that restores (``t`` passes, ``t - 1`` does not);
+    3. of the moves that restore, the one with the least penalty is the close-out (ties: the
+       earlier move).
 
-    Each stage closes a position whole or stops, so there are at most as many stages as
-    positions; when one position is left, closing it whole is closing everything, which restores."""
+    Some move always restores: with one position open, closing it whole is closing everything;
+    with more, the same fraction at 10^6 is (and with equity >= 0 everything restores)."""
     sizes = terms.state.sizes
     nothing = _portfolio_plan(terms, (0,) * len(sizes), (), 0)
     if terms.rule.restores(nothing):
         return nothing
     everything = _portfolio_plan(terms, tuple(sizes), (), STEP_SCALE, everything=True)
+    opened = [i for i, b in enumerate(sizes) if b]
     if not terms.rule.restores(everything):
-        return replace(everything, order=tuple(i for i, b in enumerate(sizes) if b))
-    closed: tuple[int, ...] = (0,) * len(sizes)
-    order: tuple[int, ...] = ()
-    remaining = [i for i, b in enumerate(sizes) if b]
-    while remaining:
-        moves: list[int | None] = [*remaining, None] if len(remaining) > 1 else list(remaining)
-        restoring = [(plan.penalty, rank, plan) for rank, move in enumerate(moves)
-                     for plan in [_least_move(terms, closed, order, remaining, move)] if plan is not None]
-        if restoring:
-            return min(restoring, key=lambda found: found[:2])[2]
-        market = _next_instrument(terms, closed, order, remaining)
-        closed, order = _with(closed, market, sizes[market]), (*order, market)
-        remaining.remove(market)
-    raise AssertionError("closing the last open position whole closes everything, which restores")
+        return replace(everything, order=tuple(opened))
+    moves: list[int | None] = [*opened, None] if len(opened) > 1 else list(opened)
+    restoring = [(plan.penalty, rank, plan) for rank, move in enumerate(moves)
+                 for plan in [_least_move(terms, opened, move)] if plan is not None]
+    assert restoring, "closing everything restores, and some move reaches it"
+    return min(restoring, key=lambda found: found[:2])[2]
 
 
 def _with(closed: Sequence[int], market: int, size: int) -> tuple[int, ...]:
@@ -472,15 +468,15 @@ def _moved(sizes: Sequence[int], closed: Sequence[int], remaining: Sequence[int]
     return tuple(fraction[i] if i in remaining else q for i, q in enumerate(closed))
 
 
-def _least_move(terms: _PortfolioTerms, closed: tuple[int, ...], order: tuple[int, ...], remaining: Sequence[int],
-                move: int | None) -> CloseoutPlan | None:
+def _least_move(terms: _PortfolioTerms, opened: Sequence[int], move: int | None) -> CloseoutPlan | None:
     """The least ``t`` of this move that restores initial margin (see ``_least_closeout``), or None."""
     sizes = terms.state.sizes
     limit = STEP_SCALE if move is None else abs(sizes[move])
-    taken = (*order, *(remaining if move is None else (move,)))
+    taken = tuple(opened) if move is None else (move,)
+    start = (0,) * len(sizes)
 
     def plan(units: int) -> CloseoutPlan:
-        return _portfolio_plan(terms, _moved(sizes, closed, remaining, move, units), taken,
+        return _portfolio_plan(terms, _moved(sizes, start, opened, move, units), taken,
                                units if move is None else 0)
 
     def surplus(units: int) -> int:
@@ -489,14 +485,14 @@ def _least_move(terms: _PortfolioTerms, closed: tuple[int, ...], order: tuple[in
     passing = best if surplus(best) >= 0 else limit if surplus(limit) >= 0 else None
     if passing is None:
         return None
-    failing = 0  # 0 units is the stage's start, which does not restore
+    failing = 0  # closing nothing does not restore
     while passing - failing > 1:
         middle = (failing + passing) // 2
         if surplus(middle) >= 0:
             passing = middle
         else:
             failing = middle
-    return replace(plan(passing), stages=len(order))
+    return plan(passing)
 
 
 def _best_units(surplus: Callable[[int], int], limit: int) -> int:
@@ -509,15 +505,6 @@ def _best_units(surplus: Callable[[int], int], limit: int) -> int:
         else:
             high = right
     return max(range(low, high + 1), key=lambda units: (surplus(units), -units))
-
-
-def _next_instrument(terms: _PortfolioTerms, closed: Sequence[int], order: tuple[int, ...],
-                     remaining: Sequence[int]) -> int:
-    """The open position whose whole closing leaves the highest initial surplus."""
-    def surplus(market: int) -> int:
-        whole = _with(closed, market, terms.state.sizes[market])
-        return terms.rule.surplus(_portfolio_plan(terms, whole, (*order, market), 0))
-    return max(remaining, key=lambda market: (surplus(market), -market))
 
 
 def _portfolio_plan(terms: _PortfolioTerms, closed: tuple[int, ...], order: tuple[int, ...], step: int, *,

@@ -208,7 +208,7 @@ def _reproduced_portfolio_plan(lid: int, old: AccountState, successor: AccountSt
     closed = _integers(closeout.get("closed") or [], "closed sizes", lid)
     if closed != plan.closed:
         why = "a missed settlement closes out everything" if reason == "settlement" else \
-            f"the least close-out in the rule's order (instruments {list(plan.order)}) that restores initial margin"
+            f"the cheapest least move that restores initial margin (instruments {list(plan.order)})"
         raise _refuse(lid, f"the closed sizes {list(closed)} are not the portfolio rule's {list(plan.closed)}: {why}")
     penalty = _integers([closeout.get("penalty", -1)], "penalty", lid)[0]
     if penalty != plan.penalty:

@@ -1,5 +1,5 @@
-"""Close-out in portfolio mode (docs/protocol.md §11 "Portfolio mode"): the least close-out in the
-rule's order restores portfolio initial margin, one unit less would not, the penalty is
+"""Close-out in portfolio mode (docs/protocol.md §11 "Portfolio mode"): the rule's least close-out
+restores portfolio initial margin, its move one unit smaller would not, the penalty is
 ceil(rate R(q) / 10^6), an option valued at 0 cannot be closed, and the flat rule is unchanged."""
 
 import pytest
@@ -48,11 +48,20 @@ def one_unit_less(account, plan):
     closed in part, or one millionth less of the same fraction of every position still open."""
     from circuits.protocol.closeout import _moved  # the rule's own move arithmetic
 
-    whole, final = plan.order[:plan.stages], plan.order[plan.stages:]
-    base = tuple(b if i in whole else 0 for i, b in enumerate(account.sizes))
-    if len(final) == 1:
-        return _moved(account.sizes, base, final, final[0], abs(plan.closed[final[0]]) - 1)
-    return _moved(account.sizes, base, final, None, plan.step - 1)
+    nothing = (0,) * account.markets
+    if len(plan.order) == 1:
+        return _moved(account.sizes, nothing, plan.order, plan.order[0], abs(plan.closed[plan.order[0]]) - 1)
+    return _moved(account.sizes, nothing, plan.order, None, plan.step - 1)
+
+
+def _cheapest(account, plan):
+    """No other move's least restoring close-out has a smaller penalty."""
+    from circuits.protocol.closeout import _least_move, _portfolio_terms
+
+    terms = _portfolio_terms(account, RULE, RATE, SALT, None)
+    opened = [i for i, b in enumerate(account.sizes) if b]
+    others = [_least_move(terms, opened, move) for move in (*opened, None)]
+    return all(other.penalty >= plan.penalty for other in others if other is not None)
 
 
 def restores_closing(account, closed):
@@ -94,8 +103,7 @@ def test_a_book_whose_legs_hedge_each_other_is_scaled_down_keeping_the_hedge():
     # fraction of every position does, 600 001 millionths of each, rounded up
     account = book(20_000, (10, -10, -5, 0))
     plan = plan_portfolio_closeout(account, RULE, RATE, salt=SALT)
-    assert (plan.closed, plan.order, plan.stages, plan.step, plan.full) == ((7, -7, -4, 0), (0, 1, 2), 0, 600_001,
-                                                                          False)
+    assert (plan.closed, plan.order, plan.step, plan.full) == ((7, -7, -4, 0), (0, 1, 2), 600_001, False)
     assert plan.penalty == -(-closed_requirement(RULE, plan.closed) * RATE // RATE_SCALE) == 6_690
     assert plan.successor.sizes == (3, -3, -1, 0) and plan.successor.collateral == 20_000 - 6_690
     assert restores_portfolio_initial_margin(plan, RULE)
@@ -179,10 +187,12 @@ def test_the_plan_restores_initial_margin_and_is_least_in_its_order(sizes, colla
         assert plan.full and plan.shortfall == -plan.equity_before
         return
     assert restores_portfolio_initial_margin(plan, RULE)
-    if plan.order:  # something was closed: its final move one unit smaller does not restore
+    if plan.order:  # something was closed: the move one unit smaller does not restore
         assert not restores_closing(account, one_unit_less(account, plan))
-        assert all(plan.closed[i] == sizes[i] for i in plan.order[:plan.stages])  # the earlier stages wholly
+        assert all(q == 0 for i, q in enumerate(plan.closed) if i not in plan.order)  # only the move's positions
     else:
         assert not any(plan.closed) and plan.penalty == 0
+    if plan.order:
+        assert _cheapest(account, plan)
     backstop = {f.market: f.size_delta for f in plan.backstop_fills(99)}
     assert all(backstop[f.market] == -f.size_delta for f in plan.defaulter_fills())  # the fills cancel

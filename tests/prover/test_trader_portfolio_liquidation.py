@@ -79,7 +79,7 @@ def test_a_missed_settlement_closed_out_in_full_is_accepted_in_the_next_epoch():
 def test_closing_more_than_the_rule_is_refused_naming_the_rules_sizes():
     more = plan_portfolio_at_step(CALLED, RULE, PENALTY_RATE, STEP_SCALE, salt=fresh_salt(CURVE), curve=CURVE)
     refused(served(more), "the closed sizes [10, -10, -5] are not the portfolio rule's [0, 0, -2]",
-            "least close-out in the rule's order (instruments [2])")
+            "the cheapest least move that restores initial margin (instruments [2])")
 
 
 def test_a_penalty_other_than_the_published_rates_is_refused():
