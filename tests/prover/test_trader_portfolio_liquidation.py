@@ -12,6 +12,7 @@ import pytest
 from circuits.inputs import state_to_json
 from circuits.protocol.closeout import STEP_SCALE, CloseoutPlan, PortfolioRule, plan_portfolio_at_step, risk_marks
 from circuits.protocol.risk import Future, MarketInputs, Option, OptionRight, epoch_risk_arrays
+from circuits.protocol.risk.scenarios import portfolio_risk
 from circuits.state import AccountState, fresh_salt
 from prover.trader.liquidation import PortfolioTerms, Rates, SuccessorRefusedError, check_successor, explanation
 
@@ -113,3 +114,51 @@ def test_a_service_that_does_not_publish_its_rate_cannot_be_checked():
     refused(served(plan) | {"penalty_rate": None}, "does not publish its penalty rate and initial-margin factor")
     unpublished = PortfolioTerms(ARRAYS, (MARKS,), None)
     refused(served(plan) | {"portfolio": unpublished}, "does not publish")
+
+
+# --- the trader library: the close-out recomputed from the epoch's checked risk record ----------
+
+def _simulated_adoption(tmp_path, *, tamper: bool):
+    """A TraderAccount whose state was closed out by a portfolio-mode service (simulated in process,
+    tests/prover/test_trader_portfolio.py's routes), the service's successor honest or not."""
+    from tests.prover.portfolio_books import book_state
+    from tests.prover.test_trader_portfolio import RISK, PortfolioService, config_json, epoch_json, trader
+
+    requirement = portfolio_risk(RISK.arrays, (10, -10)).initial_requirement(FACTOR)
+    old = book_state((10, -10), requirement // 2, RISK)  # long 10 BTC, short 10 calls struck at 40 000
+    config = {**config_json("portfolio"), "liquidation_penalty_rate": PENALTY_RATE,
+              "portfolio_initial_factor": FACTOR}
+    rule = PortfolioRule(RISK.arrays, risk_marks(RISK.arrays), FACTOR)
+    plan = rule.plan(old, PENALTY_RATE, salt=fresh_salt(CURVE), curve=CURVE)
+    successor = replace(plan.successor, collateral=plan.successor.collateral + 1) if tamper else plan.successor
+    service = PortfolioService(old)
+    closeout = {**plan.to_json(), "successor_commitment": str(successor.commitment(CURVE))}
+    closeout.pop("successor")
+    record = {"id": 7, "account_id": old.account_id, "status": "closed", "signature": "00" * 64, "escrow": None,
+              "proof": None, "shares": [], "threshold": 2, "revealed_state": state_to_json(old), "closeout": closeout,
+              "request": {"reason": "margin_call", "commitment": str(old.commitment(CURVE)), "circuit": "margin"}}
+    view = service.routes[f"/accounts/{old.account_id}"]
+    view.update(current_commitment=str(successor.commitment(CURVE)), sequence=4, liquidation={
+        "id": 7, "status": "closed", "reason": "margin_call", "epoch_id": old.epoch,
+        "requested_at": "2026-01-01T00:00:00Z", "closed_at": "2026-01-01T00:01:00Z",
+        "successor_state": state_to_json(successor)})
+    service.routes.update({"/config": config, "/liquidations/7": record, f"/epochs/{old.epoch}": epoch_json()})
+    account = trader(tmp_path, old, service)
+    account.passphrase = "pass"
+    return account, plan
+
+
+def test_the_trader_library_adopts_the_portfolio_close_out_it_recomputes(tmp_path):
+    account, plan = _simulated_adoption(tmp_path, tamper=False)
+    assert plan.closed != (0, 0) and not plan.full
+    adopted = account.reconcile()
+    assert adopted is not None and adopted.data["adopted_liquidation_successor"]["closed"] == [
+        str(q) for q in plan.closed]
+    assert account.wallet.state == plan.successor and "under the portfolio rule" in adopted.summary
+
+
+def test_the_trader_library_refuses_a_tampered_portfolio_successor(tmp_path):
+    account, plan = _simulated_adoption(tmp_path, tamper=True)
+    with pytest.raises(SuccessorRefusedError, match="not the state the portfolio close-out's arithmetic gives"):
+        account.reconcile()
+    assert account.wallet.state == plan.state  # the state file is unchanged
