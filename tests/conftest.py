@@ -41,6 +41,11 @@ SLOW_MODULES = {
                                                 "for the expiry: 6 s a backend, 14 s in all plus the keys (21 s)",
     "tests/verifier/test_option_expiry_end_to_end.py": "the trader's CLI settles an expired option through a real "
                                                        "server, waiting for the expiry: 12 s plus the keys",
+    "tests/verifier/test_funding_options_end_to_end.py": "funding and options through a real server (M = 3), two "
+                                                         "epochs of real proofs and the trader's CLI, its keys "
+                                                         "made once (8 s), then 12 s on SQLite and 20 s on "
+                                                         "PostgreSQL: 40 s quiet, up to 2 min on a busy 2-core "
+                                                         "machine",
 }
 SLOW_TESTS = {
     "tests/verifier/test_api_funding.py::test_everyone_settles_funding_and_the_epoch_finalizes_at_zero":
