@@ -130,3 +130,6 @@ def test_a_close_before_expiry_values_the_live_option_with_fresh_volatilities(ex
     valuation = api.expect(api.client.get(f"/epochs/{epoch_id}/risk"), 200)["settlement"]
     assert valuation["markets"] == [{"market": 0, "price": 61_000, "vol": 600_000}]
     assert 21_000 <= closed["settlement_prices"][1] < 61_000  # the model's value: above intrinsic, below the spot
+    trader = api.trader().open()
+    unknown = {**fill_body(api, trader, 0), "market": 7}
+    assert api.expect(api.client.post("/fills", headers=api.venue, json=unknown), 422)["code"] == "unknown_market"
