@@ -29,7 +29,7 @@ Encoding
 Every integer of an epoch document (the epoch, prices, funding rates and steps) is a canonical
 decimal string (no sign for non-negative values, no leading zeros): exact for any size in every
 JSON reader, as the ledger's amounts are. Hashes are lower-case hex. The canonical bytes are the
-JSON with sorted keys, no spaces, ASCII only; floats and booleans are refused anywhere in it. A
+JSON with sorted keys, no spaces, ASCII only; a float anywhere in it is refused. A
 document's hash is ``SHA-256("zkmargin/epoch-record/v1" || 0x00 || canonical bytes)``.
 
 The risk record (``GET /epochs/{id}/risk``) keeps its published form (integers as JSON numbers);
@@ -66,8 +66,8 @@ class EpochRecordError(MalformedInputError):
 
 
 def _refuse_floats(value: Any, where: str) -> None:
-    """Money and prices are integers: a float (or a boolean posing as one) anywhere is refused."""
-    if isinstance(value, bool) or isinstance(value, float):
+    """Money and prices are integers: a float anywhere is refused (booleans are flags, e.g. ``perpetual``)."""
+    if isinstance(value, float):
         raise EpochRecordError(f"{where}: {value!r} is not allowed in a record (integers only)")
     if isinstance(value, Mapping):
         for key, item in value.items():
@@ -77,12 +77,12 @@ def _refuse_floats(value: Any, where: str) -> None:
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
             _refuse_floats(item, f"{where}[{i}]")
-    elif value is not None and not isinstance(value, int | str):
+    elif value is not None and not isinstance(value, int | str):  # bool is an int
         raise EpochRecordError(f"{where}: {type(value).__name__} is not a JSON value of a record")
 
 
 def canonical_bytes(document: Mapping[str, Any]) -> bytes:
-    """Sorted keys, no spaces, ASCII; ``EpochRecordError`` for a float or boolean anywhere."""
+    """Sorted keys, no spaces, ASCII; ``EpochRecordError`` for a float anywhere."""
     _refuse_floats(document, "document")
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
@@ -192,7 +192,7 @@ def parse_document(text: str) -> dict[str, Any]:
     if document.get("phase") not in PHASES or not isinstance(document.get("epoch"), str) \
             or not _DECIMAL.fullmatch(document["epoch"]):
         raise EpochRecordError("an epoch record names its phase (open | close) and epoch (a decimal string)")
-    canonical_bytes(document)  # refuses floats and booleans
+    canonical_bytes(document)  # refuses floats
     return document
 
 
