@@ -40,11 +40,11 @@ from verifier.db.models import (
     PriceSnapshotRecord,
     SnapshotPhase,
 )
-from verifier.errors import NotFoundError
+from verifier.errors import LedgerIntegrityError, NotFoundError
 from verifier.oracle import PriceSnapshot
 
 
-class RecordRebuildError(Exception):
+class RecordRebuildError(LedgerIntegrityError):
     """The rows an epoch's document is built from cannot be read (a snapshot altered, a row missing)."""
 
 
