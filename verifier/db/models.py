@@ -113,6 +113,7 @@ class EntryKind(enum.StrEnum):
     SETTLEMENT = "settlement"
     LIQUIDATION_REQUEST = "liquidation_request"  # a record, no postings: its reference names the signed request
     LIQUIDATION = "liquidation"  # a close-out's money: penalty, realized pnl, the loss waterfall
+    EPOCH_RECORD = "epoch_record"  # a record, no postings: an epoch's open or close document (migration 0009)
 
 
 class Market(Base):
@@ -503,6 +504,20 @@ class EpochRiskRecord(Base):
     epoch_id: Mapped[int] = mapped_column(ForeignKey("epochs.id"), primary_key=True)
     digest: Mapped[str] = mapped_column(String(80))  # the field element, decimal
     document: Mapped[str] = mapped_column(Text)
+
+
+class EpochRecord(Base):
+    """An epoch's open or close document (``circuits.protocol.epoch_record``) as journaled: the
+    canonical JSON, its hash and the ``epoch_record`` journal entry that carries it (migration 0009)."""
+
+    __tablename__ = "epoch_records"
+    __table_args__ = (CheckConstraint("phase IN ('open', 'close')", name="phase_known"),)
+
+    epoch_id: Mapped[int] = mapped_column(ForeignKey("epochs.id"), primary_key=True)
+    phase: Mapped[str] = mapped_column(String(8), primary_key=True)
+    document: Mapped[str] = mapped_column(Text)  # the canonical bytes, as hashed
+    sha256: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
 
 
 # --- liquidation (migration 0006) -------------------------------------------------------------
