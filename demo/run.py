@@ -207,7 +207,8 @@ def _verify_ledger(cast: Cast, story: Story) -> bool:
     story.chapter("The operator verifies the ledger")
     report = cast.operator.ledger_report()
     clearing = cast.operator.balance("clearing")
-    story.fact(f"{report['entries_checked']} journal entries, every one balanced, hash chain intact: "
+    story.fact(f"{report['entries_checked']} journal entries, every one balanced, hash chain intact, the "
+               f"{report.get('epochs_recorded', 0)} epochs' open and close records still those of their prices: "
                f"{'OK' if report['ok'] else 'BROKEN'}; clearing account {clearing}")
     story.fact("the operator learned deposit amounts, each epoch's pnl and, once Bob had failed his margin "
                "obligations, Bob's state alone; every other position, size, price paid and fee stayed on its "

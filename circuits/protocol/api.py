@@ -194,6 +194,24 @@ class EpochRisk(ApiModel):
         "an expired option at its intrinsic value (expires true), a live one at the model's value")
 
 
+class JournaledDocument(ApiModel):
+    """One of an epoch's record documents (circuits/protocol/epoch_record.py) and the journal entry holding it."""
+
+    document: dict[str, Any] = Field(description="the canonical document; every integer a decimal string")
+    sha256: str = Field(description="SHA-256(\"zkmargin/epoch-record/v1\" 0x00 canonical JSON), lower-case hex")
+    entry_id: int
+    sequence: int | None
+    reference: str | None = Field(description="the journal entry's reference: epoch/<E>/<phase>/<sha256>")
+
+
+class EpochRecordView(ApiModel):
+    """``GET /epochs/{id}/record``: the open and close documents (None: not recorded, or not closed yet)."""
+
+    epoch_id: int
+    open: JournaledDocument | None
+    close: JournaledDocument | None
+
+
 # --- epochs ---------------------------------------------------------------------------------
 
 
@@ -451,6 +469,8 @@ class LedgerVerification(ApiModel):
     broken_sequence: int | None
     problem: str | None
     verdict: str
+    epochs_recorded: int = Field(default=0, description="epochs whose journaled documents their rows still build")
+    epochs_unrecorded: int = Field(default=0, description="epochs opened before the record existed (0009)")
 
 
 class LedgerBalance(ApiModel):

@@ -28,6 +28,7 @@ from circuits.protocol.liquidation import KNOWN_STATE_CIRCUIT
 from circuits.state import RATE_SCALE, AccountState, BoundError, fresh_salt
 from prover import statefile
 from prover.trader.client import ServiceClient, ServiceRefusedError
+from prover.trader.epoch_record import check_epoch_record
 from prover.trader.expiry import checked_expiries, refuse_expired_fill
 from prover.trader.keys import TraderKeys
 from prover.trader.liquidation import PortfolioTerms, Rates, check_successor, explanation
@@ -229,15 +230,18 @@ class TraderAccount:
         return get_circuit(statement, markets=self.wallet.markets, escrow=escrowed or None)
 
     def epoch_risk(self, epoch: Epoch) -> CheckedRisk:
-        """The epoch's risk record, checked against this deployment (``prover.trader.portfolio``)."""
+        """The epoch's risk record, checked against this deployment (``prover.trader.portfolio``) and
+        against the epoch's journaled open document (``prover.trader.epoch_record``)."""
         try:
-            record = self.client.epoch_risk(epoch.epoch_id)
+            record, served = self.client.epoch_risk_with_json(epoch.epoch_id)
         except ServiceRefusedError as exc:
             if exc.status == 404:
                 raise TraderError(f"epoch {epoch.epoch_id} has no risk record (it opened before the service "
                                   "margined by portfolio): wait for the next epoch") from None
             raise
-        return check_risk_record(record, epoch.epoch_id, epoch.mark_prices, self.markets(), self.wallet.curve)
+        checked = check_risk_record(record, epoch.epoch_id, epoch.mark_prices, self.markets(), self.wallet.curve)
+        check_epoch_record(self.client.epoch_record(epoch.epoch_id), served, epoch.epoch_id, epoch.mark_prices)
+        return checked
 
     def open_epoch(self) -> Epoch:
         try:

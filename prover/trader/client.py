@@ -27,6 +27,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from circuits.protocol.api import (
     AccountView,
     Epoch,
+    EpochRecordView,
     EpochRisk,
     Health,
     LiquidationJson,
@@ -237,7 +238,17 @@ class ServiceClient:
 
     def epoch_risk(self, epoch_id: int) -> EpochRisk:
         """Portfolio mode: the epoch's risk record (market inputs, risk arrays, their digest)."""
-        return self._get(EpochRisk, f"/epochs/{epoch_id}/risk")
+        return self.epoch_risk_with_json(epoch_id)[0]
+
+    def epoch_risk_with_json(self, epoch_id: int) -> tuple[EpochRisk, dict[str, Any]]:
+        """The risk record parsed, and as served (its journaled hash is over the JSON as served)."""
+        path = f"/epochs/{epoch_id}/risk"
+        answer = self.get(path)
+        return self._parsed(EpochRisk, answer, path), answer
+
+    def epoch_record(self, epoch_id: int) -> EpochRecordView:
+        """The epoch's open and close documents as the journal records them."""
+        return self._get(EpochRecordView, f"/epochs/{epoch_id}/record")
 
     def epochs(self, limit: int = 50) -> list[Epoch]:
         return self._get_list(Epoch, "/epochs", limit=limit)

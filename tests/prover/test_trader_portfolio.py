@@ -13,10 +13,13 @@ import httpx
 import pytest
 
 from circuits.protocol.api import EpochRisk, Market
+from circuits.protocol.epoch_record import open_document, record_reference, record_sha256
+from circuits.protocol.risk import MarketInputs, RiskParameters, epoch_risk_arrays
 from circuits.protocol.risk.instruments import instrument_to_dict
 from circuits.state import AccountState
 from prover.trader.account import TraderAccount, UnhealthyError
 from prover.trader.client import ServiceClient
+from prover.trader.epoch_record import EpochRecordRefusedError
 from prover.trader.portfolio import RiskRecordRefusedError, check_risk_record
 from prover.trader.wallet import Wallet
 from tests.prover.portfolio_books import BTC, EPOCH, FUTURE, ITM_CALL, NOW, VOL, book_state, published
@@ -42,6 +45,15 @@ def record_json(risk=RISK) -> dict[str, Any]:
             "arrays": [{"instrument": instrument_to_dict(a.instrument), "mark": a.mark,
                         "short_charge": a.short_charge, "pnl": list(a.pnl)} for a in risk.arrays],
             "digest": str(risk.digest(CURVE))}
+
+
+def journal_json(risk_json: dict[str, Any], mark_prices=tuple(MARK_PRICES)) -> dict[str, Any]:
+    """What GET /epochs/{id}/record serves: the open document naming ``risk_json``'s hash, as journaled."""
+    document = open_document(EPOCH, mark_prices, "ab" * 32, risk_json)
+    sha = record_sha256(document)
+    return {"epoch_id": EPOCH, "close": None,
+            "open": {"document": document, "sha256": sha, "entry_id": 7, "sequence": 7,
+                     "reference": record_reference(EPOCH, "open", sha)}}
 
 
 def config_json(mode: str) -> dict[str, Any]:
@@ -74,10 +86,12 @@ def health_json(state: AccountState) -> dict[str, Any]:
 class PortfolioService:
     """The routes a trader reads, in portfolio mode; every request is kept."""
 
-    def __init__(self, state: AccountState, record: dict[str, Any] | None = None, mode: str = "portfolio"):
+    def __init__(self, state: AccountState, record: dict[str, Any] | None = None, mode: str = "portfolio",
+                 journaled: dict[str, Any] | None = None):
         self.requests: list[httpx.Request] = []
         self.routes = {"/config": config_json(mode), "/markets": [market_json(0), market_json(1)],
                        "/epochs/current": epoch_json(), f"/epochs/{EPOCH}/risk": record or record_json(),
+                       f"/epochs/{EPOCH}/record": journaled or journal_json(record or record_json()),
                        f"/accounts/{state.account_id}": account_json(state),
                        f"/accounts/{state.account_id}/health": health_json(state)}
 
@@ -193,6 +207,50 @@ def test_a_doctored_record_stops_the_attestation(tmp_path):
     record = {**record_json(), "digest": "12345"}
     with pytest.raises(RiskRecordRefusedError, match="nothing was proven; tell the operator"):
         trader(tmp_path, state, PortfolioService(state, record)).attest()
+
+
+def _other_mark_prices(journal):
+    journal["open"]["document"]["mark_prices"] = ["1", "1"]  # the hash left as it was
+    return journal
+
+
+def _rehashed_other_marks(_journal):
+    return journal_json(record_json(), mark_prices=(BTC + 1, 1))
+
+
+def _no_open_record(journal):
+    return {**journal, "open": None}
+
+
+def _another_reference(journal):
+    journal["open"]["reference"] = record_reference(EPOCH, "open", "cd" * 32)
+    return journal
+
+
+@pytest.mark.parametrize(("doctor", "named"), [
+    (_no_open_record, "journal holds no record of the epoch's opening"),
+    (_other_mark_prices, "not to the hash its journal entry names"),
+    (_another_reference, "not to the hash its journal entry names"),
+    (_rehashed_other_marks, "other mark prices than the epoch's"),
+])
+def test_a_journaled_record_that_does_not_hold_together_stops_the_attestation(tmp_path, doctor, named):
+    state = book_state((1, -1), 10**12, RISK)
+    service = PortfolioService(state, journaled=doctor(journal_json(record_json())))
+    with pytest.raises(EpochRecordRefusedError, match=named):
+        trader(tmp_path, state, service).attest()
+    assert not any(r.method == "POST" for r in service.requests)
+
+
+def test_a_risk_record_other_than_the_journaled_one_is_refused(tmp_path):
+    """Self-consistent arrays (they pass every check of the record alone) that the epoch did not open with."""
+    state = book_state((1, -1), 10**12, RISK)
+    calmer = epoch_risk_arrays(EPOCH, [FUTURE, ITM_CALL], {0: MarketInputs(BTC, VOL // 2)}, NOW, RiskParameters())
+    served = record_json(calmer)
+    check_risk_record(EpochRisk.model_validate(served), EPOCH, MARK_PRICES, markets(), CURVE)  # passes alone
+    service = PortfolioService(state, served, journaled=journal_json(record_json()))
+    with pytest.raises(EpochRecordRefusedError, match="not the record the epoch opened with"):
+        trader(tmp_path, state, service).attest()
+    assert not any(r.method == "POST" for r in service.requests)
 
 
 # --- status: the portfolio figures -----------------------------------------------------------------

@@ -66,7 +66,9 @@ def run_an_epoch(api) -> None:
     assert {row["status"] for row in listing} == {"healthy"}
 
     report = api.expect(api.client.get("/ledger/verify", headers=api.operator), 200)
-    assert report["ok"] and report["entries_checked"] == 6  # 2 credits, 2 applications, 2 settlements
+    # 2 credits, 2 applications, 2 settlements, and the epoch's open and close records
+    assert report["ok"] and report["entries_checked"] == 8
+    assert (report["epochs_recorded"], report["epochs_unrecorded"]) == (1, 0)
 
 
 def test_a_withdrawal_becomes_a_payout(api):

@@ -30,7 +30,10 @@ deleted, inserted or reordered entry is reported with the first broken sequence 
 attacker who rewrites the whole chain *and* the head is caught only against a copy of the
 head hash kept elsewhere: publish ``LedgerReport.head_hash``.) Liquidation entries must name
 their liquidation and step, and every stored liquidation request must hash to the digest its
-``liquidation_request`` record carries in the chain.
+``liquidation_request`` record carries in the chain. Each epoch since migration 0009 has an
+``epoch_record`` entry when it opens and one when it closes (``circuits.protocol.epoch_record``):
+``verify_ledger`` rebuilds both documents from the epoch's rows (``verifier.db.epoch_records``), so
+a price, funding rate or risk record changed after the fact is reported naming its epoch.
 
 **Serialized appends.** Every append first locks the head row (``SELECT ... FOR UPDATE`` on
 PostgreSQL; on SQLite the write transaction's ``BEGIN IMMEDIATE`` already holds the database
@@ -46,7 +49,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import groupby
 
@@ -55,6 +58,7 @@ from sqlalchemy.orm import Session
 
 from circuits.state import COLLATERAL_BITS
 from verifier.db.engine import is_reader
+from verifier.db.epoch_records import check_epoch_records
 from verifier.db.models import EntryKind, Epoch, EpochStatus, JournalEntry, LedgerHead, LedgerPosting, Liquidation
 from verifier.db.types import require_int, utc_now
 from verifier.errors import DuplicateError, LedgerIntegrityError, UnbalancedEntryError, VerifierError
@@ -96,7 +100,7 @@ class Posting:
 
 
 # entries that record a fact without moving money: no postings (the ledger-head guard lets them through)
-RECORD_KINDS = frozenset({EntryKind.LIQUIDATION_REQUEST})
+RECORD_KINDS = frozenset({EntryKind.LIQUIDATION_REQUEST, EntryKind.EPOCH_RECORD})
 
 
 def check_postings(postings: Iterable[Posting], kind: EntryKind | str | None = None) -> tuple[Posting, ...]:
@@ -214,10 +218,14 @@ class LedgerReport:
     head_hash: str
     broken_sequence: int | None = None
     problem: str | None = None
+    epochs_recorded: int = 0  # epochs whose open/close documents the journal holds and their rows still build
+    epochs_unrecorded: int = 0  # epochs opened before the record existed (migration 0009)
 
     def verdict(self) -> str:
         if self.ok:
-            return f"ledger OK: {self.entries_checked} entries, head {self.head_hash}"
+            unrecorded = f", {self.epochs_unrecorded} unrecorded" if self.epochs_unrecorded else ""
+            return (f"ledger OK: {self.entries_checked} entries, {self.epochs_recorded} epochs recorded{unrecorded}, "
+                    f"head {self.head_hash}")
         where = f"at entry {self.broken_sequence}" if self.broken_sequence is not None else "beside the chain"
         return f"ledger BROKEN {where}: {self.problem}"
 
@@ -287,11 +295,13 @@ _LIQUIDATION_REFERENCES = {
     EntryKind.LIQUIDATION_REQUEST: re.compile(r"liquidation/[1-9][0-9]*/request/[0-9a-f]{64}"),
     EntryKind.LIQUIDATION: re.compile(
         r"liquidation/[1-9][0-9]*/(penalty|pnl|collateral|insurance|socialized|levy/[0-9]+/applied)"),
+    EntryKind.EPOCH_RECORD: re.compile(r"epoch/(0|[1-9][0-9]*)/(open|close)/[0-9a-f]{64}"),
 }
 
 
 def _liquidation_reference_problem(entry: _StoredEntry) -> str | None:
-    """A liquidation's entries name it and their step (docs/protocol.md "Liquidation")."""
+    """A liquidation's entries name it and their step (docs/protocol.md "Liquidation"); an epoch
+    record names its epoch, phase and document hash."""
     pattern = _LIQUIDATION_REFERENCES.get(EntryKind(entry.kind))
     if pattern is not None and not pattern.fullmatch(entry.reference):
         return f"a {EntryKind(entry.kind).value} entry with the reference {entry.reference!r}, which names no step"
@@ -332,9 +342,11 @@ def verify_ledger(session: Session) -> LedgerReport:
         previous_hash, checked = entry.entry_hash, checked + 1
     report = _check_head(session, head, checked, previous_hash)
     if report.ok:
-        problem = _liquidation_request_problem(session) or _finalized_clearing_problem(session)
-        if problem is not None:
-            return LedgerReport(False, checked, head.sequence, head.entry_hash, None, problem)
+        epochs = check_epoch_records(session)
+        problem = (_liquidation_request_problem(session) or epochs.problem
+                   or _finalized_clearing_problem(session))
+        return replace(report, ok=problem is None, problem=problem, epochs_recorded=epochs.recorded,
+                       epochs_unrecorded=epochs.unrecorded)
     return report
 
 

@@ -113,6 +113,7 @@ class EntryKind(enum.StrEnum):
     SETTLEMENT = "settlement"
     LIQUIDATION_REQUEST = "liquidation_request"  # a record, no postings: its reference names the signed request
     LIQUIDATION = "liquidation"  # a close-out's money: penalty, realized pnl, the loss waterfall
+    EPOCH_RECORD = "epoch_record"  # a record, no postings: an epoch's open or close document (migration 0009)
 
 
 class Market(Base):
@@ -269,7 +270,7 @@ class Epoch(Base):
 
 class EpochPrice(Base):
     """One market's settlement price in an epoch: the median of the oracle quorum, or for an option
-    market in portfolio mode its settlement value (0 for an option expiring worthless; migration 0009)."""
+    market in portfolio mode its settlement value (0 for an option expiring worthless; migration 0010)."""
 
     __tablename__ = "epoch_prices"
     __table_args__ = (CheckConstraint("price >= 0", name="price_not_negative"),)
@@ -504,8 +505,22 @@ class EpochRiskRecord(Base):
     epoch_id: Mapped[int] = mapped_column(ForeignKey("epochs.id"), primary_key=True)
     digest: Mapped[str] = mapped_column(String(80))  # the field element, decimal
     document: Mapped[str] = mapped_column(Text)
-    # the settlement valuation fixed at the close (expired options at intrinsic value; migration 0009)
+    # the settlement valuation fixed at the close (expired options at intrinsic value; migration 0010)
     settlement: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class EpochRecord(Base):
+    """An epoch's open or close document (``circuits.protocol.epoch_record``) as journaled: the
+    canonical JSON, its hash and the ``epoch_record`` journal entry that carries it (migration 0009)."""
+
+    __tablename__ = "epoch_records"
+    __table_args__ = (CheckConstraint("phase IN ('open', 'close')", name="phase_known"),)
+
+    epoch_id: Mapped[int] = mapped_column(ForeignKey("epochs.id"), primary_key=True)
+    phase: Mapped[str] = mapped_column(String(8), primary_key=True)
+    document: Mapped[str] = mapped_column(Text)  # the canonical bytes, as hashed
+    sha256: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
 
 
 # --- liquidation (migration 0006) -------------------------------------------------------------

@@ -14,7 +14,8 @@ def ledger_verification(session: Session) -> dict[str, Any]:
     report = verify_ledger(session)
     return {"ok": report.ok, "entries_checked": report.entries_checked, "head_sequence": report.head_sequence,
             "head_hash": report.head_hash, "broken_sequence": report.broken_sequence, "problem": report.problem,
-            "verdict": report.verdict()}
+            "verdict": report.verdict(), "epochs_recorded": report.epochs_recorded,
+            "epochs_unrecorded": report.epochs_unrecorded}
 
 
 def ledger_balance(session: Session, ledger_account: str) -> dict[str, Any]:

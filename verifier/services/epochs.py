@@ -17,7 +17,7 @@ from verifier.db import records
 from verifier.db.models import Epoch, EpochStatus, SnapshotPhase
 from verifier.db.types import utc_now
 from verifier.errors import EpochStateError, NotFoundError
-from verifier.services import funding, prices, risk, settlements
+from verifier.services import epoch_records, funding, prices, risk, settlements
 from verifier.services.context import ServiceContext
 from verifier.services.errors import NoOpenEpochError
 
@@ -83,6 +83,7 @@ def open_epoch(session: Session, ctx: ServiceContext, attestation_deadline: date
     epoch = records.open_epoch(session, epoch_id, attestation_deadline=deadline)
     prices.store_snapshot(session, epoch_id, SnapshotPhase.MARK, taken, overridden=trips)
     risk.fix_epoch_risk(session, ctx, taken)  # portfolio mode: the arrays, fixed with the mark prices
+    epoch_records.record_epoch(session, epoch, "open")  # last: the journal names the rows above
     return {**epoch_view(session, epoch), "circuit_breaker_override": [t.to_dict() for t in trips] or None}
 
 
@@ -108,6 +109,7 @@ def close_epoch(session: Session, ctx: ServiceContext, epoch_id: int,
         seconds=ctx.runtime.settings.settlement_window_seconds)
     prices.store_snapshot(session, epoch_id, SnapshotPhase.SETTLEMENT, taken, overridden=trips)
     session.flush()
+    epoch_records.record_close(session, epoch)  # last: the journal names the rows above
     return {**epoch_view(session, epoch), "circuit_breaker_override": [t.to_dict() for t in trips] or None}
 
 

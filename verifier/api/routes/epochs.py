@@ -7,11 +7,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
 
-from circuits.protocol.api import Default, Epoch, EpochChange, EpochRisk, Finalization, Health
+from circuits.protocol.api import Default, Epoch, EpochChange, EpochRecordView, EpochRisk, Finalization, Health
 from verifier.api.deps import ContextDep, OperatorDep
 from verifier.api.routes.common import EpochId
 from verifier.api.schemas import CloseEpochRequest, DefaultRequest, OpenEpochRequest
-from verifier.services import defaults, epochs, health, risk, settlements
+from verifier.services import defaults, epoch_records, epochs, health, risk, settlements
 
 router = APIRouter(tags=["epochs"])
 
@@ -42,6 +42,12 @@ async def get_epoch(ctx: ContextDep, epoch_id: EpochId) -> dict[str, Any]:
             summary="Portfolio mode: the epoch's risk record (market inputs, risk arrays, their Poseidon digest)")
 async def get_epoch_risk(ctx: ContextDep, epoch_id: EpochId) -> dict[str, Any]:
     return await ctx.read(risk.epoch_risk, epoch_id)
+
+
+@router.get("/epochs/{epoch_id}/record", response_model=EpochRecordView,
+            summary="The epoch's record in the journal: its open and close documents, hashes and entries")
+async def get_epoch_record(ctx: ContextDep, epoch_id: EpochId) -> dict[str, Any]:
+    return await ctx.read(epoch_records.epoch_record_view, epoch_id)
 
 
 @router.post("/epochs/{epoch_id}/close", dependencies=[OperatorDep], response_model=EpochChange,
