@@ -15,8 +15,10 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
 from circuits.protocol.api import Epoch, Market
+from circuits.protocol.epoch_record import settlement_valuation_sha256
 from circuits.protocol.exit_codes import ExitCode
 from circuits.protocol.vol_report import sign_vol_report
 from prover.trader.expiry import checked_expiries
@@ -113,11 +115,23 @@ def test_an_option_expiring_between_epochs_settles_at_intrinsic_value_and_finali
     refused = api.expect(api.client.post("/fills", headers=api.venue, json=fill_body(api, alice, 1)), 422)
     assert refused["code"] == "market_expired" and "expired" in refused["detail"]
 
+    journaled = api.expect(api.client.get(f"/epochs/{epoch_id}/record"), 200)["close"]["document"]
+    assert journaled["settlement_valuation_sha256"] == settlement_valuation_sha256(valuation)
+
     following = api.open_epoch([61_000, 1_000])  # no volatility needed: the only option has expired
     record = api.expect(api.client.get(f"/epochs/{following['epoch_id']}/risk"), 200)
     call = record["arrays"][1]
     assert call["expired"] and call["mark"] == 21_000 and call["short_charge"] == 0 and set(call["pnl"]) == {0}
     api.expect(api.client.post("/fills", headers=api.venue, json=fill_body(api, alice, 0)), 201)  # BTC trades on
+
+    # the valuation is journaled with the close: a payoff changed after the fact fails ledger verify
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text(f"UPDATE epoch_risk SET settlement = replace(settlement, '21000', '21001') "
+                                f"WHERE epoch_id = {epoch_id}"))
+    engine.dispose()
+    report = api.expect(api.client.get("/ledger/verify", headers=api.operator), 200)
+    assert not report["ok"] and f"epoch {epoch_id}" in report["problem"]
 
 
 def test_a_close_before_expiry_values_the_live_option_with_fresh_volatilities(expiring_api):
