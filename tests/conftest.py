@@ -37,6 +37,9 @@ SLOW_MODULES = {
                                                      "the trader's and the guardians' CLIs, 20-30 s a test",
     "tests/verifier/test_portfolio_end_to_end.py": "portfolio margin through a real server, real proofs and the "
                                                    "trader's CLI, 4 s",
+    "tests/verifier/test_api_portfolio_transitions.py": "portfolio-transfer and portfolio-fill proofs through the API "
+                                                        "on SQLite and PostgreSQL, 104 s with two workers (key "
+                                                        "setups included)",
 }
 SLOW_TESTS = {
     "tests/verifier/test_api_funding.py::test_everyone_settles_funding_and_the_epoch_finalizes_at_zero":
