@@ -308,3 +308,24 @@ def test_groth16_risk_reducing_fill_below_initial_margin(keys):
     forged = list(cs.public_values())
     forged[-1] = 10**6
     assert not verify(keys["fill"].vk, forged, proof)
+
+
+# --- the escrow variants --------------------------------------------------------------------------
+
+def test_the_escrow_variants_seal_the_successor_and_audit_clean():
+    from tests.circuits.test_transition_escrow import SECRET, guardian_key
+    from zkmargin.escrow import open_with_secret_key
+
+    key = guardian_key("bn128")
+    s = book(HEDGED, 10**12)
+    for circuit, new_inputs in [
+        (PortfolioTransfer(3, escrow=True), lambda c: c.transition(s, -5, RISK, ALPHA, "bn128", escrow_key=key)),
+        (PortfolioFill(3, escrow=True), lambda c: c.transition(s, buy(0, 1, BTC), RISK, ALPHA, "bn128",
+                                                               escrow_key=key)),
+    ]:
+        new, inputs = new_inputs(circuit)
+        assert circuit.synthesize("bn128", inputs).is_satisfied()
+        assert inputs["public"]["escrow_digest"] == inputs["escrow"].digest()
+        assert circuit.synthesize("bn128").audit().ok
+        # the guardians' secret opens the escrow to exactly what the new commitment absorbs
+        assert open_with_secret_key(inputs["escrow"], SECRET) == new.commitment_inputs()
