@@ -38,7 +38,7 @@ SLOW_MODULES = {
     "tests/verifier/test_portfolio_end_to_end.py": "portfolio margin through a real server, real proofs and the "
                                                    "trader's CLI, 4 s",
     "tests/verifier/test_api_portfolio_transitions.py": "portfolio-transfer and portfolio-fill proofs through the API "
-                                                        "on SQLite and PostgreSQL, 104 s with two workers (key "
+                                                        "on SQLite and PostgreSQL, 66-104 s with two workers (key "
                                                         "setups included)",
 }
 SLOW_TESTS = {
@@ -53,7 +53,7 @@ SLOW_TESTS = {
     "tests/guardian/test_liquidation_share.py::test_a_share_the_service_refuses_ends_in_one_line":
         "the escrowed transfer's setup and proof (shared with the tests above)",
     "tests/circuits/test_portfolio_transitions.py::test_groth16_withdrawal_is_bound_to_the_factor_and_the_arrays":
-        "setups of portfolio-transfer and portfolio-fill at one instrument and a proof, 12 s",
+        "setups of portfolio-transfer and portfolio-fill at one instrument and a proof, about 10 s",
     "tests/circuits/test_portfolio_transitions.py::test_groth16_risk_reducing_fill_below_initial_margin":
         "a portfolio-fill proof (keys shared with the test above), 4 s",
     "tests/groth16/test_groth16.py::test_batch_verification_finds_the_invalid_proofs": "12 s on BN254",

@@ -3,9 +3,9 @@
 The service (``options_api``: a BTC perpetual and a call struck at 40 000, portfolio mode, the
 default initial factor 1.25x) verifies deposits, withdrawals and fills with portfolio-transfer and
 portfolio-fill, building their public inputs from the epoch's stored risk record and its own
-factor: a hedged book withdraws down to its initial requirement and not a unit further, a proof
-at another factor or over other arrays is rejected, and the keys it announces are the portfolio
-variants' (docs/protocol.md §10.6).
+factor: a hedged book withdraws down to its initial requirement and not a unit further, a
+withdrawal or a fill proven at another factor or over other arrays is rejected, and the keys it
+announces are the portfolio variants' (docs/protocol.md §10.6).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 
 from circuits import get_circuit
 from circuits.portfolio_transitions import PortfolioTransfer
+from circuits.protocol.fill_delivery import open_fill
 from circuits.protocol.risk import MarketInputs, epoch_risk_arrays
 from circuits.protocol.risk.scenarios import equity_at_marks, portfolio_risk
 from circuits.protocol.vol_report import sign_vol_report
@@ -88,6 +89,23 @@ def test_withdrawals_stop_at_the_initial_requirement_and_other_factors_or_arrays
             "proof": trader.prove("transfer", inputs)}
     assert trader.send(Submission(f"/accounts/{trader.account_id}/withdrawals", body, new), 422)["code"] == \
         "invalid_proof"
+
+    # a fill proven over the calmer arrays: rejected as well (the fill's epoch's stored record rules)
+    fill_id = api.post_fill(trader, market=0, size_delta=-1, price=arrays.arrays[0].mark, fee=0)["fill_id"]
+    honest = trader.fill_request(fill_id)
+    fill = next(f for f in api.expect(api.client.get(f"/accounts/{trader.account_id}/fills", headers=trader.auth),
+                                      200) if f["fill_id"] == fill_id)
+    opened = open_fill(bytes.fromhex(fill["ciphertext"]), trader.keypair.private_key, int(fill["fill_commitment"]),
+                       API_CURVE, markets=API_MARKETS)
+    new, inputs = get_circuit("portfolio-fill", markets=API_MARKETS).transition(trader.state, opened, calm, factor,
+                                                                                 API_CURVE)
+    body = {"epoch_id": epoch_id, "new_commitment": str(new.commitment(API_CURVE)),
+            "proof": trader.prove("fill", inputs)}
+    assert trader.send(Submission(honest.path, body, new), 422)["code"] == "invalid_proof"
+    trader.send(honest)  # the same fill over the epoch's own arrays: accepted (selling the perpetual back)
+    assert trader.state.sizes == (0, -1)
+    trader.send(trader.fill_request(api.post_fill(trader, market=0, size_delta=1, price=arrays.arrays[0].mark,
+                                                  fee=0)["fill_id"]))
 
     # exactly down to the initial requirement: accepted, the payout recorded
     accepted = trader.send(trader.withdrawal_request(20_000 - initial, epoch_id))
