@@ -54,7 +54,7 @@ def risk_public(risk: EpochRiskArrays, curve: str, factor: int) -> dict:
 
 def transfer_inputs(old, amount, curve, *, risk=RISK, witness_risk=None, factor=ALPHA, digest=None) -> dict:
     """A transfer's proving inputs written by hand (no builder checks): what a cheater feeds the circuit."""
-    new = successor(old, collateral=old.collateral + amount)
+    new = successor(old, collateral=old.collateral + amount, epoch=risk.epoch)
     public = {"account": old.account_id, "old_commitment": commit(old, curve), "new_commitment": commit(new, curve),
               "amount": amount % get_curve(curve).r, "epoch": risk.epoch, **risk_public(risk, curve, factor)}
     if digest is not None:
@@ -63,7 +63,7 @@ def transfer_inputs(old, amount, curve, *, risk=RISK, witness_risk=None, factor=
 
 
 def fill_inputs(old, fill, curve, *, route: int, floor: int, risk=RISK, factor=ALPHA) -> dict:
-    new = applied(old, fill)
+    new = applied(old, fill, epoch=risk.epoch)
     r = get_curve(curve).r
     public = {"account": old.account_id, "old_commitment": commit(old, curve), "new_commitment": commit(new, curve),
               "fill_commitment": fill_commit(fill, curve), "epoch": risk.epoch, **risk_public(risk, curve, factor)}
@@ -308,6 +308,20 @@ def test_groth16_risk_reducing_fill_below_initial_margin(keys):
     forged = list(cs.public_values())
     forged[-1] = 10**6
     assert not verify(keys["fill"].vk, forged, proof)
+
+
+# --- the epoch rule, as in transfer and fill ---------------------------------------------------------
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_a_state_holding_a_position_of_another_epoch_is_stopped_by_the_epoch_rule(curve):
+    # last epoch's positions, unsettled, proven against this epoch's arrays
+    stale = replace(book(HEDGED, 10**12), epoch=EPOCH - 1)
+    assert_only_fails_at(synth_transfer(stale, -1, curve), "epoch/a state holding a position is in the epoch")
+    floor = surplus(stale)
+    assert_only_fails_at(synth_fill(stale, buy(0, 1, BTC), curve, route=0, floor=floor),
+                         "epoch/a state holding a position is in the epoch")
+    with pytest.raises(BoundError, match="epoch"):
+        PortfolioTransfer(3).transition(replace(stale, epoch=EPOCH + 1), -1, RISK, ALPHA, curve)
 
 
 # --- the escrow variants --------------------------------------------------------------------------
