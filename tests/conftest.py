@@ -40,6 +40,11 @@ SLOW_MODULES = {
     "tests/verifier/test_api_portfolio_transitions.py": "portfolio-transfer and portfolio-fill proofs through the API "
                                                         "on SQLite and PostgreSQL, 66-104 s with two workers (key "
                                                         "setups included)",
+    "tests/verifier/test_funding_options_end_to_end.py": "funding and options through a real server (M = 3), two "
+                                                         "epochs of real proofs and the trader's CLI, its keys "
+                                                         "made once (8 s), then 12 s on SQLite and 20 s on "
+                                                         "PostgreSQL: 40 s quiet, up to 2 min on a busy 2-core "
+                                                         "machine",
 }
 SLOW_TESTS = {
     "tests/verifier/test_api_funding.py::test_everyone_settles_funding_and_the_epoch_finalizes_at_zero":

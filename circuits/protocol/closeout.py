@@ -30,17 +30,27 @@ mark prices P_m (docs/protocol.md §11):
   penalty is 0 then) is the loss the collateral could not pay: ``allocate_shortfall`` splits it.
 - The successor: nonce + 1, the given salt, same account id and epoch; it passes ``validate()``.
 
+**Portfolio mode** (``PortfolioRule``; ``FlatRule`` is the rule above as an object): the prices
+are the risk record's marks (``risk_marks``) or the settlement prices, the target is portfolio
+initial margin (``PortfolioRisk.initial_surplus``), the penalty ``ceil(rate R(q) / 10^6)`` with
+R(q) the portfolio requirement of the closed sizes, and the close-out the cheapest of the least
+moves that restore: part of one position, or the same fraction of every one (``_least_closeout``).
+A position whose price is 0 (an option valued below one unit) cannot be closed by a fill:
+``UnclosablePositionError``.
+
 Bounds: |q| <= |b| < 2^40 and P < 2^48, so every product here is below 2^134; Python's integers
 are exact, and the successor's values are checked against the state's bounds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from circuits.inputs import state_to_json
+from circuits.protocol.risk.errors import RiskModelError
+from circuits.protocol.risk.scenarios import RiskArray, check_initial_factor, portfolio_risk
 from circuits.state import (
     ACCOUNT_BITS,
     PRICE_BITS,
@@ -120,6 +130,9 @@ class CloseoutPlan:
     realized_pnl: int  # full close-out: the pnl folded into the successor's collateral; else 0
     shortfall: int
     successor: AccountState
+    rule: str = "flat"  # or "portfolio" (see "Portfolio mode" below)
+    order: tuple[int, ...] = ()  # portfolio: the move's instruments (one, or every open one)
+    closed_requirement: int = 0  # portfolio: R(q), the portfolio requirement of the closed sizes
 
     @property
     def account_id(self) -> int:
@@ -147,6 +160,12 @@ class CloseoutPlan:
                                   from_collateral=self.loss_from_collateral)
 
     def to_json(self) -> dict[str, Any]:
+        document = self._flat_json()
+        if self.rule != "flat":  # a flat plan's document stays exactly what it always was
+            document.update(rule=self.rule, order=list(self.order), closed_requirement=str(self.closed_requirement))
+        return document
+
+    def _flat_json(self) -> dict[str, Any]:
         return {
             "account_id": self.account_id,
             "closed": [str(q) for q in self.closed],
@@ -270,6 +289,248 @@ def _full_plan(terms: _Terms, step: int, closed: tuple[int, ...], equity: int) -
 def _checked(plan: CloseoutPlan, curve: Curve | str | None) -> CloseoutPlan:
     plan.successor.validate(curve)
     return plan
+
+
+# --- Portfolio mode: the same close-out under the portfolio risk model (docs/protocol.md §11) -----
+
+
+class UnclosablePositionError(CloseoutError):
+    """The least close-out would close a position at price 0, which no fill can carry (price >= 1)."""
+
+    reason = "unclosable_position"
+
+    def __init__(self, market: int, size: int):
+        super().__init__(f"the close-out would close {size:+d} of instrument {market} at price 0 (an option the "
+                         "risk model values below one collateral unit): a fill's price is at least 1, so the "
+                         "position cannot be closed")
+        self.market = market
+        self.size = size
+
+
+@dataclass(frozen=True)
+class FlatRule:
+    """Today's rule: initial margin at flat per-market rates, the same fraction of every position."""
+
+    prices: tuple[int, ...]
+    maintenance_rates: tuple[int, ...]
+    initial_rates: tuple[int, ...]
+
+    def plan(self, state: AccountState, penalty_rate: int, *, salt: int, full: bool = False,
+             curve: Curve | str | None = None) -> CloseoutPlan:
+        terms = (state, self.prices, self.maintenance_rates, self.initial_rates, penalty_rate)
+        if full:
+            return plan_at_step(*terms, STEP_SCALE, salt=salt, curve=curve)
+        return plan_closeout(*terms, salt=salt, curve=curve)
+
+    def restores(self, plan: CloseoutPlan) -> bool:
+        return restores_initial_margin(plan, self.initial_rates)
+
+
+@dataclass(frozen=True)
+class PortfolioRule:
+    """The portfolio rule: the epoch's risk arrays (instrument i = market i), the prices the
+    close-out trades at (``risk_marks`` while the epoch is open, its settlement prices once
+    closed), and the initial-margin factor alpha (millionths, >= 10^6)."""
+
+    arrays: tuple[RiskArray, ...]
+    marks: tuple[int, ...]
+    factor: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arrays", tuple(self.arrays))
+        object.__setattr__(self, "marks", tuple(self.marks))
+        if len(self.arrays) != len(self.marks):
+            raise CloseoutError(f"{len(self.marks)} close-out prices for {len(self.arrays)} risk arrays")
+        for i, price in enumerate(self.marks):
+            check_range(f"close-out price of instrument {i}", price, 0, 1 << PRICE_BITS)
+        try:
+            check_initial_factor(self.factor)
+        except RiskModelError as exc:
+            raise CloseoutError(str(exc)) from None
+
+    def plan(self, state: AccountState, penalty_rate: int, *, salt: int, full: bool = False,
+             curve: Curve | str | None = None) -> CloseoutPlan:
+        if full:
+            return plan_portfolio_at_step(state, self, penalty_rate, STEP_SCALE, salt=salt, curve=curve)
+        return plan_portfolio_closeout(state, self, penalty_rate, salt=salt, curve=curve)
+
+    def restores(self, plan: CloseoutPlan) -> bool:
+        return restores_portfolio_initial_margin(plan, self)
+
+    def surplus(self, plan: CloseoutPlan) -> int:
+        """The successor's initial surplus in millionths: (E - penalty) 10^6 + alpha (worst P&L - Q)."""
+        return portfolio_risk(self.arrays, plan.successor.sizes).initial_surplus(plan.equity_after, self.factor)
+
+
+CloseoutRule = FlatRule | PortfolioRule
+
+
+def risk_marks(arrays: Sequence[RiskArray]) -> tuple[int, ...]:
+    """The prices a portfolio close-out trades at while the epoch is open: each instrument's published
+    mark (a future's is the market's mark price, an option's the model's value rounded down), the same
+    integers the equity of the portfolio statement is taken at."""
+    return tuple(array.mark for array in arrays)
+
+
+def restores_portfolio_initial_margin(plan: CloseoutPlan, rule: PortfolioRule) -> bool:
+    """After the plan, (E - penalty) 10^6 + alpha (worst P&L - short charge) >= 0 for the successor's
+    sizes: the initial-margin variant of the portfolio check (``PortfolioRisk.initial_surplus``)."""
+    return rule.surplus(plan) >= 0
+
+
+def closed_requirement(rule: PortfolioRule, closed: Sequence[int]) -> int:
+    """R(q): the portfolio (maintenance) requirement of the closed sizes as a book of their own."""
+    return portfolio_risk(rule.arrays, closed).requirement
+
+
+@dataclass(frozen=True)
+class _PortfolioTerms:
+    state: AccountState
+    rule: PortfolioRule
+    penalty_rate: int
+    salt: int
+
+
+def plan_portfolio_closeout(state: AccountState, rule: PortfolioRule, penalty_rate: int, *, salt: int,
+                            curve: Curve | str | None = None) -> CloseoutPlan:
+    """The least close-out (in the rule's order, see ``_least_closeout``) after which the account
+    meets portfolio initial margin; UnclosablePositionError if it would close at price 0."""
+    terms = _portfolio_terms(state, rule, penalty_rate, salt, curve)
+    return _closable(_checked(_least_closeout(terms), curve))
+
+
+def plan_portfolio_at_step(state: AccountState, rule: PortfolioRule, penalty_rate: int, step: int, *, salt: int,
+                           curve: Curve | str | None = None) -> CloseoutPlan:
+    """``step`` millionths of every position closed at the rule's prices with the portfolio penalty,
+    whether or not it restores margin (10^6: the full close-out of a missed settlement)."""
+    terms = _portfolio_terms(state, rule, penalty_rate, salt, curve)
+    step = check_range("close-out step", step, 0, STEP_SCALE + 1)
+    closed = _closed_sizes(state.sizes, step)
+    order = tuple(i for i, q in enumerate(closed) if q)
+    return _closable(_checked(_portfolio_plan(terms, closed, order, step, everything=step == STEP_SCALE), curve))
+
+
+def _portfolio_terms(state: AccountState, rule: PortfolioRule, penalty_rate: int, salt: int,
+                     curve: Curve | str | None) -> _PortfolioTerms:
+    state.validate(curve)
+    if len(rule.arrays) != state.markets:
+        raise CloseoutError(f"{len(rule.arrays)} risk arrays for a state of {state.markets} markets")
+    return _PortfolioTerms(state, rule, _rate("penalty rate", penalty_rate), _amount("successor salt", salt))
+
+
+def _closable(plan: CloseoutPlan) -> CloseoutPlan:
+    for market, (q, price) in enumerate(zip(plan.closed, plan.prices)):
+        if q and price == 0:
+            raise UnclosablePositionError(market, q)
+    return plan
+
+
+def _least_closeout(terms: _PortfolioTerms) -> CloseoutPlan:
+    """Nothing if the account meets initial margin; everything if even that does not restore it
+    (equity below 0). Otherwise (docs/protocol.md §11, "Portfolio mode"):
+
+    1. the candidate moves are ``t`` units of one open position (t <= |b_i|), in index order, and,
+       with two or more open, ``t`` millionths of every open one (each rounded up), last;
+    2. for each, a ternary search finds the ``t`` of the highest initial surplus (concave in ``t``:
+       a minimum of linear scenario results, less a convex penalty) and a binary search below it
+       the least ``t`` that restores (``t`` passes, ``t - 1`` does not);
+    3. of the moves that restore, the one with the least penalty is the close-out (ties: the
+       earlier move).
+
+    Some move always restores: with one position open, closing it whole is closing everything;
+    with more, the same fraction at 10^6 is (and with equity >= 0 everything restores)."""
+    sizes = terms.state.sizes
+    nothing = _portfolio_plan(terms, (0,) * len(sizes), (), 0)
+    if terms.rule.restores(nothing):
+        return nothing
+    everything = _portfolio_plan(terms, tuple(sizes), (), STEP_SCALE, everything=True)
+    opened = [i for i, b in enumerate(sizes) if b]
+    if not terms.rule.restores(everything):
+        return replace(everything, order=tuple(opened))
+    moves: list[int | None] = [*opened, None] if len(opened) > 1 else list(opened)
+    restoring = [(plan.penalty, rank, plan) for rank, move in enumerate(moves)
+                 for plan in [_least_move(terms, opened, move)] if plan is not None]
+    assert restoring, "closing everything restores, and some move reaches it"
+    return min(restoring, key=lambda found: found[:2])[2]
+
+
+def _with(closed: Sequence[int], market: int, size: int) -> tuple[int, ...]:
+    return tuple(size if i == market else q for i, q in enumerate(closed))
+
+
+def _moved(sizes: Sequence[int], closed: Sequence[int], remaining: Sequence[int], move: int | None,
+           units: int) -> tuple[int, ...]:
+    """``closed`` plus ``units`` of position ``move`` (with its sign), or for ``move`` None plus
+    ``units`` millionths of every position in ``remaining`` (each rounded up)."""
+    if move is not None:
+        return _with(closed, move, (1 if sizes[move] > 0 else -1) * units)
+    fraction = _closed_sizes(sizes, units)
+    return tuple(fraction[i] if i in remaining else q for i, q in enumerate(closed))
+
+
+def _least_move(terms: _PortfolioTerms, opened: Sequence[int], move: int | None) -> CloseoutPlan | None:
+    """The least ``t`` of this move that restores initial margin (see ``_least_closeout``), or None."""
+    sizes = terms.state.sizes
+    limit = STEP_SCALE if move is None else abs(sizes[move])
+    taken = tuple(opened) if move is None else (move,)
+    start = (0,) * len(sizes)
+
+    def plan(units: int) -> CloseoutPlan:
+        return _portfolio_plan(terms, _moved(sizes, start, opened, move, units), taken,
+                               units if move is None else 0)
+
+    def surplus(units: int) -> int:
+        return terms.rule.surplus(plan(units))
+    best = _best_units(surplus, limit)
+    passing = best if surplus(best) >= 0 else limit if surplus(limit) >= 0 else None
+    if passing is None:
+        return None
+    failing = 0  # closing nothing does not restore
+    while passing - failing > 1:
+        middle = (failing + passing) // 2
+        if surplus(middle) >= 0:
+            passing = middle
+        else:
+            failing = middle
+    return plan(passing)
+
+
+def _best_units(surplus: Callable[[int], int], limit: int) -> int:
+    """Ternary search for the ``t`` in [0, limit] of the highest (concave) surplus, ties to the least."""
+    low, high = 0, limit
+    while high - low > 2:
+        left, right = low + (high - low) // 3, high - (high - low) // 3
+        if surplus(left) < surplus(right):
+            low = left + 1
+        else:
+            high = right
+    return max(range(low, high + 1), key=lambda units: (surplus(units), -units))
+
+
+def _portfolio_plan(terms: _PortfolioTerms, closed: tuple[int, ...], order: tuple[int, ...], step: int, *,
+                    everything: bool = False) -> CloseoutPlan:
+    """The plan closing ``closed`` at the rule's prices, penalty ceil(rate R(q) / 10^6) capped as the
+    flat rule caps it; full when it leaves no position (``everything``: even when none was held)."""
+    state, prices = terms.state, terms.rule.marks
+    requirement = closed_requirement(terms.rule, closed)
+    due = -(-requirement * terms.penalty_rate // RATE_SCALE)
+    sizes = tuple(b - q for b, q in zip(state.sizes, closed))
+    equity = state.equity(prices)
+    if not any(sizes) and (any(closed) or everything):
+        realized_pnl = sum(b * p - k for b, k, p in zip(state.sizes, state.costs, prices))
+        penalty = min(due, max(0, equity))
+        after = equity - penalty
+        flat = (0,) * state.markets
+        successor = state.next(nonce=state.nonce + 1, salt=terms.salt, collateral=max(0, after), sizes=flat,
+                               costs=flat)
+        return CloseoutPlan(state, closed, prices, step, penalty, True, equity, after, realized_pnl,
+                            max(0, -after), successor, rule="portfolio", order=order, closed_requirement=requirement)
+    penalty = min(due, max(0, min(equity, state.collateral)))
+    costs = tuple(k - q * p for k, q, p in zip(state.costs, closed, prices))
+    successor = state.next(nonce=state.nonce + 1, salt=terms.salt, collateral=state.collateral - penalty,
+                           sizes=sizes, costs=costs)
+    return CloseoutPlan(state, closed, prices, step, penalty, False, equity, equity - penalty, 0, 0, successor,
+                        rule="portfolio", order=order, closed_requirement=requirement)
 
 
 def allocate_shortfall(shortfall: int, insurance_balance: int, winners: Mapping[int, int], *,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from circuits.protocol.api import AccountView, Epoch, Market, SealedFill
+from circuits.protocol.closeout import risk_marks
 from circuits.protocol.fill_delivery import TraderKeyPair, open_fill
 from circuits.protocol.keystore import keys_dir_in, statement_circuit
 from circuits.protocol.liquidation import KNOWN_STATE_CIRCUIT
@@ -27,7 +28,7 @@ from circuits.state import RATE_SCALE, AccountState, BoundError, fresh_salt
 from prover import statefile
 from prover.trader.client import ServiceClient, ServiceRefusedError
 from prover.trader.keys import TraderKeys
-from prover.trader.liquidation import Rates, check_successor, explanation
+from prover.trader.liquidation import PortfolioTerms, Rates, check_successor, explanation
 from prover.trader.portfolio import PORTFOLIO_MODE, CheckedRisk, check_risk_record, portfolio_report
 from prover.trader.wallet import Submission, Wallet, now_text
 from zkmargin.backends import get_backend
@@ -353,7 +354,8 @@ class TraderAccount:
             liquidation=record, successor_json=successor, old_states=old_states,
             current_commitment=commitment, epoch_prices=prices,
             rates=Rates(tuple(self.rates("maintenance")), tuple(self.rates("initial"))), curve=wallet.curve,
-            penalty_rate=self.client.config().liquidation_penalty_rate)
+            penalty_rate=self.client.config().liquidation_penalty_rate,
+            portfolio=self._closeout_portfolio_terms(record, old_states))
         backup = self._keep_before_liquidation(checked.liquidation_id)
         plan = checked.plan
         facts = {"liquidation_id": checked.liquidation_id, "reason": checked.reason, "full": plan.full,
@@ -368,6 +370,20 @@ class TraderAccount:
         self.save()
         return Outcome(explanation(checked, self.market_name, str(backup)),
                        {"adopted_liquidation_successor": {**facts, "previous_state_file": str(backup)}})
+
+    def _closeout_portfolio_terms(self, record: dict[str, Any],
+                                  old_states: list[AccountState]) -> PortfolioTerms | None:
+        """In portfolio mode, what the close-out of the pinned state is recomputed from: its epoch's
+        checked risk record, the prices it may trade at (the record's marks, the settlement prices once
+        the epoch closed) and the published initial-margin factor (docs/protocol.md §11)."""
+        if self.margin_mode() != PORTFOLIO_MODE:
+            return None
+        pinned = str((record.get("request") or {}).get("commitment"))
+        old = next((s for s in old_states if str(s.commitment(self.wallet.curve)) == pinned), old_states[0])
+        epoch = self.client.epoch(old.epoch)
+        arrays = self.epoch_risk(epoch).arrays.arrays
+        prices = (risk_marks(arrays),) + ((tuple(epoch.settlement_prices),) if epoch.settlement_prices else ())
+        return PortfolioTerms(arrays, prices, self.client.config().portfolio_initial_factor)
 
     def _keep_before_liquidation(self, liquidation_id: int) -> Path:
         """The state file as it was, kept beside it (0600, same passphrase) before the successor replaces

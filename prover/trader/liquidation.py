@@ -18,6 +18,14 @@ state, as far as that can be checked here:
   [0, 100 %] must give the penalty, and the step must lie between the least steps of the
   smallest and the largest rate that do.
 
+In portfolio mode (``portfolio=PortfolioTerms``) the trader recomputes the whole close-out from its
+own state and the epoch's checked risk record (``prover.trader.portfolio``) at the published
+penalty rate and initial-margin factor (``GET /config``): the record must name the portfolio rule,
+trade at the record's marks (or the epoch's settlement prices once it closed), close exactly the
+sizes of ``plan_portfolio_closeout`` (a missed settlement: everything), and charge its penalty
+``ceil(rate R(q) / 10^6)``; the successor must be that plan's. A service that does not publish its
+rate and factor cannot be checked in portfolio mode: its successor is refused.
+
 What cannot be checked here: that the salt is random (only that it is new: the service chose it and knows it, so
 the operator knows this state until the trader's next transition moves to a salt of its own); the
 backstop's side and the loss waterfall (other accounts' figures, checked by ``ledger verify``).
@@ -34,10 +42,13 @@ from circuits.protocol.closeout import (
     STEP_SCALE,
     CloseoutError,
     CloseoutPlan,
+    PortfolioRule,
+    UnclosablePositionError,
     plan_at_step,
     plan_closeout,
     restores_initial_margin,
 )
+from circuits.protocol.risk.scenarios import RiskArray
 from circuits.protocol.liquidation import KNOWN_STATE_CIRCUIT
 from circuits.state import RATE_SCALE, AccountState, BoundError
 from zkmargin.errors import MalformedInputError, ZkMarginError
@@ -51,6 +62,17 @@ class SuccessorRefusedError(ZkMarginError):
 class Rates:
     maintenance: tuple[int, ...]
     initial: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PortfolioTerms:
+    """What a portfolio close-out is recomputed from: the old state's epoch's checked risk arrays,
+    the price vectors it may trade at (the arrays' marks, and the settlement prices once the epoch
+    closed) and the service's published initial-margin factor (None: not published)."""
+
+    arrays: tuple[RiskArray, ...]
+    prices: tuple[tuple[int, ...], ...]
+    factor: int | None
 
 
 @dataclass(frozen=True)
@@ -80,10 +102,12 @@ def _integers(values: Any, what: str, liquidation_id: int) -> tuple[int, ...]:
 
 def check_successor(*, liquidation: dict[str, Any], successor_json: Any, old_states: Sequence[AccountState],
                     current_commitment: int, epoch_prices: Sequence[Sequence[int]], rates: Rates,
-                    curve: str, penalty_rate: int | None = None) -> CheckedSuccessor:
+                    curve: str, penalty_rate: int | None = None,
+                    portfolio: PortfolioTerms | None = None) -> CheckedSuccessor:
     """The successor, checked against ``old_states`` (the state file's and its pending one: the one the
     liquidation pinned is the old state). ``epoch_prices``: the old state's epoch's public price vectors
-    (marks, and settlement prices once closed). Raises SuccessorRefusedError naming the failed check."""
+    (marks, and settlement prices once closed); in portfolio mode ``portfolio``'s vectors replace them.
+    Raises SuccessorRefusedError naming the failed check."""
     lid = int(liquidation["id"])
     request, closeout = liquidation.get("request") or {}, liquidation.get("closeout")
     if liquidation.get("status") != "closed" or not isinstance(closeout, dict):
@@ -107,10 +131,18 @@ def check_successor(*, liquidation: dict[str, Any], successor_json: Any, old_sta
     if successor.salt == old.salt:
         raise _refuse(lid, "its salt is the old state's, not a fresh one")
     prices = _integers(closeout.get("prices") or [], "prices", lid)
-    if not any(tuple(vector) == prices for vector in epoch_prices):
-        raise _refuse(lid, f"its prices {list(prices)} are not epoch {old.epoch}'s public mark or settlement prices")
-    plan, penalty_rates = _reproduced_plan(lid, old, successor, closeout, prices, rates, curve,
-                                           str(request.get("reason", "")), penalty_rate)
+    allowed = epoch_prices if portfolio is None else portfolio.prices
+    if not any(tuple(vector) == prices for vector in allowed):
+        kind = "risk record's marks" if portfolio is not None else "public mark"
+        raise _refuse(lid, f"its prices {list(prices)} are not epoch {old.epoch}'s {kind} or settlement prices")
+    reason = str(request.get("reason", ""))
+    if portfolio is not None:
+        plan = _reproduced_portfolio_plan(lid, old, successor, closeout, prices, portfolio, curve, reason,
+                                          penalty_rate)
+        penalty_rates = (penalty_rate or 0, penalty_rate or 0)
+    else:
+        plan, penalty_rates = _reproduced_plan(lid, old, successor, closeout, prices, rates, curve, reason,
+                                               penalty_rate)
     circuit = str(request.get("circuit", ""))
     opened_by = (f"the service's record of liquidation {circuit.removeprefix(KNOWN_STATE_CIRCUIT)}"
                  if circuit.startswith(KNOWN_STATE_CIRCUIT) else "the guardians")
@@ -154,6 +186,39 @@ def _reproduced_plan(lid: int, old: AccountState, successor: AccountState, close
     except CloseoutError as exc:
         raise _refuse(lid, f"its close-out cannot be recomputed ({exc})") from None
     return plan, (low, high)
+
+
+def _reproduced_portfolio_plan(lid: int, old: AccountState, successor: AccountState, closeout: dict[str, Any],
+                               prices: tuple[int, ...], terms: PortfolioTerms, curve: str, reason: str,
+                               penalty_rate: int | None) -> CloseoutPlan:
+    """The portfolio rule's close-out recomputed from our state; the record and the successor must be it."""
+    if penalty_rate is None or terms.factor is None:
+        raise _refuse(lid, "the service does not publish its penalty rate and initial-margin factor (GET /config), "
+                           "so a portfolio close-out cannot be recomputed")
+    if closeout.get("rule") != "portfolio":
+        raise _refuse(lid, f"it was closed out by the {closeout.get('rule', 'flat')} rule, but the service margins "
+                           "by portfolio")
+    try:
+        rule = PortfolioRule(terms.arrays, prices, terms.factor)
+        plan = rule.plan(old, penalty_rate, salt=successor.salt, full=reason == "settlement", curve=curve)
+    except UnclosablePositionError as exc:
+        raise _refuse(lid, f"the portfolio rule's close-out cannot be made ({exc})") from None
+    except CloseoutError as exc:
+        raise _refuse(lid, f"its close-out cannot be recomputed ({exc})") from None
+    closed = _integers(closeout.get("closed") or [], "closed sizes", lid)
+    if closed != plan.closed:
+        why = "a missed settlement closes out everything" if reason == "settlement" else \
+            f"the cheapest least move that restores initial margin (instruments {list(plan.order)})"
+        raise _refuse(lid, f"the closed sizes {list(closed)} are not the portfolio rule's {list(plan.closed)}: {why}")
+    penalty = _integers([closeout.get("penalty", -1)], "penalty", lid)[0]
+    if penalty != plan.penalty:
+        raise _refuse(lid, f"its penalty {penalty} is not the published rate's {plan.penalty} (ceil({penalty_rate} x "
+                           f"the closed sizes' portfolio requirement {plan.closed_requirement} / 10^6), capped)")
+    expected = replace(plan.successor, epoch=plan.successor.epoch + 1) if plan.full else plan.successor
+    if successor != expected:
+        raise _refuse(lid, "it is not the state the portfolio close-out's arithmetic gives from ours (sizes, cost "
+                           "bases, collateral or epoch differ)")
+    return plan
 
 
 def _least_rate(passes: Callable[[int], bool]) -> int:
@@ -200,6 +265,8 @@ def explanation(checked: CheckedSuccessor, market_name: Callable[[int], str], ba
     what = "; ".join(closed) if closed else "no position"
     kind = "fully closed out (the account is flat now)" if plan.full else f"partly closed out ({plan.step} " \
         "millionths of every position, the least that restores initial margin)"
+    if plan.rule == "portfolio" and not plan.full:
+        kind = "partly closed out (under the portfolio rule, the least that restores portfolio initial margin)"
     pnl = f", realized pnl {plan.realized_pnl} booked as its settlement of epoch {checked.old.epoch}" \
         if plan.full else ""
     return (f"Liquidation {checked.liquidation_id} ({checked.reason}): {checked.opened_by} opened this account's state "

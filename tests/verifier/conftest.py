@@ -309,6 +309,23 @@ def api_escrow_keys(api_keys):
     return proving_keys
 
 
+@pytest.fixture(scope="session")
+def portfolio_escrow_keys(api_keys, portfolio_keys):
+    """The escrow variants of portfolio-transfer and portfolio-fill (M = 2) beside the session's keys:
+    a portfolio-mode service with a guardian set loads these. Returns {circuit name: proving key}."""
+    from circuits import get_circuit
+    from circuits.protocol.keystore import write_keys
+    from zkmargin.backends import get_backend
+    from zkmargin.groth16 import setup
+
+    backend, keys = get_backend(API_CURVE), {}
+    for seed, name in enumerate(PORTFOLIO_STATEMENTS[1:], start=41):
+        circuit = get_circuit(name, markets=API_MARKETS, escrow=True)
+        keys[name] = setup(circuit.shape(API_CURVE), backend, insecure_test_seed=seed)
+        write_keys(keys[name], api_keys[0] / f"{circuit.key_name()}-{API_CURVE}", backend)
+    return keys
+
+
 @dataclass
 class InProcessGuardians:
     """A t-of-n guardian set made in this process: its public file, and every guardian's share."""

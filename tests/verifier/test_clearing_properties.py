@@ -80,6 +80,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import select
 
+from circuits.state import AccountState
 from prover.trader.account import UnhealthyError
 from tests.verifier.conftest import API_CURVE, wipe_postgres
 
@@ -263,6 +264,11 @@ class ClearingMachine(RuleBasedStateMachine):
     def refusal_allowed(self, code: str, account_id: int) -> bool:
         """A refusal beyond ALLOWED_CODES that this machine's rules make legitimate (none here)."""
         return False
+
+    def written_by_the_service(self, account_id: int) -> int | None:
+        """The commitment of a state the service wrote for the account and its CLI has not adopted
+        yet (none here: only a close-out writes one)."""
+        return None
 
     def trace(self, text: str) -> None:
         if os.environ.get("ZKMARGIN_PROPERTY_TRACE"):
@@ -520,7 +526,7 @@ class ClearingMachine(RuleBasedStateMachine):
             view = self.desk.ok("GET", f"/accounts/{wallet.account_id}", 200)
             current = int(view["current_commitment"])
             pending = wallet.pending.new_commitment if wallet.pending is not None else None
-            assert current in (wallet.commitment(), pending), (
+            assert current in (wallet.commitment(), pending, self.written_by_the_service(wallet.account_id)), (
                 f"account {wallet.account_id}: the service is at {current}, the state file at "
                 f"{wallet.commitment()} (pending {pending})")
             assert wallet.commitment() == trader.wallet.commitment(), "the state file lags the trader's memory"
@@ -780,6 +786,9 @@ class LiquidationMachine(ClearingMachine):
         super().__init__()
         self.liquidations: dict[int, dict] = {}  # id -> the service's view, as last seen
         self.closeouts: dict[int, dict] = {}  # id -> what the close-out was checked against
+        # account id -> the successor the service wrote while its owner was silent: not adopted yet, so
+        # the next liquidation of that account pins it (``closeout/<id>``) and the CLI adopts a chain
+        self.unadopted: dict[int, AccountState] = {}
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -807,6 +816,26 @@ class LiquidationMachine(ClearingMachine):
 
     def trader_of(self, account_id: int):
         return next(t for t in self.traders if t.wallet.account_id == account_id)
+
+    def written_by_the_service(self, account_id: int) -> int | None:
+        state = self.unadopted.get(account_id)
+        return None if state is None else state.commitment(API_CURVE)
+
+    def current_state(self, account_id: int) -> AccountState:
+        """The state the account is at: its CLI's, or the service's successor it has not adopted."""
+        return self.unadopted.get(account_id) or self.trader_of(account_id).wallet.state
+
+    def at_a_written_state(self, account_id: int) -> bool:
+        """Whether the account still stands at the successor of its last close-out (adopted by its CLI
+        or not): a state the service wrote, which a further liquidation opens from the service's record."""
+        last = [row for row in self.closeouts.values() if row["account_id"] == account_id]
+        if not last:
+            return False
+        successor = int(max(last, key=lambda row: row["id"])["closeout"]["successor_commitment"])
+        return successor == self.current_state(account_id).commitment(API_CURVE)
+
+    def is_silent(self, account_id: int) -> bool:
+        return any(self.traders[i].wallet.account_id == account_id for i in self.silent)
 
     def snapshot(self, account_id: int | None = None) -> tuple:
         """What a refused request, share or resume must leave exactly as it was."""
@@ -894,6 +923,12 @@ class LiquidationMachine(ClearingMachine):
         self.liquidations[body["id"]] = body
         self.env.liquidations[f"requested: {reason}"] += 1
         self.trace(f"liquidation {body['id']} of account {account_id} requested ({reason}, epoch {epoch_id})")
+        if self.at_a_written_state(account_id):
+            # a state the service wrote needs no guardian: it is opened from the service's own record
+            # and closed out in the request's transaction
+            assert body["request"]["circuit"].startswith("closeout/") and body["status"] == "closed", body
+            self.env.liquidations["re-liquidated a state the service wrote"] += 1
+            self.closed_out(body)
 
     @precondition(lambda self: len(self.traders) > 1)
     @rule(data=st.data())
@@ -929,16 +964,19 @@ class LiquidationMachine(ClearingMachine):
 
     def check_request_evidence(self, liquidation: dict) -> None:
         """What an accepted request rests on, read back from the public records (not the service's word)."""
-        from verifier.db.models import Attestation, PendingItem, Settlement
+        from verifier.db.models import AccountCommitment, Attestation, PendingItem, Settlement, StatementKind
 
         request, account_id = liquidation["request"], liquidation["account_id"]
         assert account_id != self.backstop.wallet.account_id, "the backstop was put up for liquidation"
         assert account_id not in self.defaulted, f"account {account_id} is in default, yet liquidation was allowed"
         assert all(row["account_id"] != account_id for row in self.liquidations.values()
                    if row["status"] == "requested"), f"a second liquidation of account {account_id}"
-        trader = self.trader_of(account_id)
-        assert int(request["commitment"]) == trader.wallet.commitment(), "the request pins another state"
-        assert liquidation["escrow"] is not None and liquidation["status"] == "requested"
+        assert int(request["commitment"]) == self.current_state(account_id).commitment(API_CURVE), (
+            "the request pins another state")
+        if self.at_a_written_state(account_id):
+            assert liquidation["escrow"] is None and int(request["escrow_digest"]) == 0, liquidation
+        else:
+            assert liquidation["escrow"] is not None and liquidation["status"] == "requested"
         now = self.env.clock.now()
         epoch = self.desk.ok("GET", f"/epochs/{request['epoch_id']}", 200)
         from datetime import datetime, timedelta
@@ -955,8 +993,11 @@ class LiquidationMachine(ClearingMachine):
                 assert all(created > cure_ends for created in in_time), "the account had attested in time"
             elif request["reason"] == "settlement":
                 assert epoch["status"] == "closed" and now > at(epoch["settlement_deadline"]), epoch
-                assert session.scalar(select(Settlement.id).where(
-                    Settlement.account_id == account_id, Settlement.epoch_id == epoch["epoch_id"])) is None
+                # (a written state's liquidation closed out in the request: its own settlement is booked)
+                assert session.scalar(select(Settlement.id).join(
+                    AccountCommitment, Settlement.transition_id == AccountCommitment.id).where(
+                    Settlement.account_id == account_id, Settlement.epoch_id == epoch["epoch_id"],
+                    AccountCommitment.kind != StatementKind.LIQUIDATION)) is None
             else:
                 overdue = [int(i) for i in request["overdue_fills"]]
                 assert overdue, "a fill_deadline request with no overdue fill"
@@ -1057,7 +1098,7 @@ class LiquidationMachine(ClearingMachine):
         account_id, closeout = liquidation["account_id"], liquidation["closeout"]
         revealed = state_from_json(liquidation["revealed_state"])
         trader = self.trader_of(account_id)
-        assert revealed == trader.wallet.state, "the guardians opened another state than the trader's"
+        assert revealed == self.current_state(account_id), "the liquidation opened another state than the account's"
         owner_view = trader.client.account(account_id)
         assert int(owner_view.current_commitment) == int(closeout["successor_commitment"]), (
             "the liquidated account's current commitment is not the close-out's successor")
@@ -1072,14 +1113,45 @@ class LiquidationMachine(ClearingMachine):
             assert successor.is_flat and successor.epoch == revealed.epoch + 1
         else:
             assert successor.epoch == revealed.epoch
-        adopted = trader.reconcile()  # the CLI's own check against the close-out rules, and its adoption
-        assert adopted is not None and adopted.data["adopted_liquidation_successor"]["liquidation_id"] == \
-            liquidation["id"], f"the trader's CLI did not adopt liquidation {liquidation['id']}'s successor"
-        assert trader.wallet.state == successor and trader.wallet.pending is None
         self.closeouts[liquidation["id"]] = liquidation
+        if self.is_silent(account_id):  # its CLI does not run: the successor waits, and may be liquidated again
+            self.unadopted[account_id] = successor
+        else:
+            self.adopt(trader, liquidation["id"], successor)
         kind = "full" if closeout["full"] else "partial" if any(moved) else "nothing to close"
         self.env.liquidations[f"closed: {kind}{', shortfall' if closeout.get('waterfall') else ''}"] += 1
         self.trace(f"liquidation {liquidation['id']} closed ({kind}): moved {moved}, penalty {closeout['penalty']}")
+
+    def adopt(self, trader, liquidation_id: int, successor: AccountState) -> None:
+        """The trader's CLI checks the successor (the chain of them, if the service wrote several)
+        against the close-out rules from its own state and adopts it (``TraderAccount.reconcile``)."""
+        adopted = trader.reconcile()
+        assert adopted is not None and adopted.data["adopted_liquidation_successor"]["liquidation_id"] == \
+            liquidation_id, f"the trader's CLI did not adopt liquidation {liquidation_id}'s successor"
+        assert trader.wallet.state == successor and trader.wallet.pending is None
+        self.unadopted.pop(trader.wallet.account_id, None)
+
+    @precondition(lambda self: any(self.traders[i].wallet.account_id not in self.defaulted for i in self.silent))
+    @rule(data=st.data())
+    def silent_trader_comes_back(self, data) -> None:
+        """A silent trader's CLI runs again: it adopts whatever close-outs the service wrote meanwhile
+        (through every one, when a written state was liquidated again) and acts from there."""
+        index = data.draw(st.sampled_from(sorted(i for i in self.silent
+                                                 if self.traders[i].wallet.account_id not in self.defaulted)),
+                          label="trader")
+        trader = self.traders[index]
+        account_id = trader.wallet.account_id
+        if account_id in self.frozen():
+            return  # frozen until its liquidation closes: nothing its CLI could do yet
+        self.silent.discard(index)
+        written = self.unadopted.get(account_id)
+        if written is None:
+            assert trader.reconcile() is None, f"account {account_id}: nothing happened, yet the CLI reconciled"
+        else:
+            last = max(number for number, row in self.closeouts.items() if row["account_id"] == account_id)
+            self.adopt(trader, last, written)
+            self.env.liquidations["adopted after silence"] += 1
+        self.trace(f"account {account_id} is back (adopted: {written is not None})")
 
     def drain(self) -> None:
         """Guardians answer every open request first (the honest path), then the documented drain."""
@@ -1290,3 +1362,40 @@ def test_a_close_out_in_the_machine_keeps_every_invariant(liquidation_environmen
     settled = settled_pnl(machine, 1)
     assert sum(settled.values()) == 0 or size == 60  # in full: no default, the epoch sums to zero
     assert settled[bob.wallet.account_id] == 15 * size
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_silent_traders_written_state_is_liquidated_again_and_adopted_as_a_chain(liquidation_environment):
+    """Alice (1000 behind 60 bought at 100) has gone silent when her margin call is liquidated: the
+    epoch settles at 85 and she is closed out in part, a successor the service wrote and her CLI
+    never saw. She then misses the settlement too, so the operator liquidates that written state:
+    pinned as ``closeout/<id>``, opened from the service's own record, closed out in full in the
+    request's transaction, with no guardian asked. When her CLI runs again it checks both close-outs
+    from its own state, adopts the last successor, and the drain finalizes every epoch at zero."""
+    machine = new_liquidation_machine(liquidation_environment)
+    try:
+        alice, bob = levered_pair(machine, 60)
+        machine.go_silent(1)
+        machine.time_passes(WINDOW + GRACE + 1)
+        first = request(machine, alice, "margin_call", 1)
+        machine.close_epoch([-5, 0])
+        machine.post_share(first["id"], 3)
+        machine.post_share(first["id"], 1)
+        assert machine.view(first["id"])["closeout"]["full"] is False
+        assert alice.wallet.account_id in machine.unadopted  # written, not adopted: she is silent
+        machine.state_files_in_sync()
+        machine.time_passes(WINDOW + GRACE + 1)  # past the settlement deadline
+        second = request(machine, alice, "settlement", 1)
+        assert second["request"]["circuit"] == f"closeout/{first['id']}" and second["status"] == "closed"
+        assert second["shares"] == [] and second["closeout"]["full"] is True
+        machine.silent_trader_comes_back(_Draws([1]))
+        assert alice.wallet.state.is_flat and alice.wallet.state.epoch == 2
+        assert machine.env.liquidations["re-liquidated a state the service wrote"] == 1
+        assert machine.env.liquidations["adopted after silence"] == 1
+        machine.a_frozen_account_stays_at_its_pinned_commitment()
+        machine.close_outs_are_booked_as_they_were_planned()
+        machine.ledger_verifies()
+    finally:
+        machine.teardown()
+    settled = settled_pnl(machine, 1)
+    assert sum(settled.values()) == 0 and settled[bob.wallet.account_id] == 15 * 60

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from circuits.protocol.closeout import CloseoutError
+from circuits.protocol.closeout import CloseoutError, UnclosablePositionError
 from circuits.protocol.errors import (
     FillCommitmentMismatchError,
     FillDecryptionError,
@@ -79,6 +79,7 @@ ERROR_TABLE: list[tuple[type[BaseException], int, str]] = [
     (NotLiquidatableError, 409, "not_liquidatable"),
     (OpeningMismatchError, 409, "opening_mismatch"),
     (BadShareError, 422, "bad_share"),
+    (UnclosablePositionError, 409, "unclosable_position"),  # portfolio mode: an option valued at 0
     (CloseoutError, 409, "closeout_refused"),  # the opened state cannot be closed out as configured
     (OutOfOrderError, 409, "out_of_order"),
     (EpochStateError, 409, "epoch_state"),
@@ -149,6 +150,8 @@ async def zkmargin_error(request: Request, exc: ZkMarginError) -> JSONResponse:
         extra = {"rule": exc.rule}
     if isinstance(exc, BadShareError):
         extra = {"guardian": exc.guardian}
+    if isinstance(exc, UnclosablePositionError):
+        extra = {"market": exc.market, "size": str(exc.size)}
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
     return error_response(status, code, first_line(exc), headers=headers, **_jsonable(extra))
 

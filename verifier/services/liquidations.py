@@ -29,8 +29,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from circuits.inputs import state_from_json, state_to_json
-from circuits.protocol.closeout import STEP_SCALE, CloseoutError, CloseoutPlan, Waterfall, plan_at_step
-from circuits.protocol.closeout import plan_closeout as plan_account_closeout
+from circuits.portfolio import risk_arrays_from_json
+from circuits.protocol.closeout import (
+    CloseoutError,
+    CloseoutPlan,
+    CloseoutRule,
+    FlatRule,
+    PortfolioRule,
+    Waterfall,
+    risk_marks,
+)
 from circuits.protocol.errors import LiquidationRefused
 from circuits.protocol.fill_delivery import seal_fill
 from circuits.protocol.liquidation import (
@@ -79,7 +87,7 @@ from verifier.errors import (
     NotLiquidatableError,
     OpeningMismatchError,
 )
-from verifier.services import epochs
+from verifier.services import epochs, risk
 from verifier.services.context import ServiceContext
 from verifier.services.settlements import settlement_obligations
 from zkmargin.errors import MalformedInputError
@@ -436,24 +444,47 @@ def _known_state(session: Session, ctx: ServiceContext, row: Liquidation, reques
 def _closeout_prices(session: Session, ctx: ServiceContext, epoch_id: int) -> list[int]:
     """The prices positions are closed at: the settlement prices of the state's epoch once it closed,
     its mark prices while it is open."""
-    epoch = records.get_epoch(session, epoch_id)
-    if epoch.status is EpochStatus.FINALIZED:
-        raise ConflictError(f"the state's epoch {epoch_id} is finalized: its positions can no longer be closed in it")
+    epoch = _closeable_epoch(session, epoch_id)
     if epoch.status is EpochStatus.CLOSED:
         return [price.price for price in epoch.prices]
     return epochs.mark_prices(session, ctx, epoch_id, require_open=False)
 
 
+def _closeable_epoch(session: Session, epoch_id: int) -> Epoch:
+    epoch = records.get_epoch(session, epoch_id)
+    if epoch.status is EpochStatus.FINALIZED:
+        raise ConflictError(f"the state's epoch {epoch_id} is finalized: its positions can no longer be closed in it")
+    return epoch
+
+
+def closeout_rule(session: Session, ctx: ServiceContext, epoch_id: int) -> CloseoutRule:
+    """The rule of the deployment's margin mode (docs/protocol.md §11). Flat: the market rates at the
+    epoch's prices. Portfolio: the epoch's risk record and the initial-margin factor, trading at the
+    record's marks while the epoch is open (an option at the model's value), at its settlement
+    prices once it closed (what every other position of the epoch settles at)."""
+    settings = ctx.runtime.settings
+    if settings.margin_mode != "portfolio":
+        return FlatRule(tuple(_closeout_prices(session, ctx, epoch_id)), tuple(ctx.runtime.maintenance_rates),
+                        tuple(ctx.runtime.initial_rates))
+    epoch = _closeable_epoch(session, epoch_id)
+    try:
+        record = risk.epoch_risk(session, epoch_id)
+    except NotFoundError as exc:
+        raise ConflictError(f"portfolio mode closes out against the epoch's risk record: {exc}") from None
+    arrays = risk_arrays_from_json(record, f"epoch {epoch_id}'s risk record").arrays
+    prices = [price.price for price in epoch.prices] if epoch.status is EpochStatus.CLOSED else risk_marks(arrays)
+    return PortfolioRule(arrays, tuple(prices), settings.portfolio_initial_factor)
+
+
 def plan_closeout(session: Session, ctx: ServiceContext, state: AccountState, reason: str) -> CloseoutPlan:
     """The least close-out restoring initial margin, except for a missed settlement: that closes out in
     full, because a partial successor would still owe the settlement it already failed to make, and
-    the epoch could not finalize without it."""
-    prices = _closeout_prices(session, ctx, state.epoch)
-    terms = (state, prices, ctx.runtime.maintenance_rates, ctx.runtime.initial_rates,
-             ctx.runtime.settings.liquidation_penalty_rate)
-    if reason == "settlement":
-        return plan_at_step(*terms, STEP_SCALE, salt=fresh_salt(ctx.curve), curve=ctx.curve)
-    return plan_account_closeout(*terms, salt=fresh_salt(ctx.curve), curve=ctx.curve)
+    the epoch could not finalize without it. In portfolio mode a plan that would close an option
+    valued at 0 is refused (``UnclosablePositionError``, 409 ``unclosable_position``): no fill carries
+    a price below 1."""
+    rule = closeout_rule(session, ctx, state.epoch)
+    return rule.plan(state, ctx.runtime.settings.liquidation_penalty_rate, salt=fresh_salt(ctx.curve),
+                     full=reason == "settlement", curve=ctx.curve)
 
 
 def apply_closeout(session: Session, ctx: ServiceContext, row: Liquidation, state: AccountState) -> None:
