@@ -10,6 +10,7 @@ from circuits.examples import Chain, Mult
 from circuits.fill import ApplyFill
 from circuits.margin import Margin
 from circuits.portfolio import PortfolioMargin
+from circuits.portfolio_transitions import PortfolioFill, PortfolioTransfer
 from circuits.settle import Settle
 from circuits.transfer import Transfer
 from zkmargin.errors import ZkMarginError
@@ -22,6 +23,8 @@ CIRCUITS: dict[str, Callable[..., Circuit]] = {
     "fill": ApplyFill,
     "settle": Settle,
     "portfolio": PortfolioMargin,
+    "portfolio-transfer": PortfolioTransfer,
+    "portfolio-fill": PortfolioFill,
 }
 
 

@@ -105,60 +105,14 @@ class ApplyFill(TransitionCircuit):
     def define(self, cs: ConstraintSystem, inputs: Inputs | None) -> None:
         pub = self.allocate_public(cs, self.public_of(inputs))
         old = open_old_state(cs, inputs, pub, self.markets)
-        fill = self._open_fill(cs, pub, inputs["fill"] if inputs else None)
-        new = self._apply_fill(cs, old, fill, deferred(inputs, "new_salt"))
+        fill = open_fill_gadget(cs, pub, inputs["fill"] if inputs else None, self.markets)
+        new = apply_fill_gadget(cs, old, fill, deferred(inputs, "new_salt"))
         self.commit_new_state(
             cs, pub, inputs, new.nonce, pub["epoch"], new.salt, new.collateral, [s.value for s in new.sizes],
             new.costs, "new commitment opens to the new state",
         )
         reduces_risk = is_equal(cs, lc_sum(new.new_abs) + fill.delta.abs, lc_sum(new.old_abs), "fill only reduces risk")
         self._enforce_margin_rule(cs, pub, old, new, reduces_risk)
-
-    def _open_fill(self, cs: ConstraintSystem, pub: PublicVars, fill: Fill | None) -> FillVars:
-        """The fill's private opening opens the public fill commitment (which binds the account);
-        its market becomes a one-hot selector over the configured markets."""
-        with cs.namespace("fill"):
-            fill_id = cs.private("id", opening_value(fill, "fill_id"))
-            range_check(cs, fill_id, 64, "id range")
-            market = cs.private("market", opening_value(fill, "market"))
-            delta = signed_input(cs, "size delta", opening_value(fill, "size_delta"), SIZE_BITS)
-            # a fill moves size: with db = 0, |b'| + |db| = |b| would exempt a bare fee from margin
-            assert_nonzero(cs, delta.value, "size delta")
-            price = cs.private("price", opening_value(fill, "price"))
-            range_check(cs, price - 1, PRICE_BITS, "price range")  # 1 <= price <= 2^48
-            fee = cs.private("fee", opening_value(fill, "fee"))
-            range_check(cs, fee, FEE_BITS, "fee range")
-            salt = cs.private("salt", opening_value(fill, "salt"))
-            opening = [pub["account"], fill_id, market, delta.value + (1 << SIZE_BITS), price, fee, salt]
-            digest = poseidon_sponge_gadget(cs, opening, fill_domain(cs.curve))
-            cs.enforce_equal(digest, pub["fill_commitment"], "fill commitment opens to the fill")
-            cs.declare_determined(
-                [fill_id, market, delta.value, price, fee, salt], [digest], "a fill commitment binds its opening"
-            )
-            # one-hot market selector; the sum forces market into 0..M-1
-            selector = [is_equal(cs, market, m, f"market is {m}") for m in range(self.markets)]
-            cs.enforce_equal(lc_sum(selector), 1, "market is one of the configured markets")
-            trade_value = cs.mul(delta.value, price, "db * price")
-        return FillVars(delta, fee, selector, trade_value)
-
-    def _apply_fill(self, cs: ConstraintSystem, old: StateVars, fill: FillVars, new_salt: Any) -> NewState:
-        """In the fill's market only, b += db and k += db * price (each still in range); everywhere
-        c -= fee (not below 0) and the nonce moves on."""
-        with cs.namespace("new"):
-            sizes, costs, old_abs, new_abs = [], [], [], []
-            for m, chosen in enumerate(fill.selector):
-                b = old.sizes[m].value + cs.mul(chosen, fill.delta.value, f"size move {m}")
-                k = old.costs[m].value + cs.mul(chosen, fill.trade_value, f"cost move {m}")
-                sizes.append(decompose_signed(cs, b, SIZE_BITS, f"size {m}"))
-                costs.append(decompose_signed(cs, k, COST_BITS, f"cost {m}").value)
-                old_abs.append(cs.mul(chosen, old.sizes[m].abs, f"old |b| of fill market {m}"))
-                new_abs.append(cs.mul(chosen, sizes[m].abs, f"new |b| of fill market {m}"))
-            nonce = old.nonce + 1
-            range_check(cs, nonce, NONCE_BITS, "nonce range")
-            collateral = old.collateral - fill.fee
-            range_check(cs, collateral, COLLATERAL_BITS, "collateral is not negative")
-            salt = cs.private("salt", new_salt)
-        return NewState(nonce, salt, collateral, sizes, costs, old_abs, new_abs)
 
     @staticmethod
     def _enforce_margin_rule(cs: ConstraintSystem, pub: PublicVars, old: StateVars, new: NewState,
@@ -195,18 +149,8 @@ class ApplyFill(TransitionCircuit):
         """The successor state and the proving inputs (with its escrow in the escrow variant);
         refuses what the circuit would reject."""
         c = get_curve(curve)
-        state.validate(c)
         fill.validate(self.markets, c)
-        if fill.account_id != state.account_id:
-            raise BoundError(f"the fill is for account {fill.account_id}, not {state.account_id}")
-        state.require_in_epoch(epoch, f"applying fill {fill.fill_id} of epoch {epoch}")
-        m = fill.market
-        sizes, costs = list(state.sizes), list(state.costs)
-        sizes[m] += fill.size_delta
-        costs[m] += fill.size_delta * fill.price
-        new = state.next(c, collateral=state.collateral - fill.fee, sizes=tuple(sizes), costs=tuple(costs),
-                         epoch=epoch)
-        new.validate(c)
+        new = fill_successor(state, fill, epoch, c)
         require_fill_margin(state, new, fill, prices, initial_rates, maintenance_rates)
         sealed = self.seal_successor(new, escrow_key, c)
         vector = self.public_inputs(
@@ -227,6 +171,71 @@ class ApplyFill(TransitionCircuit):
         new, inputs = self.transition(state, fill, epoch, prices, rates, maintenance, curve,
                                       escrow_key=escrow_key_from_json(data, self.escrow, curve, source))
         return Prepared(inputs, new)
+
+
+def open_fill_gadget(cs: ConstraintSystem, pub: PublicVars, fill: Fill | None, markets: int) -> FillVars:
+    """The fill's private opening opens the public fill commitment (which binds the account);
+    its market becomes a one-hot selector over the configured markets."""
+    with cs.namespace("fill"):
+        fill_id = cs.private("id", opening_value(fill, "fill_id"))
+        range_check(cs, fill_id, 64, "id range")
+        market = cs.private("market", opening_value(fill, "market"))
+        delta = signed_input(cs, "size delta", opening_value(fill, "size_delta"), SIZE_BITS)
+        # a fill moves size: with db = 0, |b'| + |db| = |b| would exempt a bare fee from margin
+        assert_nonzero(cs, delta.value, "size delta")
+        price = cs.private("price", opening_value(fill, "price"))
+        range_check(cs, price - 1, PRICE_BITS, "price range")  # 1 <= price <= 2^48
+        fee = cs.private("fee", opening_value(fill, "fee"))
+        range_check(cs, fee, FEE_BITS, "fee range")
+        salt = cs.private("salt", opening_value(fill, "salt"))
+        opening = [pub["account"], fill_id, market, delta.value + (1 << SIZE_BITS), price, fee, salt]
+        digest = poseidon_sponge_gadget(cs, opening, fill_domain(cs.curve))
+        cs.enforce_equal(digest, pub["fill_commitment"], "fill commitment opens to the fill")
+        cs.declare_determined(
+            [fill_id, market, delta.value, price, fee, salt], [digest], "a fill commitment binds its opening"
+        )
+        # one-hot market selector; the sum forces market into 0..M-1
+        selector = [is_equal(cs, market, m, f"market is {m}") for m in range(markets)]
+        cs.enforce_equal(lc_sum(selector), 1, "market is one of the configured markets")
+        trade_value = cs.mul(delta.value, price, "db * price")
+    return FillVars(delta, fee, selector, trade_value)
+
+
+def apply_fill_gadget(cs: ConstraintSystem, old: StateVars, fill: FillVars, new_salt: Any) -> NewState:
+    """In the fill's market only, b += db and k += db * price (each still in range); everywhere
+    c -= fee (not below 0) and the nonce moves on."""
+    with cs.namespace("new"):
+        sizes, costs, old_abs, new_abs = [], [], [], []
+        for m, chosen in enumerate(fill.selector):
+            b = old.sizes[m].value + cs.mul(chosen, fill.delta.value, f"size move {m}")
+            k = old.costs[m].value + cs.mul(chosen, fill.trade_value, f"cost move {m}")
+            sizes.append(decompose_signed(cs, b, SIZE_BITS, f"size {m}"))
+            costs.append(decompose_signed(cs, k, COST_BITS, f"cost {m}").value)
+            old_abs.append(cs.mul(chosen, old.sizes[m].abs, f"old |b| of fill market {m}"))
+            new_abs.append(cs.mul(chosen, sizes[m].abs, f"new |b| of fill market {m}"))
+        nonce = old.nonce + 1
+        range_check(cs, nonce, NONCE_BITS, "nonce range")
+        collateral = old.collateral - fill.fee
+        range_check(cs, collateral, COLLATERAL_BITS, "collateral is not negative")
+        salt = cs.private("salt", new_salt)
+    return NewState(nonce, salt, collateral, sizes, costs, old_abs, new_abs)
+
+
+def fill_successor(state: AccountState, fill: Fill, epoch: int, curve: Curve) -> AccountState:
+    """The state after ``fill`` (validated, for the fill's account, in ``epoch``): b += db and
+    k += db * price in its market, c -= fee; refuses what the circuit's ranges would reject."""
+    state.validate(curve)
+    if fill.account_id != state.account_id:
+        raise BoundError(f"the fill is for account {fill.account_id}, not {state.account_id}")
+    state.require_in_epoch(epoch, f"applying fill {fill.fill_id} of epoch {epoch}")
+    m = fill.market
+    sizes, costs = list(state.sizes), list(state.costs)
+    sizes[m] += fill.size_delta
+    costs[m] += fill.size_delta * fill.price
+    new = state.next(curve, collateral=state.collateral - fill.fee, sizes=tuple(sizes), costs=tuple(costs),
+                     epoch=epoch)
+    new.validate(curve)
+    return new
 
 
 def require_fill_margin(old: AccountState, new: AccountState, fill: Fill, prices: Sequence[int],

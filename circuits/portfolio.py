@@ -42,8 +42,7 @@ is the parameters' (SPAN's 16 by default).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from circuits.base import Inputs, Prepared, PublicInput
@@ -51,7 +50,6 @@ from circuits.common import (
     ACCOUNT,
     EPOCH,
     MarketCircuit,
-    StateVars,
     allocate_state,
     open_state,
 )
@@ -62,7 +60,6 @@ from circuits.protocol.risk.instruments import instrument_from_dict
 from circuits.protocol.risk.scenarios import (
     ENCODING_OFFSET,
     RISK_ARRAY_BITS,
-    RISK_DOMAIN,
     EpochRiskArrays,
     RiskArray,
     RiskParameters,
@@ -78,12 +75,18 @@ from circuits.state import (
     AccountState,
     BoundError,
 )
-from zkmargin.constraints import LC, ConstraintSystem, lc_sum
+from circuits.risk_gadgets import DIGEST_LABEL as DIGEST_LABEL  # re-exported: the statement's constraint names
+from circuits.risk_gadgets import (
+    bind_published_risk,
+    equity_gadget,
+    scenario_pnl_gadget,
+    short_option_charge_gadget,
+)
+from circuits.risk_gadgets import risk_domain as risk_domain  # re-exported
+from zkmargin.constraints import LC, ConstraintSystem
 from zkmargin.curves import Curve, get_curve
 from zkmargin.errors import MalformedInputError
 from zkmargin.gadgets.bits import range_check
-from zkmargin.gadgets.poseidon import poseidon_sponge_gadget
-from zkmargin.gadgets.signed import SignedInt
 
 MARK_BITS = RISK_ARRAY_BITS  # a published mark value is in [0, 2^50)
 PORTFOLIO_BITS = 98  # every honest surplus lies in [0, 2^98): see the module docstring
@@ -91,7 +94,6 @@ MAX_SCENARIOS = 64
 DEFAULT_SCENARIOS = len(RiskParameters().scenarios())  # SPAN's 16
 
 UNMOVED_LABEL = "unmoved book holds"
-DIGEST_LABEL = "risk digest is the published one"
 
 
 def scenario_label(s: int) -> str:
@@ -117,80 +119,6 @@ def _check_bound_derivation() -> None:
 
 
 _check_bound_derivation()
-
-
-def risk_domain(curve: Curve) -> str:
-    """The sponge domain of ``EpochRiskArrays.digest`` on ``curve``."""
-    return f"{RISK_DOMAIN}/{curve.name}"
-
-
-@dataclass
-class RiskVars:
-    """The epoch's short charges and risk arrays inside the circuit (private, digest-bound)."""
-
-    charges: list[LC]
-    pnl: list[list[LC]]  # pnl[i][s]: one long unit of instrument i in scenario s
-
-
-def _array_value(arrays: EpochRiskArrays | None, read: Callable[[RiskArray], int], i: int) -> Callable[[], int]:
-    """A published integer of instrument i, read only when the witness is assigned."""
-
-    def value() -> int:
-        if arrays is None:
-            raise KeyError("risk")
-        return read(arrays.arrays[i])
-
-    return value
-
-
-def allocate_risk_arrays(cs: ConstraintSystem, arrays: EpochRiskArrays | None, markets: int,
-                         scenarios: int) -> RiskVars:
-    with cs.namespace("risk arrays"):
-        charges = [cs.private(f"short charge {i}", _array_value(arrays, lambda a: a.short_charge, i))
-                   for i in range(markets)]
-        pnl = [[cs.private(f"pnl {i} {s}", _array_value(arrays, lambda a, s=s: a.pnl[s], i))  # type: ignore[misc]
-                for s in range(scenarios)] for i in range(markets)]
-    return RiskVars(charges, pnl)
-
-
-def risk_digest(cs: ConstraintSystem, epoch: LC, marks: Sequence[LC], risk: RiskVars) -> LC:
-    """``EpochRiskArrays.digest`` in circuit, over the canonical encoding (linear in the values)."""
-    scenarios = len(risk.pnl[0])
-    elements: list[LC] = [epoch, LC.of(scenarios), LC.of(len(marks))]
-    for mark, charge, pnl in zip(marks, risk.charges, risk.pnl):
-        elements += [mark, charge, *(p + ENCODING_OFFSET for p in pnl)]
-    with cs.namespace("risk digest"):
-        digest = poseidon_sponge_gadget(cs, elements, risk_domain(cs.curve))
-        cs.declare_determined([*risk.charges, *(p for row in risk.pnl for p in row)], [digest],
-                              "published arrays are bound by their digest (collision resistance)")
-    return digest
-
-
-def equity_at_marks_gadget(cs: ConstraintSystem, state: StateVars, marks: Sequence[LC]) -> LC:
-    """E = c + sum_i (b_i mark_i - k_i): one constraint an instrument."""
-    with cs.namespace("equity"):
-        terms = [cs.mul(b.value, mark, f"b*mark {i}") - k.value
-                 for i, (b, k, mark) in enumerate(zip(state.sizes, state.costs, marks))]
-    return state.collateral + lc_sum(terms)
-
-
-def short_option_charge_gadget(cs: ConstraintSystem, sizes: Sequence[SignedInt], charges: Sequence[LC]) -> LC:
-    """Q = sum_i neg(b_i) charge_i: one constraint an instrument. For a sign-decomposed b,
-    |b| - b is 2|b| when b < 0 and 0 otherwise, so neg(b) = (|b| - b) / 2 is linear (times the
-    field's inverse of 2, exact on an even integer)."""
-    half = pow(2, -1, cs.r)
-    with cs.namespace("short option charge"):
-        terms = [cs.mul((b.abs - b.value) * half, q, f"short size*charge {i}")
-                 for i, (b, q) in enumerate(zip(sizes, charges))]
-    return lc_sum(terms)
-
-
-def scenario_pnl_gadget(cs: ConstraintSystem, sizes: Sequence[SignedInt], risk: RiskVars) -> list[LC]:
-    """sum_i b_i RA_i[s] for every s: one constraint an instrument and scenario."""
-    scenarios = len(risk.pnl[0]) if risk.pnl else 0
-    with cs.namespace("scenario pnl"):
-        return [lc_sum([cs.mul(b.value, row[s], f"b*RA {i} {s}") for i, (b, row) in enumerate(zip(sizes, risk.pnl))])
-                for s in range(scenarios)]
 
 
 def assert_covers_every_scenario(cs: ConstraintSystem, equity: LC, charge: LC, pnl: Sequence[LC]) -> None:
@@ -232,9 +160,8 @@ class PortfolioMargin(MarketCircuit):
         state = allocate_state(cs, "state", self.state_of(inputs), self.markets)
         open_state(cs, pub["account"], pub["commitment"], state, "state")
         marks = pub.per_market("marks")
-        risk = allocate_risk_arrays(cs, self.risk_of(inputs), self.markets, self.scenarios)
-        cs.enforce_equal(risk_digest(cs, pub["epoch"], marks, risk), pub["risk_digest"], DIGEST_LABEL)
-        equity = equity_at_marks_gadget(cs, state, marks)
+        risk = bind_published_risk(cs, pub, self.risk_of(inputs), self.markets, self.scenarios)
+        equity = equity_gadget(cs, state.collateral, state.sizes, [k.value for k in state.costs], marks)
         charge = short_option_charge_gadget(cs, state.sizes, risk.charges)
         assert_covers_every_scenario(cs, equity, charge, scenario_pnl_gadget(cs, state.sizes, risk))
 

@@ -55,7 +55,8 @@ from zkmargin.groth16 import verify
 from zkmargin.threshold.decryption import DecryptionShare, decryption_share
 from zkmargin.threshold.guardians import GuardianSet, GuardianShare
 
-TRANSITIONS = ("transfer", "fill", "settle")  # the statements whose escrow variants produce states
+# the statements whose escrow variants produce states (portfolio mode: its transfer and fill)
+TRANSITIONS = ("transfer", "fill", "settle", "portfolio-transfer", "portfolio-fill")
 PROOF_CURVES = ("bn128", "bls12381")
 EpochViews = Callable[[int], Epoch]  # an epoch's public view, by id (GET /epochs/{id})
 

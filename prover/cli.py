@@ -219,7 +219,8 @@ def prove_command(
     transition, write the successor state (keep it private: it holds the salt). The escrow
     variant (--escrow, input.json's "escrow_key") also writes the escrow the proof seals. The
     portfolio statement reads {"state": ..., "risk": the epoch's published arrays} (see
-    circuits/portfolio.py; --markets and --scenarios give its shape).
+    circuits/portfolio.py; --markets and --scenarios give its shape); portfolio-transfer and
+    portfolio-fill also the amount or the fill and "initial_factor" (circuits/portfolio_transitions.py).
     """
     from circuits.inputs import state_to_json
     from circuits.protocol.keystore import default_key_dir, load_keys

@@ -41,6 +41,9 @@ SLOW_MODULES = {
                                                 "for the expiry: 6 s a backend, 14 s in all plus the keys (21 s)",
     "tests/verifier/test_option_expiry_end_to_end.py": "the trader's CLI settles an expired option through a real "
                                                        "server, waiting for the expiry: 12 s plus the keys",
+    "tests/verifier/test_api_portfolio_transitions.py": "portfolio-transfer and portfolio-fill proofs through the API "
+                                                        "on SQLite and PostgreSQL, 66-104 s with two workers (key "
+                                                        "setups included)",
     "tests/verifier/test_funding_options_end_to_end.py": "funding and options through a real server (M = 3), two "
                                                          "epochs of real proofs and the trader's CLI, its keys "
                                                          "made once (8 s), then 12 s on SQLite and 20 s on "
@@ -58,6 +61,10 @@ SLOW_TESTS = {
         "the escrowed transfer's setup and proof (shared with the test above)",
     "tests/guardian/test_liquidation_share.py::test_a_share_the_service_refuses_ends_in_one_line":
         "the escrowed transfer's setup and proof (shared with the tests above)",
+    "tests/circuits/test_portfolio_transitions.py::test_groth16_withdrawal_is_bound_to_the_factor_and_the_arrays":
+        "setups of portfolio-transfer and portfolio-fill at one instrument and a proof, about 10 s",
+    "tests/circuits/test_portfolio_transitions.py::test_groth16_risk_reducing_fill_below_initial_margin":
+        "a portfolio-fill proof (keys shared with the test above), 4 s",
     "tests/groth16/test_groth16.py::test_batch_verification_finds_the_invalid_proofs": "12 s on BN254",
     "tests/groth16/test_groth16.py::test_batch_verdicts_do_not_depend_on_the_number_of_threads": "10 s",
     "tests/verifier/test_api_deposit_credits.py::test_identical_concurrent_deposit_credits": "5 s, threads",

@@ -55,21 +55,30 @@ def default_key_dir(circuit: Circuit, curve: Curve | str) -> Path:
     return key_dir(default_keys_dir(), circuit, curve)
 
 
-def statement_circuit(statement: str, markets: int, escrow: bool = False) -> Circuit:
+# In portfolio mode a statement is its portfolio variant (docs/protocol.md §10.6): the margin
+# attestation covers every scenario, withdrawals and fills the same rule at the initial factor.
+PORTFOLIO_VARIANTS = {"margin": "portfolio", "transfer": "portfolio-transfer", "fill": "portfolio-fill"}
+
+
+def statement_circuit(statement: str, markets: int, escrow: bool = False, portfolio: bool = False) -> Circuit:
     """A margin statement at ``markets`` markets; with ``escrow``, a transition's escrow variant
-    (``margin`` moves no state and has none)."""
-    return get_circuit(statement, markets=markets, escrow=escrow if statement != "margin" else None)
+    (``margin`` moves no state and has none); with ``portfolio``, its portfolio variant (S = 16)
+    where it has one (``settle`` has none: it settles at prices, not scenarios)."""
+    name = PORTFOLIO_VARIANTS.get(statement, statement) if portfolio else statement
+    return get_circuit(name, markets=markets, escrow=escrow if statement != "margin" else None)
 
 
-def statement_key_dir(keys_dir: Path, statement: str, markets: int, curve: Curve | str, escrow: bool = False) -> Path:
-    """The key folder of a margin statement at ``markets`` markets (its escrow variant: ``-escrow``)."""
-    return key_dir(keys_dir, statement_circuit(statement, markets, escrow), curve)
+def statement_key_dir(keys_dir: Path, statement: str, markets: int, curve: Curve | str, escrow: bool = False,
+                      portfolio: bool = False) -> Path:
+    """The key folder of a margin statement at ``markets`` markets (its escrow variant: ``-escrow``;
+    its portfolio variant: ``portfolio-…``)."""
+    return key_dir(keys_dir, statement_circuit(statement, markets, escrow, portfolio), curve)
 
 
 @lru_cache(maxsize=32)
-def circuit_id(statement: str, markets: int, curve_name: str, escrow: bool = False) -> str:
+def circuit_id(statement: str, markets: int, curve_name: str, escrow: bool = False, portfolio: bool = False) -> str:
     """The digest of the statement's constraint system at ``markets`` markets (cached per process)."""
-    return statement_circuit(statement, markets, escrow).shape(curve_name).digest()
+    return statement_circuit(statement, markets, escrow, portfolio).shape(curve_name).digest()
 
 
 def write_keys(pk: ProvingKey, out: Path, backend: Backend) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+from dataclasses import replace
 import statistics
 import time
 from typing import Any
@@ -11,8 +12,8 @@ from circuits import get_circuit
 from circuits.base import Circuit
 from circuits.protocol.keystore import PROVING_KEY_FILE, VERIFICATION_KEY_FILE, cached_keys, default_key_dir
 from circuits.protocol.risk import Future, MarketInputs, Option, OptionRight, RiskParameters, epoch_risk_arrays
-from circuits.protocol.risk.scenarios import portfolio_risk
-from circuits.state import AccountState, fresh_salt
+from circuits.protocol.risk.scenarios import DEFAULT_INITIAL_FACTOR, EpochRiskArrays, portfolio_risk
+from circuits.state import AccountState, Fill, fresh_salt
 from zkmargin.backends import get_backend
 from zkmargin.curves import get_curve
 from zkmargin.errors import ZkMarginError
@@ -29,14 +30,29 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def sample_margin_inputs(circuit: Circuit, curve, seed: int) -> dict[str, Any]:
-    """A healthy account with a position in every market (long and short alternating)."""
-    markets = circuit.parameters()["markets"]
+def sample_margin_book(markets: int, curve, seed: int) -> tuple[AccountState, list[int]]:
+    """A healthy account with a position in every market (long and short alternating), and the prices."""
     prices = [50_000 + 17 * m for m in range(markets)]
     sizes = tuple((1 if m % 2 else -1) * (1_000 + m + seed) for m in range(markets))
     costs = tuple(b * (p - 25) for b, p in zip(sizes, prices))
-    state = AccountState(seed + 1, seed, fresh_salt(curve), 10**12, sizes, costs)
+    return AccountState(seed + 1, seed, fresh_salt(curve), 10**12, sizes, costs), prices
+
+
+def sample_margin_inputs(circuit: Circuit, curve, seed: int) -> dict[str, Any]:
+    markets = circuit.parameters()["markets"]
+    state, prices = sample_margin_book(markets, curve, seed)
     return circuit.assignment(state, seed, prices, [50_000] * markets, curve)
+
+
+def sample_flat_transition_inputs(circuit: Any, curve, seed: int) -> dict[str, Any]:
+    """The margin sample book withdrawing 1 000 (``transfer``) or buying 7 of market 0 at its price (``fill``),
+    at 10 % initial and 5 % maintenance."""
+    markets = circuit.parameters()["markets"]
+    state, prices = sample_margin_book(markets, curve, seed)
+    if circuit.name == "transfer":
+        return circuit.transition(state, -1_000, state.epoch, prices, [100_000] * markets, curve)[1]
+    fill = Fill(state.account_id, seed + 1, 0, 7, prices[0], 3, fresh_salt(curve))
+    return circuit.transition(state, fill, state.epoch, prices, [100_000] * markets, [50_000] * markets, curve)[1]
 
 
 SAMPLE_NOW = 1_700_000_000  # the risk model's clock for the sample book (Unix seconds)
@@ -53,9 +69,10 @@ def sample_risk_parameters(scenarios: int) -> RiskParameters:
     return RiskParameters(price_steps=steps)
 
 
-def sample_portfolio_inputs(circuit: Circuit, curve, seed: int) -> dict[str, Any]:
-    """A hedged book covering every scenario: long perpetuals on the even instruments, short calls
-    (strikes spread below the price, 30 days out) on the odd ones, all on market 0."""
+def sample_portfolio_book(circuit: Circuit, curve, seed: int) -> tuple[AccountState, EpochRiskArrays]:
+    """A hedged book covering every scenario at the default initial factor (and so at maintenance):
+    long perpetuals on the even instruments, short calls (strikes spread below the price, 30 days
+    out) on the odd ones, all on market 0."""
     shape = circuit.parameters()
     markets, scenarios = shape["markets"], shape["scenarios"]
     instruments = [Future(0) if i % 2 == 0 else
@@ -65,16 +82,32 @@ def sample_portfolio_inputs(circuit: Circuit, curve, seed: int) -> dict[str, Any
                              sample_risk_parameters(scenarios))
     sizes = tuple(1 if i % 2 == 0 else -1 for i in range(markets))
     costs = tuple(b * array.mark for b, array in zip(sizes, risk.arrays))
-    collateral = portfolio_risk(risk.arrays, sizes).requirement + 10**9
-    state = AccountState(seed + 1, seed, fresh_salt(curve), collateral, sizes, costs, seed)
-    return circuit.assignment(state, risk, curve)
+    collateral = portfolio_risk(risk.arrays, sizes).initial_requirement(DEFAULT_INITIAL_FACTOR) + 10**9
+    return AccountState(seed + 1, seed, fresh_salt(curve), collateral, sizes, costs, seed), risk
+
+
+def sample_portfolio_inputs(circuit: Any, curve, seed: int) -> dict[str, Any]:
+    """``portfolio``: the sample book's attestation; ``portfolio-transfer``: it withdraws 10^6;
+    ``portfolio-fill``: it buys one more perpetual at the mark (route 0, with 10^11 more collateral),
+    at the default factor."""
+    state, risk = sample_portfolio_book(circuit, curve, seed)
+    if circuit.name == "portfolio":
+        inputs: dict[str, Any] = circuit.assignment(state, risk, curve)
+        return inputs
+    if circuit.name == "portfolio-transfer":
+        return circuit.transition(state, -10**6, risk, DEFAULT_INITIAL_FACTOR, curve)[1]
+    fill = Fill(state.account_id, seed + 1, 0, 1, risk.arrays[0].mark, 0, fresh_salt(curve))
+    richer = replace(state, collateral=state.collateral + 10**11)  # the extra perpetual is unhedged
+    return circuit.transition(richer, fill, risk, DEFAULT_INITIAL_FACTOR, curve)[1]
 
 
 def sample_inputs(circuit: Circuit, seed: int, curve=None) -> dict[str, Any]:
     if circuit.name == "margin":
         return sample_margin_inputs(circuit, curve, seed)
-    if circuit.name == "portfolio":
+    if circuit.name in ("portfolio", "portfolio-transfer", "portfolio-fill"):
         return sample_portfolio_inputs(circuit, curve, seed)
+    if circuit.name in ("transfer", "fill"):
+        return sample_flat_transition_inputs(circuit, curve, seed)
     if circuit.name == "chain":
         return {"x": 3 + seed}
     if circuit.name == "mult":

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from circuits import get_circuit
 from circuits.protocol.api import AccountView, Epoch, Market, SealedFill
 from circuits.protocol.closeout import risk_marks
 from circuits.protocol.fill_delivery import TraderKeyPair, open_fill
-from circuits.protocol.keystore import keys_dir_in
+from circuits.protocol.keystore import keys_dir_in, statement_circuit
 from circuits.protocol.liquidation import KNOWN_STATE_CIRCUIT
 from circuits.state import RATE_SCALE, AccountState, BoundError, fresh_salt
 from prover import statefile
@@ -223,11 +222,30 @@ class TraderAccount:
 
     def circuit(self, statement: str) -> Any:
         """The statement this service verifies: a transition's escrow variant when it has guardians;
-        in portfolio mode the margin attestation is the portfolio statement."""
-        if statement == "margin" and self.margin_mode() == PORTFOLIO_MODE:
-            return get_circuit("portfolio", markets=self.wallet.markets)
+        in portfolio mode margin, transfer and fill are their portfolio variants."""
         escrowed = statement != "margin" and self.escrow_key() is not None
-        return get_circuit(statement, markets=self.wallet.markets, escrow=escrowed or None)
+        return statement_circuit(statement, self.wallet.markets, escrowed, self.margin_mode() == PORTFOLIO_MODE)
+
+    def initial_factor(self) -> int:
+        """Portfolio mode's initial-margin factor (millionths, ``GET /config``), which the service
+        puts in the public inputs of every withdrawal and fill."""
+        factor = self.client.config().portfolio_initial_factor
+        if factor is None:
+            raise TraderError("the service margins by portfolio but publishes no initial-margin factor: it runs "
+                              "another version (tell the operator)")
+        return factor
+
+    def _transfer(self, amount: int, epoch: Epoch) -> tuple[AccountState, dict[str, Any]]:
+        """A deposit (amount > 0) or a debit's successor and proving inputs in the open epoch: at the
+        flat initial rates, or in portfolio mode over the epoch's risk record at the initial factor."""
+        circuit = self.circuit("transfer")
+        if self.margin_mode() == PORTFOLIO_MODE:
+            new, inputs = circuit.transition(self.wallet.state, amount, self.epoch_risk(epoch).arrays,
+                                             self.initial_factor(), self.wallet.curve, escrow_key=self.escrow_key())
+        else:
+            new, inputs = circuit.transition(self.wallet.state, amount, epoch.epoch_id, _prices(epoch.mark_prices),
+                                             self.rates("initial"), self.wallet.curve, escrow_key=self.escrow_key())
+        return new, inputs
 
     def epoch_risk(self, epoch: Epoch) -> CheckedRisk:
         """The epoch's risk record, checked against this deployment (``prover.trader.portfolio``) and
@@ -488,9 +506,7 @@ class TraderAccount:
             epoch = self.open_epoch()
             value = int(item.amount)
             try:
-                new, inputs = self.circuit("transfer").transition(
-                    self.wallet.state, value, epoch.epoch_id, _prices(epoch.mark_prices), self.rates("initial"),
-                    self.wallet.curve, escrow_key=self.escrow_key())
+                new, inputs = self._transfer(value, epoch)
             except BoundError as exc:
                 raise self._refuse_unhealthy(exc, f"deposit #{item.deposit_id}") from None
             outcomes.append(self._transition(
@@ -506,9 +522,7 @@ class TraderAccount:
             raise UnhealthyError(f"cannot withdraw {amount}: the collateral is {self.wallet.state.collateral}")
         epoch = self.open_epoch()
         try:
-            new, inputs = self.circuit("transfer").transition(
-                self.wallet.state, -amount, epoch.epoch_id, _prices(epoch.mark_prices), self.rates("initial"),
-                self.wallet.curve, escrow_key=self.escrow_key())
+            new, inputs = self._transfer(-amount, epoch)
         except BoundError as exc:
             raise self._refuse_unhealthy(exc, f"cannot withdraw {amount}") from None
         outcomes.append(self._transition("withdrawal", "transfer", f"/accounts/{self.wallet.account_id}/withdrawals",
@@ -524,9 +538,7 @@ class TraderAccount:
         for levy in self.client.account(self.wallet.account_id).pending_levies:
             epoch, amount = self.open_epoch(), int(levy.amount)
             try:
-                new, inputs = self.circuit("transfer").transition(
-                    self.wallet.state, -amount, epoch.epoch_id, _prices(epoch.mark_prices), self.rates("initial"),
-                    self.wallet.curve, escrow_key=self.escrow_key())
+                new, inputs = self._transfer(-amount, epoch)
             except BoundError as exc:
                 raise self._refuse_unhealthy(exc, f"cannot pay levy #{levy.levy_id} of {amount} ({levy.reference}); "
                                                   "deposit first, or the account will be liquidated at its deadline"
@@ -588,11 +600,16 @@ class TraderAccount:
                          int(record.fill_commitment), self.wallet.curve, markets=self.wallet.markets)
         refuse_expired_fill(record, fill.market, self.markets())
         epoch_id = _epoch_of(record)
-        epoch = self.client.epoch(epoch_id)  # the fill's epoch, open or closed: its mark prices
+        epoch = self.client.epoch(epoch_id)  # the fill's epoch, open or closed: its mark prices (risk record)
         try:
-            new, inputs = self.circuit("fill").transition(
-                self.wallet.state, fill, epoch_id, _prices(epoch.mark_prices), self.rates("initial"),
-                self.rates("maintenance"), self.wallet.curve, escrow_key=self.escrow_key())
+            if self.margin_mode() == PORTFOLIO_MODE:
+                new, inputs = self.circuit("fill").transition(
+                    self.wallet.state, fill, self.epoch_risk(epoch).arrays, self.initial_factor(), self.wallet.curve,
+                    escrow_key=self.escrow_key())
+            else:
+                new, inputs = self.circuit("fill").transition(
+                    self.wallet.state, fill, epoch_id, _prices(epoch.mark_prices), self.rates("initial"),
+                    self.rates("maintenance"), self.wallet.curve, escrow_key=self.escrow_key())
         except BoundError as exc:
             raise self._refuse_unhealthy(exc, f"fill #{record.fill_id} cannot be applied") from None
         side = "buy" if fill.size_delta > 0 else "sell"

@@ -234,7 +234,8 @@ def withdraw(
     state: StateOpt = None, passphrase_file: PassphraseFileOpt = None, service: ServiceOpt = None,
     insecure: InsecureOpt = False, as_json: JsonOpt = False,
 ) -> None:
-    """Withdraw collateral (a transfer proof that the rest still meets the initial margin)."""
+    """Withdraw collateral (a transfer proof that the rest still meets the initial margin; portfolio mode:
+    every scenario at the initial factor)."""
     _run(state, passphrase_file, as_json, service, lambda a: a.withdraw(amount), insecure=insecure)
 
 

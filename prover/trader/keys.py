@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from circuits import get_circuit
 from circuits.base import Circuit
 from circuits.protocol.api import ServiceConfig
 from circuits.protocol.keystore import PROVING_KEY_FILE, circuit_id, key_dir, statement_circuit
@@ -47,7 +46,7 @@ class TraderKeys:
         self._service_config: ServiceConfig | None = None
         self._loaded: dict[str, ProvingKey] = {}
         self.escrow = False  # the service has guardians: its transitions are the escrow variants
-        self.portfolio = False  # portfolio mode: the margin attestation is the portfolio statement
+        self.portfolio = False  # portfolio mode: margin, transfer and fill are their portfolio variants
 
     def _announced_circuit_id(self, statement: str) -> str:
         if self._service_config is None:
@@ -59,14 +58,10 @@ class TraderKeys:
 
     def circuit(self, statement: str) -> Circuit:
         """The circuit behind the service's ``statement`` key (``GET /keys/{statement}``)."""
-        if statement == "margin" and self.portfolio:
-            return get_circuit("portfolio", markets=self.markets)
-        return statement_circuit(statement, self.markets, self.escrow)
+        return statement_circuit(statement, self.markets, self.escrow, self.portfolio)
 
     def circuit_id(self, statement: str) -> str:
-        if statement == "margin" and self.portfolio:
-            return self.circuit(statement).shape(self.curve).digest()
-        return circuit_id(statement, self.markets, self.curve, self.escrow)  # cached per process
+        return circuit_id(statement, self.markets, self.curve, self.escrow, self.portfolio)  # cached per process
 
     def path(self, statement: str) -> Path:
         return key_dir(self.directory, self.circuit(statement), self.curve) / PROVING_KEY_FILE

@@ -28,6 +28,7 @@ CURVE = "bls12381"
 RISK = published([FUTURE, ITM_CALL])  # market 0 a perpetual on BTC, market 1 a call on it struck at 40 000
 MARK_PRICES = [BTC, 1]  # the option market's oracle price is not what marks it
 URL = "http://127.0.0.1:9"
+FACTOR = 1_250_000  # the service's initial-margin factor (GET /config)
 
 
 def market_json(index: int) -> dict[str, Any]:
@@ -59,7 +60,8 @@ def journal_json(risk_json: dict[str, Any], mark_prices=tuple(MARK_PRICES)) -> d
 def config_json(mode: str) -> dict[str, Any]:
     return {"curve": CURVE, "markets": [market_json(0), market_json(1)], "statements": {}, "oracle_quorum": 3,
             "oracle_faults": 1, "oracle_staleness_seconds": 60,
-            "circuit_breaker": {"max_spread_millionths": 1, "max_move_millionths": 1}, "margin_mode": mode}
+            "circuit_breaker": {"max_spread_millionths": 1, "max_move_millionths": 1}, "margin_mode": mode,
+            "portfolio_initial_factor": FACTOR}
 
 
 def epoch_json() -> dict[str, Any]:
@@ -93,7 +95,8 @@ class PortfolioService:
                        "/epochs/current": epoch_json(), f"/epochs/{EPOCH}/risk": record or record_json(),
                        f"/epochs/{EPOCH}/record": journaled or journal_json(record or record_json()),
                        f"/accounts/{state.account_id}": account_json(state),
-                       f"/accounts/{state.account_id}/health": health_json(state)}
+                       f"/accounts/{state.account_id}/health": health_json(state),
+                       f"/accounts/{state.account_id}/fills": []}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -183,6 +186,27 @@ def test_a_book_at_exactly_its_requirement_is_ready_to_prove_and_one_unit_less_i
     poorer = replace(state, collateral=requirement - 1)
     with pytest.raises(UnhealthyError, match=f"in scenario {by_hand(sizes, 0)['worst']} .* by 1 collateral units"):
         trader(tmp_path, poorer, PortfolioService(poorer)).attest()
+
+
+def test_a_withdrawal_below_initial_portfolio_margin_is_refused_locally_naming_scenario_and_shortfall(tmp_path):
+    sizes = (0, -1)  # a naked short call
+    requirement = by_hand(sizes, 0)["requirement"]
+    initial = -(-FACTOR * requirement // 10**6)  # 1.25 x, rounded up
+    state = book_state(sizes, initial + 1_000, RISK)
+    service = PortfolioService(state)
+    account = trader(tmp_path, state, service)
+    assert account.circuit("transfer").name == "portfolio-transfer" and account.circuit("fill").name == "portfolio-fill"
+    assert account.keys.path("transfer").parent.name == "portfolio-transfer-markets2-scenarios16-bls12381"
+    with pytest.raises(UnhealthyError) as refused:
+        account.withdraw(1_001)
+    assert str(refused.value) == (
+        "cannot withdraw 1001: the withdrawal would leave the account below initial portfolio margin: scenario 10 "
+        "(price +1 x range, vol up) short by 1 collateral units at the initial factor 1250000 millionths")
+    assert all(r.method == "GET" and not r.url.path.startswith("/keys") for r in service.requests)
+    # 1 000 leaves exactly the initial requirement: ready to prove, over the epoch's arrays at the factor
+    new, inputs = account._transfer(-1_000, account.open_epoch())
+    assert new.collateral == initial and inputs["public"]["initial_factor"] == FACTOR
+    assert inputs["public"]["risk_digest"] == RISK.digest(CURVE)
 
 
 def test_in_flat_mode_the_attestation_is_the_flat_statement(tmp_path):

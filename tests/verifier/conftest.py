@@ -237,19 +237,56 @@ def api_keys(tmp_path_factory: pytest.TempPathFactory):
     return keys_dir, proving_keys
 
 
+PORTFOLIO_STATEMENTS = ("portfolio", "portfolio-transfer", "portfolio-fill")
+
+
 @pytest.fixture(scope="session")
-def portfolio_key(api_keys):
-    """The portfolio statement's key (M = 2, S = 16) beside the session's other keys: in portfolio
-    mode the service verifies margin attestations with it."""
-    from circuits.portfolio import PortfolioMargin
+def portfolio_keys(api_keys):
+    """The portfolio statements' keys (M = 2, S = 16) beside the session's other keys: in portfolio
+    mode the service verifies margin attestations, deposits, withdrawals and fills with them.
+    Returns {circuit name: proving key}."""
+    from circuits import get_circuit
     from circuits.protocol.keystore import write_keys
     from zkmargin.backends import get_backend
     from zkmargin.groth16 import setup
 
-    circuit, backend = PortfolioMargin(API_MARKETS), get_backend(API_CURVE)
-    pk = setup(circuit.shape(API_CURVE), backend, insecure_test_seed=31)
-    write_keys(pk, api_keys[0] / f"{circuit.key_name()}-{API_CURVE}", backend)
-    return pk
+    backend, keys = get_backend(API_CURVE), {}
+    for seed, name in enumerate(PORTFOLIO_STATEMENTS, start=31):
+        circuit = get_circuit(name, markets=API_MARKETS)
+        keys[name] = setup(circuit.shape(API_CURVE), backend, insecure_test_seed=seed)
+        write_keys(keys[name], api_keys[0] / f"{circuit.key_name()}-{API_CURVE}", backend)
+    return keys
+
+
+@pytest.fixture(scope="session")
+def portfolio_key(portfolio_keys):
+    """The portfolio (margin) statement's key, with the portfolio transitions' beside it."""
+    return portfolio_keys["portfolio"]
+
+
+OPTIONS_EXPIRY = int(_time.time()) + 30 * 86_400  # a month out
+
+
+def options_markets():
+    """A BTC perpetual and a call on BTC struck at 40 000 (5 % maintenance, 10 % initial)."""
+    from verifier.core.config import MarketConfig, OptionConfig
+
+    btc = MarketConfig(name="BTC-USD", kind="perpetual", maintenance_rate=50_000, initial_rate=100_000)
+    call = MarketConfig(name="BTC-40000-C", maintenance_rate=50_000, initial_rate=100_000,
+                        option=OptionConfig(right="call", strike=40_000, expiry=OPTIONS_EXPIRY, underlying=0))
+    return btc, call
+
+
+@pytest.fixture
+def options_api(api_settings, api_keys, portfolio_keys, oracle_private_keys, wire_unchanged_by_response_models):
+    """The service in portfolio mode over ``options_markets()``, with every portfolio key."""
+    from fastapi.testclient import TestClient
+
+    from verifier.main import create_app
+
+    settings = api_settings.model_copy(update={"markets": options_markets(), "margin_mode": "portfolio"})
+    with TestClient(create_app(settings)) as client:
+        yield ServiceHarness(client, settings, {**api_keys[1], **portfolio_keys}, oracle_private_keys)
 
 
 @pytest.fixture(scope="session")
@@ -270,6 +307,23 @@ def api_escrow_keys(api_keys):
         write_keys(pk, keys_dir / f"{circuit.key_name()}-{API_CURVE}", backend)
         proving_keys[name] = pk
     return proving_keys
+
+
+@pytest.fixture(scope="session")
+def portfolio_escrow_keys(api_keys, portfolio_keys):
+    """The escrow variants of portfolio-transfer and portfolio-fill (M = 2) beside the session's keys:
+    a portfolio-mode service with a guardian set loads these. Returns {circuit name: proving key}."""
+    from circuits import get_circuit
+    from circuits.protocol.keystore import write_keys
+    from zkmargin.backends import get_backend
+    from zkmargin.groth16 import setup
+
+    backend, keys = get_backend(API_CURVE), {}
+    for seed, name in enumerate(PORTFOLIO_STATEMENTS[1:], start=41):
+        circuit = get_circuit(name, markets=API_MARKETS, escrow=True)
+        keys[name] = setup(circuit.shape(API_CURVE), backend, insecure_test_seed=seed)
+        write_keys(keys[name], api_keys[0] / f"{circuit.key_name()}-{API_CURVE}", backend)
+    return keys
 
 
 @dataclass
@@ -497,14 +551,40 @@ class Trader:
         from zkmargin.formats.snarkjs import proof_to_json
         from zkmargin.groth16 import prove
 
-        return proof_to_json(prove(self.api.proving_keys[name], self.circuit(name).synthesize(API_CURVE, inputs)))
+        return proof_to_json(prove(self.api.proving_keys[self.statement(name)],
+                                   self.circuit(name).synthesize(API_CURVE, inputs)))
 
     def circuit(self, name: str):
-        """The statement the service verifies: a transition's escrow variant when it has guardians."""
+        """The statement the service verifies: a transition's escrow variant when it has guardians,
+        in portfolio mode transfer's and fill's portfolio variants."""
         from circuits import get_circuit
 
         escrowed = name != "margin" and self.api.escrow_key is not None
-        return get_circuit(name, markets=API_MARKETS, escrow=escrowed or None)
+        return get_circuit(self.statement(name), markets=API_MARKETS, escrow=escrowed or None)
+
+    @property
+    def portfolio(self) -> bool:
+        return self.api.settings.margin_mode == "portfolio"
+
+    def statement(self, name: str) -> str:
+        """The circuit (and proving key) behind ``name``: ``portfolio-transfer`` for ``transfer`` in portfolio mode."""
+        return f"portfolio-{name}" if self.portfolio and name in ("transfer", "fill") else name
+
+    def risk(self, epoch_id: int):
+        """The epoch's published risk arrays (portfolio mode)."""
+        from circuits.portfolio import risk_arrays_from_json
+
+        return risk_arrays_from_json(self.api.expect(self.api.client.get(f"/epochs/{epoch_id}/risk"), 200))
+
+    def transfer(self, amount: int, epoch_id: int):
+        """A transfer's successor and inputs: flat initial rates, or the epoch's arrays at the initial factor."""
+        if self.portfolio:
+            return self.circuit("transfer").transition(self.state, amount, self.risk(epoch_id),
+                                                       self.api.settings.portfolio_initial_factor, API_CURVE,
+                                                       escrow_key=self.api.escrow_key)
+        prices = self.epoch(epoch_id)["mark_prices"]
+        return self.circuit("transfer").transition(self.state, amount, epoch_id, prices, self.rates("initial"),
+                                                   API_CURVE, escrow_key=self.api.escrow_key)
 
     def escrowed_body(self, body: dict, inputs: dict) -> dict:
         """The request body, with the escrow the proof sealed (escrow variants)."""
@@ -520,19 +600,13 @@ class Trader:
     # --- building submissions (the trader's side; nothing is sent) ---
 
     def deposit_request(self, deposit_id: int, amount: int, epoch_id: int) -> Submission:
-
-        prices = self.epoch(epoch_id)["mark_prices"]
-        new, inputs = self.circuit("transfer").transition(
-            self.state, amount, epoch_id, prices, self.rates("initial"), API_CURVE, escrow_key=self.api.escrow_key)
+        new, inputs = self.transfer(amount, epoch_id)
         return Submission(f"/accounts/{self.account_id}/deposits/{deposit_id}/apply", self.escrowed_body({
             "epoch_id": epoch_id, "new_commitment": str(new.commitment(API_CURVE)),
             "proof": self.prove("transfer", inputs)}, inputs), new)
 
     def withdrawal_request(self, amount: int, epoch_id: int) -> Submission:
-
-        prices = self.epoch(epoch_id)["mark_prices"]
-        new, inputs = self.circuit("transfer").transition(
-            self.state, -amount, epoch_id, prices, self.rates("initial"), API_CURVE, escrow_key=self.api.escrow_key)
+        new, inputs = self.transfer(-amount, epoch_id)
         return Submission(f"/accounts/{self.account_id}/withdrawals", self.escrowed_body({
             "epoch_id": epoch_id, "amount": amount, "new_commitment": str(new.commitment(API_CURVE)),
             "proof": self.prove("transfer", inputs)}, inputs), new)
@@ -547,10 +621,15 @@ class Trader:
                          int(record["fill_commitment"]), API_CURVE, markets=API_MARKETS)
         fill_epoch = record["epoch_id"]
         epoch_id = fill_epoch if epoch_id is None else epoch_id
-        prices = self.epoch(fill_epoch)["mark_prices"]
-        new, inputs = self.circuit("fill").transition(
-            self.state, fill, fill_epoch, prices, self.rates("initial"), self.rates("maintenance"), API_CURVE,
-            escrow_key=self.api.escrow_key)
+        if self.portfolio:
+            new, inputs = self.circuit("fill").transition(self.state, fill, self.risk(fill_epoch),
+                                                          self.api.settings.portfolio_initial_factor, API_CURVE,
+                                                          escrow_key=self.api.escrow_key)
+        else:
+            prices = self.epoch(fill_epoch)["mark_prices"]
+            new, inputs = self.circuit("fill").transition(
+                self.state, fill, fill_epoch, prices, self.rates("initial"), self.rates("maintenance"), API_CURVE,
+                escrow_key=self.api.escrow_key)
         return Submission(f"/accounts/{self.account_id}/fills/{fill_id}/apply", self.escrowed_body({
             "epoch_id": epoch_id, "new_commitment": str(new.commitment(API_CURVE)),
             "proof": self.prove("fill", inputs)}, inputs), new)

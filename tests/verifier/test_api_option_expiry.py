@@ -33,13 +33,13 @@ LIVE_FOR = 4  # seconds between the open and the option's expiry: enough to open
 
 
 @pytest.fixture
-def expiring_api(api_settings, api_keys, portfolio_key, oracle_private_keys, wire_unchanged_by_response_models):
+def expiring_api(api_settings, api_keys, portfolio_keys, oracle_private_keys, wire_unchanged_by_response_models):
     expiry = int(time.time()) + LIVE_FOR
     call = MarketConfig(name="BTC-40000-C", maintenance_rate=50_000, initial_rate=100_000,
                         option=OptionConfig(right="call", strike=STRIKE, expiry=expiry, underlying=0))
     settings = api_settings.model_copy(update={"markets": (BTC, call), "margin_mode": "portfolio"})
     with TestClient(create_app(settings)) as client:
-        yield ServiceHarness(client, settings, {**api_keys[1], "portfolio": portfolio_key}, oracle_private_keys), expiry
+        yield ServiceHarness(client, settings, {**api_keys[1], **portfolio_keys}, oracle_private_keys), expiry
 
 
 def post_vols(api: ServiceHarness) -> None:

@@ -44,7 +44,8 @@ ORACLE = [BTC, 20_000]  # the option market's oracle price: not what the close-o
 
 
 @pytest.fixture
-def options_scenario(api_settings, api_escrow_keys, portfolio_key, oracle_private_keys, guardian_run,  # noqa: F811
+def options_scenario(api_settings, api_escrow_keys, portfolio_key, portfolio_escrow_keys, oracle_private_keys,
+                     guardian_run,  # noqa: F811
                      tmp_path, clock, wire_unchanged_by_response_models):  # noqa: F811
     """A portfolio-mode service with guardians and a backstop over BTC and one option on it; the
     epoch opened with a risk record at 60 % volatility."""
@@ -55,8 +56,8 @@ def options_scenario(api_settings, api_escrow_keys, portfolio_key, oracle_privat
                                         markets=(FUTURE, option), margin_mode="portfolio")
         database = Database.connect(settings.database_url)
         with TestClient(create_app(settings)) as client:
-            api = ServiceHarness(client, settings, {**api_escrow_keys, "portfolio": portfolio_key},
-                                 oracle_private_keys)
+            api = ServiceHarness(client, settings, {**api_escrow_keys, "portfolio": portfolio_key,
+                                                    **portfolio_escrow_keys}, oracle_private_keys)
             api.group_key = guardian_run.transcript.guardian_set().group_key
             backstop = api.trader().open()
             assert backstop.account_id == BACKSTOP

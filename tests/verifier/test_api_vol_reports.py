@@ -9,25 +9,13 @@ import time
 from dataclasses import replace
 
 import pytest
-from fastapi.testclient import TestClient
 
 from circuits.protocol.oracle_report import generate_oracle_key, public_key_bytes, sign_report
 from circuits.protocol.vol_report import SignedVolReport, sign_vol_report, vol_report_message
-from tests.verifier.conftest import ServiceHarness
-from verifier.core.config import MarketConfig, OptionConfig
-from verifier.main import create_app
+from tests.verifier.conftest import OPTIONS_EXPIRY as EXPIRY
+from tests.verifier.conftest import options_markets
 
-BTC = MarketConfig(name="BTC-USD", maintenance_rate=50_000, initial_rate=100_000)
-EXPIRY = int(time.time()) + 30 * 86_400  # a month out
-CALL = MarketConfig(name="BTC-40000-C", maintenance_rate=50_000, initial_rate=100_000,
-                    option=OptionConfig(right="call", strike=40_000, expiry=EXPIRY, underlying=0))
-
-
-@pytest.fixture
-def options_api(api_settings, api_keys, portfolio_key, oracle_private_keys, wire_unchanged_by_response_models):
-    settings = api_settings.model_copy(update={"markets": (BTC, CALL), "margin_mode": "portfolio"})
-    with TestClient(create_app(settings)) as client:
-        yield ServiceHarness(client, settings, {**api_keys[1], "portfolio": portfolio_key}, oracle_private_keys)
+BTC, CALL = options_markets()  # the options_api fixture's (tests/verifier/conftest.py)
 
 
 def post(api, report, status):
@@ -161,8 +149,8 @@ def test_the_served_record_is_the_input_of_the_traders_portfolio_commands(option
 
 
 def _book(api, epoch_id, collateral, fills):
-    """A trader who deposited ``collateral`` and applied ``fills`` (market, size, price) at flat
-    initial margin (the transitions are unchanged in portfolio mode)."""
+    """A trader who deposited ``collateral`` and applied ``fills`` (market, size, price): in portfolio
+    mode each is a portfolio-transfer or portfolio-fill proof (every scenario at the initial factor)."""
     trader = api.trader().open()
     credited = api.credit(trader.account_id, collateral, f"bank-{trader.account_id}")
     trader.deposit(credited["deposit_id"], collateral, epoch_id)
@@ -197,23 +185,28 @@ def test_portfolio_attestations_hedged_book_accepted_naked_call_refused_other_ar
     arrays = risk_arrays_from_json(api.expect(api.client.get(f"/epochs/{epoch_id}/risk"), 200))
     call_mark = arrays.arrays[1].mark
 
-    hedged = _book(api, epoch_id, 8_000, [(0, 1, 60_000), (1, -1, call_mark)])
+    # the first leg is naked until the second hedges it: fills keep initial portfolio margin on the way
+    hedged = _book(api, epoch_id, 20_000, [(0, 1, 60_000), (1, -1, call_mark)])
     requirement = portfolio_risk(arrays.arrays, [1, -1]).requirement
     flat = flat_rate_requirement(arrays.arrays, [1, -1], [60_000, 60_000], [50_000, 50_000])
     assert requirement * 3 < flat  # the hedge counts: well under the flat maintenance requirement
     accepted = _attest(api, hedged, epoch_id, arrays, 201)
     assert accepted["epoch_id"] == epoch_id
 
-    naked = _book(api, epoch_id, 4_000, [(1, -1, call_mark)])
+    naked = _book(api, epoch_id, 20_000, [(1, -1, call_mark)])
     naked_requirement = portfolio_risk(arrays.arrays, [0, -1]).requirement
     assert flat_rate_requirement(arrays.arrays, [0, -1], [60_000, 60_000], [50_000, 50_000]) < 4_000
-    assert 4_000 < naked_requirement  # above flat: no portfolio proof exists, and the prover says where
+    assert 4_000 < naked_requirement  # above flat: no proof leaves it 4 000, and the prover says where
+    with pytest.raises(BoundError, match=r"below initial portfolio margin: scenario 10 \(price \+1 x range, vol up\) "
+                                         r"short by \d+ collateral units"):
+        naked.withdrawal_request(16_000, epoch_id)
     with pytest.raises(BoundError, match=r"below portfolio margin in scenario 10 \(price \+1 x range, vol up\) by"):
+        naked.state = replace(naked.state, collateral=4_000)  # the state that withdrawal would have left
         _attest(api, naked, epoch_id, arrays, 201)
 
     calmer = epoch_risk_arrays(epoch_id, [BTC.instrument(0), CALL.instrument(1)], {0: MarketInputs(60_000, 300_000)},
                                _valued_at(api, epoch_id))
-    other = _book(api, epoch_id, 8_000, [(0, 1, 60_000), (1, -1, call_mark)])
+    other = _book(api, epoch_id, 20_000, [(0, 1, 60_000), (1, -1, call_mark)])
     detail = _attest(api, other, epoch_id, calmer, 422)
     assert detail["code"] == "invalid_proof"
 

@@ -55,7 +55,7 @@ from verifier.core.config import MarketConfig, OptionConfig
 
 MARKETS_M = 3
 PERP, CALL, PUT = 0, 1, 2
-MAINTENANCE, INITIAL = 50_000, 100_000  # 5 % and 10 % (the flat rule deposits and fills still use)
+MAINTENANCE, INITIAL = 50_000, 100_000  # 5 % and 10 % (configured; portfolio mode margins by scenarios)
 EXPIRY = int(time.time()) + 30 * 86_400
 MARKETS = (
     MarketConfig(name="BTC-PERP", kind="perpetual", maintenance_rate=MAINTENANCE, initial_rate=INITIAL),
@@ -100,19 +100,17 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The keys a portfolio-mode service with three markets loads (transfer, fill, settle and the
-    portfolio statement in place of margin), from fixed test seeds; the traders' CLI proves with the
-    same files (no downloads)."""
-    from circuits import get_circuit
-    from circuits.portfolio import PortfolioMargin
-    from circuits.protocol.keystore import write_keys
+    """The keys a portfolio-mode service with three markets loads (portfolio-transfer, portfolio-fill,
+    settle and the portfolio statement in place of margin), from fixed test seeds; the traders' CLI
+    proves with the same files (no downloads)."""
+    from circuits.protocol.keystore import statement_circuit, write_keys
     from zkmargin.backends import get_backend
     from zkmargin.groth16 import setup
 
     directory = tmp_path_factory.mktemp("funding-options-keys")
     backend = get_backend(API_CURVE)
-    circuits = [get_circuit(name, markets=MARKETS_M) for name in ("transfer", "fill", "settle")]
-    for seed, circuit in enumerate([*circuits, PortfolioMargin(MARKETS_M)], start=51):
+    circuits = [statement_circuit(name, MARKETS_M, portfolio=True) for name in ("transfer", "fill", "settle", "margin")]
+    for seed, circuit in enumerate(circuits, start=51):
         pk = setup(circuit.shape(API_CURVE), backend, insecure_test_seed=seed)
         write_keys(pk, directory / f"{circuit.key_name()}-{API_CURVE}", backend)
     return directory

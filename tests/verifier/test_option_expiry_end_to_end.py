@@ -36,7 +36,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def service(api_settings, api_keys, portfolio_key, oracle_private_keys) -> Iterator[Any]:
+def service(api_settings, api_keys, portfolio_keys, oracle_private_keys) -> Iterator[Any]:
     import httpx
 
     expiry = int(time.time()) + LIVE_FOR
@@ -48,7 +48,7 @@ def service(api_settings, api_keys, portfolio_key, oracle_private_keys) -> Itera
     server = LocalServer(settings)
     client = httpx.Client(base_url=server.url, timeout=60)
     try:
-        yield SimpleNamespace(api=ServiceHarness(client, settings, {**api_keys[1], "portfolio": portfolio_key},
+        yield SimpleNamespace(api=ServiceHarness(client, settings, {**api_keys[1], **portfolio_keys},
                                                  oracle_private_keys), url=server.url, expiry=expiry)
     finally:
         client.close()

@@ -10,8 +10,9 @@ with its risk record. Two traders open accounts, deposit and apply fills with ``
   digest), although the flat maintenance rule at the same marks asks about 4 000 of it; ``zkmargin
   status`` shows its scenario P&L, worst scenario, requirement, surplus and Greeks, checked against
   sums the test makes from the served arrays;
-- a naked short call on 4 000 of collateral: ``zkmargin attest`` refuses locally, naming scenario 10
-  (price +1 x range, vol up) and the exact shortfall; nothing reaches the service.
+- a naked short call on 4 000 of collateral: ``zkmargin fills`` refuses the fill locally, naming
+  scenario 10 (price +1 x range, vol up) and the exact shortfall at the initial factor; nothing
+  reaches the service.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def service(api_settings, api_keys, portfolio_key, oracle_private_keys) -> Iterator[Any]:
+def service(api_settings, api_keys, portfolio_keys, oracle_private_keys) -> Iterator[Any]:
     import httpx
 
     settings = api_settings.model_copy(update={"markets": (BTC, CALL), "margin_mode": "portfolio"})
@@ -63,7 +64,7 @@ def service(api_settings, api_keys, portfolio_key, oracle_private_keys) -> Itera
     server = LocalServer(settings)
     client = httpx.Client(base_url=server.url, timeout=60)
     try:
-        yield SimpleNamespace(api=ServiceHarness(client, settings, {**api_keys[1], "portfolio": portfolio_key},
+        yield SimpleNamespace(api=ServiceHarness(client, settings, {**api_keys[1], **portfolio_keys},
                                                  oracle_private_keys), url=server.url)
     finally:
         client.close()
@@ -72,7 +73,7 @@ def service(api_settings, api_keys, portfolio_key, oracle_private_keys) -> Itera
 
 @pytest.fixture
 def trader_home(tmp_path, api_keys) -> Path:
-    """The traders' folder; its keys dir is the session's (the portfolio key included: no downloads)."""
+    """The traders' folder; its keys dir is the session's (the portfolio keys included: no downloads)."""
     home = tmp_path / "traders"
     home.mkdir()
     (home / "keys").symlink_to(api_keys[0], target_is_directory=True)
@@ -90,7 +91,7 @@ def open_portfolio_epoch(api: ServiceHarness) -> tuple[int, Any, dict[str, Any]]
     return epoch_id, risk_arrays_from_json(record), record
 
 
-def open_book(service, state: Path, collateral: int, fills: list[tuple[int, int, int]]) -> int:
+def open_book(service, state: Path, collateral: int, fills: list[tuple[int, int, int]], *, apply: bool = True) -> int:
     """A trader (through its CLI) who deposited ``collateral`` and applied ``fills`` (market, size, price)."""
     api = service.api
     account_id = zkmargin("account", "new", "--service", service.url, "--state", str(state))[0]["account_id"]
@@ -99,7 +100,8 @@ def open_book(service, state: Path, collateral: int, fills: list[tuple[int, int,
     keypair = TraderKeyPair.from_private_hex(Wallet.from_document(statefile.load(state)).delivery_key)
     for market, size, price in fills:
         api.post_fill(SimpleNamespace(account_id=account_id, keypair=keypair), market, size, price, 0)
-    zkmargin("fills", "--state", str(state))
+    if apply:
+        zkmargin("fills", "--state", str(state))
     return account_id
 
 
@@ -117,9 +119,12 @@ def test_a_hedged_book_attests_by_portfolio_and_a_naked_call_is_refused_naming_i
     epoch_id, risk, record = open_portfolio_epoch(api)
     call_mark = risk.arrays[1].mark
 
-    # the hedge: short the call first (the flat fill rule is at the option market's oracle price), then long
+    # the hedge: short the call first, then long; the naked first leg needs its own initial margin, the
+    # hedged book far less, and the trader withdraws down to 2 000 (1.25 x its requirement is about 1 580)
     hedged = trader_home / "hedged.json"
-    hedged_id = open_book(service, hedged, 2_000, [(1, -1, call_mark), (0, 1, BTC_PRICE)])
+    hedged_id = open_book(service, hedged, 20_000, [(1, -1, call_mark), (0, 1, BTC_PRICE)])
+    [withdrawn] = zkmargin("withdraw", "18000", "--state", str(hedged))
+    assert withdrawn["kind"] == "withdrawal" and withdrawn["amount"] == "18000"
     state = wallet_state(hedged)
     assert state.sizes == (1, -1) and equity_at_marks(state.collateral, state.sizes, state.costs, risk.arrays) == 2_000
     # the flat rule at the same marks (the option a linear contract at its mark) asks about 4 000: no proof
@@ -150,15 +155,19 @@ def test_a_hedged_book_attests_by_portfolio_and_a_naked_call_is_refused_naming_i
     assert f"worst scenario         {figures['worst_scenario']['name']}" in text
 
     naked = trader_home / "naked.json"
-    naked_id = open_book(service, naked, 4_000, [(1, -1, call_mark)])
+    naked_id = open_book(service, naked, 4_000, [(1, -1, call_mark)], apply=False)
     naked_pnl = [-a for a in risk.arrays[1].pnl]
-    shortfall = -naked_pnl[10] + risk.arrays[1].short_charge - 4_000
-    assert min(range(16), key=lambda s: naked_pnl[s]) == 10 and shortfall > 0
+    naked_requirement = -naked_pnl[10] + risk.arrays[1].short_charge
+    factor = api.expect(api.client.get("/config"), 200)["portfolio_initial_factor"]
+    shortfall = -((4_000 * 10**6 - factor * naked_requirement) // 10**6)  # rounded up
+    assert min(range(16), key=lambda s: naked_pnl[s]) == 10 and naked_requirement > 4_000 and shortfall > 0
     before = naked.read_bytes()
-    refused = runner.invoke(zkmargin_app, ["attest", "--state", str(naked)], catch_exceptions=False)
+    refused = runner.invoke(zkmargin_app, ["fills", "--state", str(naked)], catch_exceptions=False)
     assert refused.exit_code == 2, refused.output
     said = " ".join(refused.output.split())
-    assert (f"no portfolio margin attestation can exist for epoch {epoch_id}: the account is below portfolio "
-            f"margin in scenario 10 (price +1 x range, vol up) by {shortfall} collateral units") in said
-    assert naked.read_bytes() == before and not health(api, naked_id, epoch_id)["attested"]
+    assert ("cannot be applied: the fill would leave the account below initial portfolio margin: scenario 10 "
+            f"(price +1 x range, vol up) short by {shortfall} collateral units at the initial factor {factor}") in said
+    assert naked.read_bytes() == before
+    view = api.expect(api.client.get(f"/accounts/{naked_id}", headers=api.operator), 200)
+    assert view["sequence"] == 1 and len(view["pending_fills"]) == 1  # the deposit only: nothing else was sent
     assert record["digest"] == str(risk.digest(API_CURVE))

@@ -14,13 +14,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from circuits import get_circuit
-from circuits.base import Circuit
 from circuits.common import MarketCircuit
 from circuits.protocol.keystore import (
     PROVING_KEY_FILE,
     circuit_id,
-    key_dir,
     load_keys,
     run_setup,
     statement_circuit,
@@ -58,19 +55,12 @@ def _move_aside(directory: Path, old_circuit_id: str) -> Path:
     raise KeyFileError(f"cannot move the outdated keys in {directory} aside: too many outdated copies")
 
 
-def _attestation_circuit(statement: str, markets: int, escrow: bool, portfolio: bool) -> Circuit:
-    """The circuit behind a statement; in portfolio mode the margin attestation is the portfolio
-    statement (``circuits/portfolio.py``, S = 16), verified against the epoch's risk record."""
-    if statement == "margin" and portfolio:
-        return get_circuit("portfolio", markets=markets)
-    return statement_circuit(statement, markets, escrow)
-
-
 def load_statement_keys(keys_dir: Path, markets: int, curve_name: str, *, generate: bool,
                         escrow: bool = False, portfolio: bool = False) -> dict[str, StatementKey]:
     """Every statement's key, generated first if missing and ``generate`` is set. With ``escrow``
     (a guardian set is configured) the transitions are their escrow variants, with their own keys;
-    with ``portfolio`` the margin attestation is the portfolio statement, with its own key.
+    with ``portfolio`` each statement is its portfolio variant where it has one (``portfolio``,
+    ``portfolio-transfer``, ``portfolio-fill``; ``circuits.protocol.keystore.PORTFOLIO_VARIANTS``), with its own key.
 
     Raises KeyFileError (the service does not start) for a missing key without ``generate``, a
     damaged file, or a key whose circuit id differs from the configured circuit's. With
@@ -80,13 +70,10 @@ def load_statement_keys(keys_dir: Path, markets: int, curve_name: str, *, genera
     backend = get_backend(curve)
     keys = {}
     for statement in STATEMENTS:
-        circuit = _attestation_circuit(statement, markets, escrow, portfolio)
+        circuit = statement_circuit(statement, markets, escrow, portfolio)
         assert isinstance(circuit, MarketCircuit)
-        if statement == "margin" and portfolio:
-            directory, expected = key_dir(keys_dir, circuit, curve), circuit.shape(curve).digest()
-        else:
-            directory = statement_key_dir(keys_dir, statement, markets, curve, escrow)
-            expected = circuit_id(statement, markets, curve.name, escrow)
+        directory = statement_key_dir(keys_dir, statement, markets, curve, escrow, portfolio)
+        expected = circuit_id(statement, markets, curve.name, escrow, portfolio)
         pk = None
         if (directory / PROVING_KEY_FILE).exists():
             pk = load_keys(directory, backend)
@@ -104,7 +91,7 @@ def load_statement_keys(keys_dir: Path, markets: int, curve_name: str, *, genera
                 pk = None
         elif not generate:
             raise KeyFileError(
-                f"no key for the {statement} statement at {directory}: run `zkmargin setup {statement} "
+                f"no key for the {statement} statement at {directory}: run `zkmargin setup {circuit.name} "
                 f"--markets {markets}{' --escrow' if escrow and statement != 'margin' else ''} --curve {curve.name} "
                 f"--out {directory}` (or set ZKMARGIN_GENERATE_KEYS=true)")
         if pk is None:

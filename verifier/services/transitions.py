@@ -33,6 +33,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from circuits.portfolio import PortfolioMargin, risk_arrays_from_json
+from circuits.protocol.risk.scenarios import EpochRiskArrays
 from circuits.state import BoundError
 from verifier.batching import Announcement
 from verifier.db import records
@@ -201,6 +202,7 @@ class Records:
     details: dict[str, Any]  # what accepting it writes (see the specs' ``effect``)
     already_applied: str | None = None  # why it cannot be accepted again (a consumed item, a settled epoch)
     escrow: dict[str, Any] = field(default_factory=dict)  # escrow_key and escrow, for the escrow variants
+    risk: EpochRiskArrays | None = None  # portfolio mode: the epoch's stored risk arrays (marks, digest)
 
 
 Gather = Callable[[Session, ServiceContext, TransitionRequest], Records]
@@ -305,25 +307,35 @@ def _mark_prices(session: Session, ctx: ServiceContext, request: TransitionReque
     return epochs.mark_prices(session, ctx, request.epoch_id, require_open=False)
 
 
+def _transition_risk(session: Session, ctx: ServiceContext, request: TransitionRequest) -> EpochRiskArrays | None:
+    """Portfolio mode: the risk arrays stored when the epoch opened, whose marks and digest the
+    portfolio variants of transfer and fill take as public inputs; None in flat mode."""
+    if ctx.runtime.settings.margin_mode != "portfolio":
+        return None
+    return risk_arrays_from_json(risk.epoch_risk(session, request.epoch_id), "the epoch's risk record")
+
+
 def _deposit_records(session: Session, ctx: ServiceContext, request: TransitionRequest) -> Records:
     item = _pending_item(session, request, PendingKind.DEPOSIT)
     amount = int(item.amount)
     applied = f"deposit {request.item_id} has already been applied" if item.consumed_by is not None else None
-    return Records(_mark_prices(session, ctx, request), {"deposit_id": request.item_id, "amount": amount}, applied)
+    return Records(_mark_prices(session, ctx, request), {"deposit_id": request.item_id, "amount": amount}, applied,
+                   risk=_transition_risk(session, ctx, request))
 
 
 def _levy_records(session: Session, ctx: ServiceContext, request: TransitionRequest) -> Records:
     item = _pending_item(session, request, PendingKind.LEVY)
     applied = f"levy {request.item_id} has already been applied" if item.consumed_by is not None else None
     return Records(_mark_prices(session, ctx, request), {"levy_id": request.item_id, "amount": int(item.amount)},
-                   applied)
+                   applied, risk=_transition_risk(session, ctx, request))
 
 
 def _withdrawal_records(session: Session, ctx: ServiceContext, request: TransitionRequest) -> Records:
     amount = request.amount
     if amount is None or not 0 < amount < MAX_POSTING:
         raise RequestError(f"a withdrawal amount must lie in (0, 2^96), got {amount}")
-    return Records(_mark_prices(session, ctx, request), {"amount": amount})
+    return Records(_mark_prices(session, ctx, request), {"amount": amount},
+                   risk=_transition_risk(session, ctx, request))
 
 
 def _fill_records(session: Session, ctx: ServiceContext, request: TransitionRequest) -> Records:
@@ -335,7 +347,8 @@ def _fill_records(session: Session, ctx: ServiceContext, request: TransitionRequ
                            f"mark prices, with epoch_id {item.epoch_id}")
     applied = f"fill {request.item_id} has already been applied" if item.consumed_by is not None else None
     return Records(_mark_prices(session, ctx, request),
-                   {"fill_id": request.item_id, "fill_commitment": int(item.fill_commitment)}, applied)
+                   {"fill_id": request.item_id, "fill_commitment": int(item.fill_commitment)}, applied,
+                   risk=_transition_risk(session, ctx, request))
 
 
 def _settlement_records(session: Session, ctx: ServiceContext, request: TransitionRequest) -> Records:
@@ -410,6 +423,9 @@ def _record_settlement(session: Session, transition: AccountCommitment, plan: Pl
 
 def _transfer_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest, found: Records, old: int,
                      amount: int) -> list[int]:
+    if found.risk is not None:  # portfolio-transfer: the epoch's marks and risk digest, our initial factor
+        return circuit.public_inputs(request.account_id, old, request.new_commitment, amount, found.risk,
+                                     ctx.runtime.settings.portfolio_initial_factor, ctx.curve, **found.escrow)
     return circuit.public_inputs(request.account_id, old, request.new_commitment, amount, request.epoch_id,
                                  found.prices, ctx.runtime.initial_rates, ctx.curve, **found.escrow)
 
@@ -431,6 +447,10 @@ def _withdrawal_inputs(circuit: Any, ctx: ServiceContext, request: TransitionReq
 
 def _fill_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest, found: Records,
                  old: int) -> list[int]:
+    if found.risk is not None:  # portfolio-fill: the fill's epoch's marks and risk digest, our initial factor
+        return circuit.public_inputs(request.account_id, old, request.new_commitment,
+                                     found.details["fill_commitment"], found.risk,
+                                     ctx.runtime.settings.portfolio_initial_factor, ctx.curve, **found.escrow)
     return circuit.public_inputs(request.account_id, old, request.new_commitment, found.details["fill_commitment"],
                                  request.epoch_id, found.prices, ctx.runtime.initial_rates,
                                  ctx.runtime.maintenance_rates, ctx.curve, **found.escrow)
