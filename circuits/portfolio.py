@@ -248,4 +248,11 @@ def _risk_array_from_json(data: Any, where: str) -> RiskArray:
         integer(field(data, "mark", where), f"{where}.mark"),
         integer(field(data, "short_charge", where), f"{where}.short_charge"),
         tuple(integers(field(data, "pnl", where), f"{where}.pnl")),
+        _flag(data.get("expired", False), f"{where}.expired"),
     )
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise MalformedInputError(f"{where}: expected true or false")
+    return value

@@ -37,6 +37,10 @@ SLOW_MODULES = {
                                                      "the trader's and the guardians' CLIs, 20-30 s a test",
     "tests/verifier/test_portfolio_end_to_end.py": "portfolio margin through a real server, real proofs and the "
                                                    "trader's CLI, 4 s",
+    "tests/verifier/test_api_option_expiry.py": "an option expiring between two epochs with real proofs, waiting "
+                                                "for the expiry: 6 s a backend, 14 s in all plus the keys (21 s)",
+    "tests/verifier/test_option_expiry_end_to_end.py": "the trader's CLI settles an expired option through a real "
+                                                       "server, waiting for the expiry: 12 s plus the keys",
     "tests/verifier/test_api_portfolio_transitions.py": "portfolio-transfer and portfolio-fill proofs through the API "
                                                         "on SQLite and PostgreSQL, 66-104 s with two workers (key "
                                                         "setups included)",

@@ -175,6 +175,8 @@ class RiskArrayJson(ApiModel):
     mark: int
     short_charge: int
     pnl: list[int]
+    expired: bool = Field(default=False, description="an option past its expiry: mark = intrinsic value, P&L 0, "
+                          "no short charge; it settles at the coming close")
 
 
 class EpochRisk(ApiModel):
@@ -187,6 +189,9 @@ class EpochRisk(ApiModel):
     arrays: list[RiskArrayJson]
     digest: str = Field(description="EpochRiskArrays.digest: the portfolio circuit's last public input, decimal")
     curve: str
+    settlement: dict[str, Any] | None = Field(
+        default=None, description="the valuation fixed at the close: {valued_at, markets, prices, expires}; "
+        "an expired option at its intrinsic value (expires true), a live one at the model's value")
 
 
 class JournaledDocument(ApiModel):
@@ -226,6 +231,9 @@ class Epoch(ApiModel):
         default=None, description="per market, the funding rate fixed at the close (millionths of the price)")
     funding_steps: list[DecimalString] | None = Field(
         default=None, description="per market, the funding-index step rate * price the settle statement takes")
+    settlement_expires: list[bool] | None = Field(
+        default=None, description="per market, the settle statement's expires flag (an option expired by the "
+        "close: closed at its intrinsic value); null outside portfolio mode")
     settled_accounts: int | None
     defaulted_accounts: int | None
     circuit_breaker_overrides: dict[str, list[dict[str, Any]]] = Field(

@@ -49,6 +49,7 @@ from zkmargin.errors import MalformedInputError
 
 EPOCH_RECORD_DOMAIN = "zkmargin/epoch-record/v1"
 RISK_RECORD_DOMAIN = "zkmargin/risk-record/v1"
+SETTLEMENT_VALUATION_DOMAIN = "zkmargin/settlement-valuation/v1"
 PHASES = ("open", "close")
 MODES = ("flat", "portfolio")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -97,8 +98,15 @@ def record_sha256(document: Mapping[str, Any]) -> str:
 
 
 def risk_record_sha256(risk_record: Mapping[str, Any]) -> str:
-    """The risk record's hash (its own domain), over the record as published at /epochs/{id}/risk."""
-    return _domain_hash(RISK_RECORD_DOMAIN, risk_record)
+    """The risk record's hash (its own domain), over the record as published at /epochs/{id}/risk
+    when the epoch opened: without ``settlement``, the valuation the close adds (hashed in the close
+    document, ``settlement_valuation_sha256``)."""
+    return _domain_hash(RISK_RECORD_DOMAIN, {k: v for k, v in risk_record.items() if k != "settlement"})
+
+
+def settlement_valuation_sha256(valuation: Mapping[str, Any]) -> str:
+    """The hash (its own domain) of an option settlement valuation document (docs/protocol.md §10.7)."""
+    return _domain_hash(SETTLEMENT_VALUATION_DOMAIN, valuation)
 
 
 # --- the documents --------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from circuits.state import RATE_SCALE, AccountState, BoundError, fresh_salt
 from prover import statefile
 from prover.trader.client import ServiceClient, ServiceRefusedError
 from prover.trader.epoch_record import check_epoch_record
+from prover.trader.expiry import checked_expiries, refuse_expired_fill
 from prover.trader.keys import TraderKeys
 from prover.trader.liquidation import PortfolioTerms, Rates, check_successor, explanation
 from prover.trader.portfolio import PORTFOLIO_MODE, CheckedRisk, check_risk_record, portfolio_report
@@ -597,6 +598,7 @@ class TraderAccount:
     def _apply_fill(self, record: SealedFill) -> Outcome:
         fill = open_fill(bytes.fromhex(record.ciphertext or ""), self.wallet.delivery_key,
                          int(record.fill_commitment), self.wallet.curve, markets=self.wallet.markets)
+        refuse_expired_fill(record, fill.market, self.markets())
         epoch_id = _epoch_of(record)
         epoch = self.client.epoch(epoch_id)  # the fill's epoch, open or closed: its mark prices (risk record)
         try:
@@ -670,7 +672,8 @@ class TraderAccount:
         try:
             new, pnl, inputs = self.circuit("settle").transition(
                 self.wallet.state, eid, _prices(epoch.settlement_prices), self.wallet.curve,
-                funding_steps=_funding_steps(epoch), escrow_key=self.escrow_key())
+                funding_steps=_funding_steps(epoch), expires=checked_expiries(epoch, self.markets()),
+                escrow_key=self.escrow_key())
         except BoundError as exc:
             raise self._refuse_unhealthy(exc, f"epoch {eid} cannot be settled") from None
         return self._transition("settlement", "settle", f"/accounts/{self.wallet.account_id}/settlements", eid, new,

@@ -10,6 +10,7 @@ the record is the one the service will verify against and that it describes this
   last public input: a record whose digest does not match its arrays could only waste a proof);
 - instrument i is what market i of ``GET /markets`` is (a future on market i, or the option with
   the configured right, strike, expiry and underlying);
+- an instrument is marked expired exactly when it is an option past its expiry at the valuation time;
 - it gives the market inputs of every underlying, and the price it valued each at is the epoch's
   mark price.
 
@@ -25,6 +26,7 @@ from circuits.portfolio import risk_arrays_from_json
 from circuits.protocol.api import EpochRisk, Market
 from circuits.protocol.risk.book import BookReport, book_report
 from circuits.protocol.risk.errors import RiskModelError
+from circuits.protocol.risk.expiry import is_expired
 from circuits.protocol.risk.instruments import Future, Instrument, Option, OptionRight, instrument_to_dict
 from circuits.protocol.risk.scenarios import EpochRiskArrays, MarketInputs
 from circuits.state import AccountState
@@ -86,6 +88,9 @@ def check_risk_record(record: EpochRisk, epoch_id: int, mark_prices: list[int] |
         if not _same_instrument(array.instrument, configured):
             raise _refuse(epoch_id, f"instrument {i} is {instrument_to_dict(array.instrument)}, but market {i} "
                                     f"({market.name}) is {instrument_to_dict(configured)}")
+        if array.expired != is_expired(configured, record.valued_at):
+            raise _refuse(epoch_id, f"instrument {i} is {'' if array.expired else 'not '}marked expired at "
+                                    f"{record.valued_at}, its expiry says otherwise")
     unvalued = sorted({a.instrument.market for a in arrays.arrays} - set(inputs))
     if unvalued:
         raise _refuse(epoch_id, f"it gives no price and volatility for underlying market {unvalued[0]}")

@@ -119,7 +119,7 @@ def applied(old: AccountState, fill: Fill, **changes: Any) -> AccountState:
 def settle_inputs(old: AccountState, new: AccountState, pnl: int, prices: list[int], curve: str, *,
                   epoch: int = EPOCH, account: int | None = None, old_commitment: int | None = None,
                   holds_position: int | None = None, funding_steps: list[int] | None = None,
-                  funding_paid: list[int] | None = None) -> dict:
+                  funding_paid: list[int] | None = None, expires: list[int] | None = None) -> dict:
     """``funding_paid`` defaults to the honest ceil(b dF / 10^6) for the steps (all 0: futures)."""
     r = get_curve(curve).r
     steps = [0] * len(prices) if funding_steps is None else list(funding_steps)
@@ -133,6 +133,7 @@ def settle_inputs(old: AccountState, new: AccountState, pnl: int, prices: list[i
             "epoch": epoch,
             "prices": list(prices),
             "funding_steps": [step % r for step in steps],
+            "expires": [0] * len(prices) if expires is None else list(expires),
             "pnl": pnl % r,
             "holds_position": int(any(new.sizes)) if holds_position is None else holds_position,
         },
@@ -148,12 +149,15 @@ def funding_of(size: int, step: int) -> int:
 
 
 def settled(old: AccountState, prices: list[int], funding_steps: list[int] | None = None,
-            **changes: Any) -> tuple[AccountState, int]:
-    """The honest settlement (pnl with funding, c += pnl, k = b*P) without checks; ``changes`` override."""
+            expires: list[int] | None = None, **changes: Any) -> tuple[AccountState, int]:
+    """The honest settlement (pnl with funding, c += pnl, k = b*P; an expired market closed: b = k = 0)
+    without checks; ``changes`` override."""
     steps = [0] * len(prices) if funding_steps is None else funding_steps
+    closing = [0] * len(prices) if expires is None else expires
     pnl = sum(b * p - k - funding_of(b, step) for b, k, p, step in zip(old.sizes, old.costs, prices, steps))
     changes.setdefault("collateral", old.collateral + pnl)
-    changes.setdefault("costs", tuple(b * p for b, p in zip(old.sizes, prices)))
+    changes.setdefault("sizes", tuple(0 if e else b for b, e in zip(old.sizes, closing)))
+    changes.setdefault("costs", tuple(0 if e else b * p for b, p, e in zip(old.sizes, prices, closing)))
     changes.setdefault("epoch", old.epoch + 1)
     return successor(old, **changes), pnl
 

@@ -29,7 +29,7 @@ def expected_names(circuit: Circuit) -> list[str]:
 
 def sample_values(circuit: Circuit) -> dict[str, object]:
     """A value inside every entry's bound: its lowest (a flag: True)."""
-    return {e.key: ([e.low] * circuit.copies(e) if e.per_market else (True if e.flag else e.low))
+    return {e.key: ([True if e.flag else e.low] * circuit.copies(e) if e.per_market else (True if e.flag else e.low))
             for e in circuit.public_layout}
 
 

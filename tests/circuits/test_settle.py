@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from circuits.settle import FUNDING_BELOW_ONE, FUNDING_CEIL, FUNDING_RANGE, FUNDING_STEP_BITS, Settle
+from circuits.settle import EXPIRES_BIT, FUNDING_BELOW_ONE, FUNDING_CEIL, FUNDING_RANGE, FUNDING_STEP_BITS, Settle
 from circuits.state import BoundError
 from tests.circuits.helpers import (
     CURVES,
@@ -79,11 +79,12 @@ def test_settle_proof_verifies_and_is_bound_to_its_statement(settle_keys, curve)
     assert verify(pk.vk, public, proof)
     for what, index, value in [
         ("another epoch", 3, EPOCH + 1),
-        ("pnl + 1", 6, (pnl + 1) % r),
-        ("pnl - 1", 6, (pnl - 1) % r),
+        ("pnl + 1", 7, (pnl + 1) % r),
+        ("pnl - 1", 7, (pnl - 1) % r),
         ("another account", 0, old.account_id + 1),
-        ("another position bit", 7, 0),
+        ("another position bit", 8, 0),
         ("a funding step", 5, 1_000_000),
+        ("an expiry", 6, 1),
     ]:
         forged = list(public)
         forged[index] = value
@@ -263,3 +264,87 @@ def test_the_escrow_variant_settles_funding_with_its_inputs_last():
     assert keys[-3:] == ["escrow_key_x", "escrow_key_y", "escrow_digest"]
     assert keys.index("funding_steps") == keys.index("prices") + 1
     assert circuit.synthesize(curve, inputs).is_satisfied()
+
+
+# --- option expiry (docs/protocol.md §10.7) --------------------------------------------------
+
+POSITION_BIT = "the position bit is the settled state's"
+BOOK = state(collateral=10_000, sizes=(10, -3), costs=(900, -150))  # market 1: a short option bought back at 50
+AT_EXPIRY = [100, 20]  # market 1's intrinsic value against the underlying's closing price
+
+
+@pytest.mark.parametrize("curve", CURVES)
+@pytest.mark.parametrize("expires", [[0, 1], [1, 1], [1, 0]])
+def test_an_expired_market_closes_at_its_price(curve, expires):
+    circuit = Settle(2)
+    new, pnl, inputs = circuit.transition(BOOK, EPOCH, AT_EXPIRY, curve, expires=[bool(e) for e in expires])
+    assert pnl == (10 * 100 - 900) + (-3 * 20 + 150)  # realized exactly as marking would: +100 and +90
+    assert new.sizes == tuple(0 if e else b for b, e in zip(BOOK.sizes, expires))
+    assert new.costs == tuple(0 if e else b * p for b, p, e in zip(BOOK.sizes, AT_EXPIRY, expires))
+    assert inputs["public"]["holds_position"] == (expires != [1, 1])
+    assert circuit.synthesize(curve, inputs).is_satisfied()
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_an_option_expiring_worthless_settles_at_price_zero(curve):
+    circuit = Settle(2)
+    new, pnl, inputs = circuit.transition(BOOK, EPOCH, [100, 0], curve, expires=[False, True])
+    assert pnl == 100 + 150 and new.sizes == (10, 0) and new.costs == (1000, 0)  # the short keeps its premium
+    assert circuit.synthesize(curve, inputs).is_satisfied()
+
+
+def test_holders_of_an_expired_option_settle_to_zero_sum():
+    long_side = state(collateral=500, sizes=(0, 3), costs=(0, 150))
+    short_side = replace(BOOK, sizes=(0, -3), costs=(0, -150))
+    pnls = [Settle(2).transition(book, EPOCH, AT_EXPIRY, "bls12381", expires=[False, True])[1]
+            for book in (long_side, short_side)]
+    assert pnls == [-90, 90] and sum(pnls) == 0
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_keeping_an_expired_position_fails_the_new_commitment(curve):
+    right, pnl = settled(BOOK, AT_EXPIRY, expires=[0, 1])
+    kept = replace(right, sizes=BOOK.sizes, costs=(1000, -60))  # marked instead of closed
+    assert_only_fails_at(synth(BOOK, kept, pnl, AT_EXPIRY, curve, expires=[0, 1]), NEW_OPENS)
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_keeping_the_only_expired_position_fails_the_position_bit_too(curve):
+    alone = replace(BOOK, sizes=(0, -3), costs=(0, -150))
+    right, pnl = settled(alone, AT_EXPIRY, expires=[0, 1])
+    # the honest successor, but the bit says it still holds the option: only the bit's check objects
+    cs = synth(alone, right, pnl, AT_EXPIRY, curve, expires=[0, 1], holds_position=1)
+    assert_only_fails_at(cs, POSITION_BIT)
+
+
+@pytest.mark.parametrize("curve", CURVES)
+@pytest.mark.parametrize("mine", [25, 0, 19])
+def test_settling_an_expired_option_at_another_payoff_fails_the_pnl(curve, mine):
+    # the trader closes the option at a payoff of its liking; the public settlement price is 20
+    cheat, pnl = settled(BOOK, [100, mine], expires=[0, 1])
+    assert_only_fails_at(synth(BOOK, cheat, pnl, AT_EXPIRY, curve, expires=[0, 1]), PNL)
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_an_expires_flag_that_is_not_a_bit_fails(curve):
+    # e = 2 would flip the kept size: b (1 - e) = -b; a witness consistent with it trips the bit check only
+    right, pnl = settled(BOOK, AT_EXPIRY)
+    flipped = replace(right, sizes=(10, 3), costs=(1000, 60))
+    assert_only_fails_at(synth(BOOK, flipped, pnl, AT_EXPIRY, curve, expires=[0, 2]), EXPIRES_BIT)
+
+
+def test_expires_must_be_bools():
+    with pytest.raises(BoundError):
+        Settle(2).transition(BOOK, EPOCH, AT_EXPIRY, "bls12381", expires=[0, 1])
+    with pytest.raises(BoundError):
+        Settle(2).transition(BOOK, EPOCH, AT_EXPIRY, "bls12381", expires=[True])
+
+
+def test_the_input_file_takes_the_expires_flags():
+    from circuits.inputs import state_to_json
+
+    data = {"state": state_to_json(BOOK), "epoch": EPOCH, "prices": [100, 0], "expires": [False, True]}
+    prepared = Settle(2).prepare(data, get_curve("bls12381"))
+    assert prepared.successor.sizes == (10, 0) and prepared.successor.collateral == BOOK.collateral + 250
+    with pytest.raises(BoundError, match="true/false"):
+        Settle(2).prepare({**data, "expires": [0, 1]}, get_curve("bls12381"))

@@ -99,6 +99,8 @@ class PostFillRequest(Strict):
     deadline: AwareDatetime | None = None
     epoch_id: Id | None = Field(default=None, description="the epoch of the trade (default: the open epoch); both "
                                 "sides of a trade belong to one epoch, so a side posted after the close names it")
+    market: int | None = Field(default=None, ge=0, description="the market traded (optional; the venue knows it): "
+                               "an option market past its expiry is refused, 422 market_expired")
 
 
 class ApplyFillRequest(Strict):

@@ -27,6 +27,7 @@ from circuits.protocol.epoch_record import (
     parse_reference,
     record_sha256,
 )
+from circuits.protocol.epoch_record import settlement_valuation_sha256 as valuation_sha256
 from circuits.protocol.errors import OracleError
 from circuits.protocol.funding_report import funding_step
 from verifier.db.models import (
@@ -52,11 +53,19 @@ class RecordRebuildError(LedgerIntegrityError):
 
 
 def settlement_valuation_sha256(session: Session, epoch_id: int) -> str | None:
-    """The hash of the epoch's option settlement valuation document, if it closed with one.
-
-    None while the service stores no such document: the one place the close document takes it
-    from, for the writer and ``ledger verify`` alike."""
-    return None
+    """The hash of the epoch's option settlement valuation document (``epoch_risk.settlement``,
+    fixed at a portfolio-mode close; docs/protocol.md §10.7), None if it closed without one: the one
+    place the close document takes it from, for the writer and ``ledger verify`` alike."""
+    row = session.get(EpochRiskRecord, epoch_id)
+    if row is None or row.settlement is None:
+        return None
+    try:
+        valuation = json.loads(row.settlement)
+    except ValueError:
+        raise RecordRebuildError("its settlement valuation is not JSON (altered)") from None
+    if not isinstance(valuation, dict):
+        raise RecordRebuildError("its settlement valuation is not a JSON object (altered)")
+    return valuation_sha256(valuation)
 
 
 def _snapshot(session: Session, epoch_id: int, phase: SnapshotPhase) -> PriceSnapshot:

@@ -269,10 +269,11 @@ class Epoch(Base):
 
 
 class EpochPrice(Base):
-    """One market's price in an epoch's snapshot (the median of the oracle quorum)."""
+    """One market's settlement price in an epoch: the median of the oracle quorum, or for an option
+    market in portfolio mode its settlement value (0 for an option expiring worthless; migration 0010)."""
 
     __tablename__ = "epoch_prices"
-    __table_args__ = (CheckConstraint("price >= 1", name="price_positive"),)
+    __table_args__ = (CheckConstraint("price >= 0", name="price_not_negative"),)
 
     epoch_id: Mapped[int] = mapped_column(ForeignKey("epochs.id"), primary_key=True)
     market_id: Mapped[int] = mapped_column(ForeignKey("markets.id"), primary_key=True)
@@ -504,6 +505,8 @@ class EpochRiskRecord(Base):
     epoch_id: Mapped[int] = mapped_column(ForeignKey("epochs.id"), primary_key=True)
     digest: Mapped[str] = mapped_column(String(80))  # the field element, decimal
     document: Mapped[str] = mapped_column(Text)
+    # the settlement valuation fixed at the close (expired options at intrinsic value; migration 0010)
+    settlement: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class EpochRecord(Base):

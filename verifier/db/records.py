@@ -328,8 +328,8 @@ def close_epoch(session: Session, epoch_id: int, prices: Sequence[int]) -> Epoch
     if market_ids != list(range(len(prices))):
         raise VerifierError(f"{len(prices)} prices for {len(market_ids)} configured markets")
     for market_id, price in zip(market_ids, prices, strict=True):
-        if require_int(price, f"price of market {market_id}") < 1:
-            raise VerifierError(f"price of market {market_id} must be positive")
+        if require_int(price, f"price of market {market_id}") < 0:  # 0: an option expiring worthless
+            raise VerifierError(f"price of market {market_id} must not be negative")
         session.add(EpochPrice(epoch_id=epoch_id, market_id=market_id, price=price))
     epoch.status = EpochStatus.CLOSED
     epoch.closed_at = utc_now()

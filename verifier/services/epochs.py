@@ -39,6 +39,7 @@ def epoch_view(session: Session, epoch: Epoch) -> dict[str, Any]:
         "settlement_snapshot_digest": settlement.digest().hex() if settlement else None,
         "funding_rates": [p.funding_rate for p in epoch.prices] or None,
         "funding_steps": [str(step) for step in funding.funding_steps(epoch)] or None,
+        "settlement_expires": risk.settlement_expires(session, epoch.id),
         "settled_accounts": epoch.settled_accounts,
         "defaulted_accounts": epoch.defaulted_accounts,
         "circuit_breaker_overrides": {
@@ -88,8 +89,9 @@ def open_epoch(session: Session, ctx: ServiceContext, attestation_deadline: date
 
 def close_epoch(session: Session, ctx: ServiceContext, epoch_id: int,
                 settlement_deadline: datetime | None, confirm_circuit_breaker: bool = False) -> dict[str, Any]:
-    """Fix the settlement prices (a snapshot of the fresh reports now) and each perpetual market's
-    funding rate (``funding.fix_funding_rates``); they never change after.
+    """Fix the settlement prices (a snapshot of the fresh reports now; in portfolio mode each option
+    market at its settlement value, ``risk.fix_settlement``) and each perpetual market's funding rate
+    (``funding.fix_funding_rates``); they never change after.
 
     The circuit breaker applies as in ``open_epoch``, to the prices and the funding rates."""
     epoch = records.lock_epoch(session, epoch_id)
@@ -98,7 +100,9 @@ def close_epoch(session: Session, ctx: ServiceContext, epoch_id: int,
     taken, trips = prices.take_snapshot(session, ctx, epoch_id, action="close",
                                         confirm_circuit_breaker=confirm_circuit_breaker)
     rates = funding.fix_funding_rates(session, ctx, epoch_id, confirm_circuit_breaker=confirm_circuit_breaker)
-    epoch = records.close_epoch(session, epoch_id, list(taken.prices))
+    # portfolio mode: option markets settle at their value (intrinsic once expired)
+    settled = risk.fix_settlement(session, ctx, taken, confirm_circuit_breaker=confirm_circuit_breaker)
+    epoch = records.close_epoch(session, epoch_id, settled)
     for row, rate in zip(epoch.prices, rates, strict=True):
         row.funding_rate = rate
     epoch.settlement_deadline = settlement_deadline or utc_now() + timedelta(

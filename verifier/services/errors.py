@@ -11,6 +11,10 @@ class RequestError(VerifierError, ValueError):
     """A request is well formed JSON but asks for something impossible (a value out of range)."""
 
 
+class MarketExpiredError(RequestError):
+    """A fill names an option market past its expiry: nothing can trade it any more (HTTP 422)."""
+
+
 class AuthenticationError(VerifierError):
     """No credentials, or credentials that are not valid for this endpoint (HTTP 401)."""
 

@@ -11,13 +11,16 @@ from sqlalchemy.orm import Session
 
 from circuits.protocol.errors import FillFormatError
 from circuits.protocol.fill_delivery import CIPHERTEXT_BYTES, VERSION
+from circuits.protocol.risk.expiry import is_expired
+from circuits.protocol.risk.instruments import Option
 from verifier.db import records
 from verifier.db.models import Account, Epoch, EpochStatus, PendingItem, PendingKind
 from verifier.db.types import utc_now
-from verifier.errors import ConflictError, EpochStateError, OutOfOrderError
+from verifier.errors import ConflictError, EpochStateError, OutOfOrderError, UnknownMarketError
 from verifier.services import accounts
 from verifier.services.context import ServiceContext
-from verifier.services.errors import NoOpenEpochError
+from verifier.services.errors import MarketExpiredError, NoOpenEpochError
+from verifier.services.prices import now_seconds
 from zkmargin.curves import get_curve
 from zkmargin.errors import MalformedInputError
 from zkmargin.field import require_field_element
@@ -34,8 +37,11 @@ def fill_view(item: PendingItem, with_ciphertext: bool) -> dict[str, Any]:
 
 
 def post_fill(session: Session, ctx: ServiceContext, account_id: int, fill_commitment: int, ciphertext: bytes,
-              reference: str, deadline: datetime | None, epoch_id: int | None = None) -> tuple[dict[str, Any], bool]:
+              reference: str, deadline: datetime | None, epoch_id: int | None = None,
+              market: int | None = None) -> tuple[dict[str, Any], bool]:
     _require_fill_commitment(ctx, fill_commitment)
+    if market is not None:
+        refuse_expired_market(ctx, market, now_seconds())
     if len(ciphertext) != CIPHERTEXT_BYTES or ciphertext[0] != VERSION:
         raise FillFormatError(f"a sealed fill is {CIPHERTEXT_BYTES} bytes starting with version byte {VERSION}; "
                               f"got {len(ciphertext)} bytes")
@@ -56,6 +62,19 @@ def post_fill(session: Session, ctx: ServiceContext, account_id: int, fill_commi
     item = records.record_fill(session, account_id=account_id, fill_commitment=fill_commitment, reference=reference,
                                epoch_id=epoch_id, ciphertext=ciphertext, deadline=deadline)
     return fill_view(item, False), existing is None
+
+
+def refuse_expired_market(ctx: ServiceContext, market: int, now: int) -> None:
+    """A trade in an option past its expiry would open a position the close extinguishes at a
+    payoff already fixed: MarketExpiredError (422 market_expired); an unknown market is 422 too."""
+    configured = ctx.runtime.markets
+    if not 0 <= market < len(configured):
+        raise UnknownMarketError(f"market {market} is not configured (markets 0..{len(configured) - 1})")
+    instrument = configured[market].instrument(market)
+    if is_expired(instrument, now):
+        assert isinstance(instrument, Option)
+        raise MarketExpiredError(f"market {market} ({configured[market].name}) is an option that expired at "
+                                 f"{instrument.expiry}: it can no longer be traded")
 
 
 def _require_fill_commitment(ctx: ServiceContext, fill_commitment: int) -> None:

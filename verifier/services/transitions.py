@@ -359,7 +359,8 @@ def _settlement_records(session: Session, ctx: ServiceContext, request: Transiti
     settled = session.scalar(select(exists().where(Settlement.account_id == account_id,
                                                    Settlement.epoch_id == epoch_id)))
     return Records([p.price for p in epoch.prices], {"pnl": request.pnl, "holds_position": request.holds_position,
-                                                     "funding_steps": funding.funding_steps(epoch)},
+                                                     "funding_steps": funding.funding_steps(epoch),
+                                                     "expires": risk.settlement_expires(session, epoch_id)},
                    f"account {account_id} has already settled epoch {epoch_id}" if settled else None)
 
 
@@ -459,7 +460,8 @@ def _settle_inputs(circuit: Any, ctx: ServiceContext, request: TransitionRequest
                    old: int) -> list[int]:
     return circuit.public_inputs(request.account_id, old, request.new_commitment, request.epoch_id, found.prices,
                                  request.pnl, request.holds_position, ctx.curve,
-                                 funding_steps=found.details["funding_steps"], **found.escrow)
+                                 funding_steps=found.details["funding_steps"], expires=found.details["expires"],
+                                 **found.escrow)
 
 
 def _same_epoch(epoch_id: int) -> int:

@@ -20,7 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from circuits.protocol.vol_report import SignedVolReport, verify_vol_report, vol_breaker, vol_quorum
+from circuits.protocol.vol_report import (
+    SignedVolReport,
+    VolBreakerError,
+    verify_vol_report,
+    vol_breaker,
+    vol_quorum,
+)
 from verifier.db.models import EpochRiskRecord, OracleKey, VolReport
 from verifier.db.types import utc_now
 from verifier.errors import EquivocationError
@@ -83,9 +89,12 @@ def previous_vols(session: Session) -> dict[int, int] | None:
     return {m["market"]: m["vol"] for m in json.loads(row.document)["markets"] if m["vol"] is not None}
 
 
-def take_vols(session: Session, ctx: ServiceContext) -> dict[int, int]:
-    """The volatility per underlying now: VolQuorumError or VolBreakerError (409) if none can be taken."""
-    return _take(session, ctx)[0]
+def take_vols(session: Session, ctx: ServiceContext, *, markets: list[int] | None = None,
+              confirm_circuit_breaker: bool = False) -> dict[int, int]:
+    """The volatility per underlying now (``markets``: only these underlyings, e.g. those of the
+    options still live at a close): VolQuorumError or VolBreakerError (409) if none can be taken;
+    ``confirm_circuit_breaker``: the operator accepts the breaker's trips (they are logged)."""
+    return _take(session, ctx, markets, confirm_circuit_breaker)[0]
 
 
 def current_vols(session: Session, ctx: ServiceContext) -> dict[str, Any]:
@@ -93,7 +102,8 @@ def current_vols(session: Session, ctx: ServiceContext) -> dict[str, Any]:
     return {"taken_at": now, "vols": [{"market": m, "vol": v, "oracles": counted[m]} for m, v in taken.items()]}
 
 
-def _take(session: Session, ctx: ServiceContext) -> tuple[dict[int, int], dict[int, int], int]:
+def _take(session: Session, ctx: ServiceContext, markets: list[int] | None = None,
+          confirm_circuit_breaker: bool = False) -> tuple[dict[int, int], dict[int, int], int]:
     settings = ctx.runtime.settings
     now = now_seconds()
     rows = session.scalars(select(VolReport).where(
@@ -101,9 +111,15 @@ def _take(session: Session, ctx: ServiceContext) -> tuple[dict[int, int], dict[i
         VolReport.timestamp <= now + settings.oracle_skew_seconds))
     reports = [SignedVolReport(bytes.fromhex(r.oracle), r.market, r.vol, r.timestamp, bytes.fromhex(r.signature))
                for r in rows]
-    taken = vol_quorum(reports, trusted_keys(session), markets=ctx.markets, underlyings=underlyings(ctx), now=now,
+    wanted = underlyings(ctx) if markets is None else markets
+    taken = vol_quorum(reports, trusted_keys(session), markets=ctx.markets, underlyings=wanted, now=now,
                        faults=ctx.runtime.oracle_faults, skew=settings.oracle_skew_seconds,
                        staleness=settings.oracle_staleness_seconds)
-    vol_breaker(taken, previous_vols(session), max_spread=settings.vol_breaker_max_spread,
-                max_move=settings.vol_breaker_max_move)
+    try:
+        vol_breaker(taken, previous_vols(session), max_spread=settings.vol_breaker_max_spread,
+                    max_move=settings.vol_breaker_max_move)
+    except VolBreakerError as trips:
+        if not confirm_circuit_breaker:
+            raise
+        log.warning("volatility circuit breaker confirmed by the operator: %s", trips)
     return taken.vols, {m: len(used) for m, used in taken.counted.items()}, now

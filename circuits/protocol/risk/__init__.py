@@ -4,6 +4,7 @@
 - ``black_scholes``: option values and Greeks (numpy floats inside, integers published);
 - ``scenarios``: the SPAN-style scenario set, per-instrument risk arrays, a portfolio's scenario
   P&L and requirement in exact integers, and the canonical encoding of an epoch's arrays;
+- ``expiry``: when an option expires, its intrinsic value and the settlement values at a close;
 - ``funding``: per-market cumulative funding indices and zero-sum funding settlements.
 
 Floating point never leaves ``black_scholes`` and ``scenarios``' option valuation: every value
@@ -21,6 +22,12 @@ from circuits.protocol.risk.errors import (
     InstrumentError,
     RiskArrayError,
     RiskModelError,
+)
+from circuits.protocol.risk.expiry import (
+    SettlementValue,
+    intrinsic_value,
+    is_expired,
+    settlement_values,
 )
 from circuits.protocol.risk.funding import (
     FundingIndex,
@@ -51,6 +58,7 @@ __all__ = [
     "EpochRiskArrays", "ExpiredOptionError", "FundingError", "FundingIndex", "FundingSettlement",
     "Future", "Instrument", "InstrumentError", "MarketInputs", "Option", "OptionRight",
     "PortfolioRisk", "PublishedGreeks", "RiskArray", "RiskArrayError", "RiskModelError",
-    "RiskParameters", "Scenario", "epoch_risk_arrays", "funding_payment", "instrument_from_json",
+    "RiskParameters", "Scenario", "SettlementValue", "epoch_risk_arrays", "intrinsic_value", "is_expired",
+    "settlement_values", "funding_payment", "instrument_from_json",
     "instrument_to_json", "option_greeks", "option_value", "portfolio_risk", "settle_funding",
 ]

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from circuits.protocol.risk.black_scholes import DELTA_SCALE, PublishedGreeks, option_greeks
+from circuits.protocol.risk.expiry import is_expired
 from circuits.protocol.risk.errors import RiskArrayError
 from circuits.protocol.risk.instruments import Future, Instrument, instrument_to_dict
 from circuits.protocol.risk.scenarios import (
@@ -51,6 +52,8 @@ def unit_greeks(instrument: Instrument, market: MarketInputs, now: int) -> Publi
     """One long unit's published Greeks: a future moves one for one with its underlying."""
     if isinstance(instrument, Future):
         return PublishedGreeks(DELTA_SCALE, 0, 0, 0)
+    if is_expired(instrument, now):
+        return NO_GREEKS  # its payoff is fixed by the coming settlement price, not by a model
     return option_greeks(instrument, market.price, market.vol, now, market.rate)
 
 

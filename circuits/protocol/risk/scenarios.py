@@ -26,7 +26,9 @@ price is only harsher); an option at a price at or below zero takes its S -> 0 l
   short-option minimum charge: with it, the published check is at least as strict as the
   model's for both sides, in every scenario;
 - a short-option minimum charge per short unit: ``max(2, ceil(P x rate / 10^6))`` for an option
-  (default rate 1 % of the underlying's price), 0 for a future.
+  (default rate 1 % of the underlying's price), 0 for a future;
+- an option at or past its expiry (``expiry``): mark = its intrinsic value at P, every P&L 0, no
+  short charge, flagged ``expired`` (it settles at the coming close, at a price fixed by then).
 
 **The check** a circuit proves for hidden sizes b_i, equity E at the marks and public arrays:
 ``E + min(0, min_s sum_i b_i pnl_i[s]) >= sum over short options of |b_i| charge_i``, i.e. one
@@ -59,6 +61,7 @@ from circuits.protocol.risk.black_scholes import (
     years_to_expiry,
 )
 from circuits.protocol.risk.errors import RiskArrayError, RiskModelError
+from circuits.protocol.risk.expiry import intrinsic_value, is_expired
 from circuits.protocol.risk.instruments import Future, Instrument, Option
 from circuits.state import EPOCH_BITS, MAX_MARKETS, RATE_SCALE, SIZE_BITS
 
@@ -175,6 +178,7 @@ class RiskArray:
     mark: int
     short_charge: int
     pnl: tuple[int, ...]
+    expired: bool = False  # an option past its expiry: mark = intrinsic value, P&L 0, no charge
 
     def __post_init__(self) -> None:
         limit = 1 << RISK_ARRAY_BITS
@@ -208,9 +212,17 @@ def option_risk_array(option: Option, market: MarketInputs, now: int, params: Ri
     return RiskArray(option, mark, params.short_option_charge(market.price), pnl)
 
 
+def expired_risk_array(option: Option, market: MarketInputs, params: RiskParameters) -> RiskArray:
+    """An option past its expiry (``expiry``): worth its intrinsic value at the mark price, which
+    the coming settlement pays; nothing moves it, so every scenario P&L is 0 and no short charge."""
+    return RiskArray(option, intrinsic_value(option, market.price), 0, (0,) * len(params.scenarios()), expired=True)
+
+
 def risk_array(instrument: Instrument, market: MarketInputs, now: int, params: RiskParameters) -> RiskArray:
     if isinstance(instrument, Future):
         return future_risk_array(instrument, market, params)
+    if is_expired(instrument, now):
+        return expired_risk_array(instrument, market, params)
     return option_risk_array(instrument, market, now, params)
 
 

@@ -21,7 +21,7 @@ router = APIRouter(tags=["fills"])
 async def post_fill(ctx: ContextDep, body: PostFillRequest, response: Response) -> dict[str, Any]:
     view, created = await ctx.write(fills.post_fill, ctx, body.account_id, body.fill_commitment,
                                     bytes.fromhex(body.ciphertext), body.reference, body.deadline,
-                                    body.epoch_id)
+                                    body.epoch_id, body.market)
     if not created:
         response.status_code = 200
     return view
