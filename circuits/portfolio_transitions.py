@@ -82,6 +82,7 @@ from circuits.protocol.risk.scenarios import (
     portfolio_risk,
 )
 from circuits.risk_gadgets import BookValues, RiskVars, bind_published_risk, book_values
+from circuits.transfer import SIGNED_AMOUNT
 from circuits.state import COLLATERAL_BITS, NONCE_BITS, RATE_SCALE, TRANSFER_BITS, AccountState, BoundError, Fill
 from zkmargin.constraints import LC, ConstraintSystem, lc_sum
 from zkmargin.curves import Curve, get_curve
@@ -190,8 +191,7 @@ class PortfolioTransfer(_PortfolioTransition):
         ACCOUNT,
         OLD_COMMITMENT,
         NEW_COMMITMENT,
-        PublicInput("amount", "the signed amount: a deposit is positive, a withdrawal negative",
-                    low=-(1 << TRANSFER_BITS), high=1 << TRANSFER_BITS),
+        SIGNED_AMOUNT,
         EPOCH,
         *RISK_INPUTS,
     )

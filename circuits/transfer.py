@@ -39,6 +39,9 @@ from zkmargin.gadgets.bits import range_check
 from zkmargin.gadgets.signed import decompose_signed
 
 
+SIGNED_AMOUNT = PublicInput("amount", "the signed amount: a deposit is positive, a withdrawal negative",
+                            low=-(1 << TRANSFER_BITS), high=1 << TRANSFER_BITS)
+
 class Transfer(TransitionCircuit):
     name = "transfer"
     description = "deposit (amount > 0) or withdrawal (amount < 0) of collateral"
@@ -46,8 +49,7 @@ class Transfer(TransitionCircuit):
         ACCOUNT,
         OLD_COMMITMENT,
         NEW_COMMITMENT,
-        PublicInput("amount", "the signed amount: a deposit is positive, a withdrawal negative",
-                    low=-(1 << TRANSFER_BITS), high=1 << TRANSFER_BITS),
+        SIGNED_AMOUNT,
         EPOCH,
         MARK_PRICES,
         INITIAL_RATES,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from typer.testing import CliRunner
@@ -45,3 +46,11 @@ def zkmargin(*args: str) -> dict[str, Any] | list[Any]:
     result = runner.invoke(zkmargin_app, [*args, "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
+
+
+def trader_folder(tmp_path: Path, keys_dir: Path, name: str = "traders") -> Path:
+    """A folder for the traders' CLI whose keys dir is the given one (the session's keys: no downloads)."""
+    home = tmp_path / name
+    home.mkdir()
+    (home / "keys").symlink_to(keys_dir, target_is_directory=True)
+    return home

@@ -50,7 +50,7 @@ from prover import statefile
 from prover.cli import app as zkmargin_app
 from prover.trader.wallet import Wallet
 from tests.verifier.conftest import API_CURVE, ServiceHarness
-from tests.verifier.live_service import LocalServer, zkmargin
+from tests.verifier.live_service import LocalServer, trader_folder, zkmargin
 from verifier.core.config import MarketConfig, OptionConfig
 
 MARKETS_M = 3
@@ -151,10 +151,7 @@ def service(keys_dir, oracle_private_keys, database_url, tmp_path) -> Iterator[A
 
 @pytest.fixture
 def trader_home(tmp_path, keys_dir) -> Path:
-    home = tmp_path / "traders"
-    home.mkdir()
-    (home / "keys").symlink_to(keys_dir, target_is_directory=True)
-    return home
+    return trader_folder(tmp_path, keys_dir)
 
 
 # --- the operator, the oracles and the venue --------------------------------------------------------

@@ -33,7 +33,7 @@ from prover import statefile
 from prover.cli import app as zkmargin_app
 from prover.trader.wallet import Wallet
 from tests.verifier.conftest import API_CURVE, ServiceHarness
-from tests.verifier.live_service import LocalServer, zkmargin
+from tests.verifier.live_service import LocalServer, trader_folder, zkmargin
 from verifier.db.engine import Database
 from verifier.db.ledger import DEFAULT_FUND, balance
 from zkmargin.edwards import embedded_curve
@@ -66,10 +66,7 @@ def service(api_settings, api_escrow_keys, oracle_private_keys, guardians_2_of_3
 @pytest.fixture
 def trader_home(tmp_path, api_keys) -> Path:
     """The trader's folder; its keys dir is the session's (no key downloads)."""
-    home = tmp_path / "trader"
-    home.mkdir()
-    (home / "keys").symlink_to(api_keys[0], target_is_directory=True)
-    return home
+    return trader_folder(tmp_path, api_keys[0], "trader")
 
 
 def trader_command(state: Path, command: str, *args: str) -> Any:

@@ -22,7 +22,7 @@ from circuits.protocol.vol_report import sign_vol_report
 from prover import statefile
 from prover.trader.wallet import Wallet
 from tests.verifier.conftest import ServiceHarness
-from tests.verifier.live_service import LocalServer, zkmargin
+from tests.verifier.live_service import LocalServer, trader_folder, zkmargin
 from verifier.core.config import MarketConfig, OptionConfig
 
 STRIKE = 40_000
@@ -57,10 +57,7 @@ def service(api_settings, api_keys, portfolio_keys, oracle_private_keys) -> Iter
 
 @pytest.fixture
 def trader_home(tmp_path, api_keys) -> Path:
-    home = tmp_path / "traders"
-    home.mkdir()
-    (home / "keys").symlink_to(api_keys[0], target_is_directory=True)
-    return home
+    return trader_folder(tmp_path, api_keys[0])
 
 
 def new_account(service, state: Path, collateral: int) -> int:

@@ -36,7 +36,7 @@ from prover import statefile
 from prover.cli import app as zkmargin_app
 from prover.trader.wallet import Wallet
 from tests.verifier.conftest import API_CURVE, ServiceHarness
-from tests.verifier.live_service import LocalServer, zkmargin
+from tests.verifier.live_service import LocalServer, trader_folder, zkmargin
 from verifier.core.config import MarketConfig, OptionConfig
 
 BTC_PRICE = 60_000
@@ -74,10 +74,7 @@ def service(api_settings, api_keys, portfolio_keys, oracle_private_keys) -> Iter
 @pytest.fixture
 def trader_home(tmp_path, api_keys) -> Path:
     """The traders' folder; its keys dir is the session's (the portfolio keys included: no downloads)."""
-    home = tmp_path / "traders"
-    home.mkdir()
-    (home / "keys").symlink_to(api_keys[0], target_is_directory=True)
-    return home
+    return trader_folder(tmp_path, api_keys[0])
 
 
 def open_portfolio_epoch(api: ServiceHarness) -> tuple[int, Any, dict[str, Any]]:
