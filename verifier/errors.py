@@ -174,6 +174,10 @@ class GuardianConfigError(VerifierError, ValueError):
     """ZKMARGIN_GUARDIAN_SET names no readable, valid guardian set for this deployment's curve."""
 
 
+class MarketConfigError(VerifierError, ValueError):
+    """ZKMARGIN_MARKETS and ZKMARGIN_MARGIN_MODE together describe a deployment the service cannot margin."""
+
+
 class AccountInDefaultError(ConflictError):
     """The account was declared in default: it is frozen for every transition until resolved."""
 

@@ -66,3 +66,20 @@ def test_a_perpetual_underlies_an_option_but_an_option_is_never_perpetual(monkey
     assert s.markets[0].instrument(0) == Future(0, perpetual=True)  # the risk model sees the configured kind
     with pytest.raises(ValidationError, match="an option pays no funding"):
         settings(monkeypatch, tmp_path, [perpetual, {**CALL, "kind": "perpetual"}], "portfolio")
+
+
+def test_portfolio_mode_with_a_second_underlying_is_refused(monkeypatch, tmp_path):
+    """Every scenario moves every underlying together: long BTC against short ETH would need no margin."""
+    eth = {"name": "ETH-USD", "maintenance_rate": 50_000, "initial_rate": 100_000}
+    with pytest.raises(ValidationError, match="margins one underlying .* got 2: BTC-USD, ETH-USD"):
+        settings(monkeypatch, tmp_path, [BTC, eth, CALL], "portfolio")
+    assert len(settings(monkeypatch, tmp_path, [BTC, eth], "flat").markets) == 2  # the flat mode takes any number
+
+
+def test_portfolio_mode_on_the_default_markets_is_refused_at_start(tmp_path):
+    """The embedded default markets are two underlyings: a portfolio service refuses to start on them."""
+    from verifier.core.bootstrap import resolve_runtime
+    from verifier.errors import MarketConfigError
+
+    with pytest.raises(MarketConfigError, match="margins one underlying"):
+        resolve_runtime(Settings(home=tmp_path, margin_mode="portfolio"))

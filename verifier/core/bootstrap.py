@@ -29,7 +29,7 @@ from circuits.protocol.oracle_report import (
     public_key_bytes,
 )
 from circuits.state import RATE_SCALE
-from verifier.core.config import DEFAULT_MARKETS, DEV_ORACLE_COUNT, MarketConfig, Settings
+from verifier.core.config import DEFAULT_MARKETS, DEV_ORACLE_COUNT, MarketConfig, Settings, check_portfolio_underlyings
 from verifier.core.keys import StatementKey, load_statement_keys
 from verifier.core.operator_key import load_operator_key
 from verifier.db.engine import DEFAULT_SQLITE_FILE, Database
@@ -129,6 +129,7 @@ def resolve_runtime(settings: Settings) -> Runtime:
         defaults.append("markets: " + ", ".join(
             f"{m.name} (maintenance {m.maintenance_rate / RATE_SCALE:.0%}, initial {m.initial_rate / RATE_SCALE:.0%})"
             for m in markets))
+    check_portfolio_underlyings(settings.margin_mode, markets)
     need_tokens = settings.operator_token is None or settings.venue_token is None
     need_oracles = settings.oracle_keys is None
     credentials: dict = {}

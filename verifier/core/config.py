@@ -49,6 +49,7 @@ from circuits.protocol.risk.scenarios import DEFAULT_INITIAL_FACTOR, MAX_INITIAL
 from circuits.protocol.risk.instruments import PRICE_LIMIT, TIMESTAMP_LIMIT, Future, Instrument, Option, OptionRight
 from circuits.state import MAX_MARKETS, RATE_SCALE
 from verifier.db.engine import resolve_database_url
+from verifier.errors import MarketConfigError
 
 ENV_PREFIX = "ZKMARGIN_"
 DEFAULT_MARKETS = (
@@ -102,6 +103,23 @@ class MarketConfig(BaseModel):
             raise ValueError(f"market {self.name}: an option pays no funding; only a linear market can be perpetual")
         return self
 
+
+
+def check_portfolio_underlyings(margin_mode: str, markets: tuple[MarketConfig, ...]) -> None:
+    """Portfolio mode margins one underlying: its futures and the options on it.
+
+    Every scenario moves every underlying by the same fraction at once (docs/protocol.md §10.3),
+    so between two underlyings a long and a short of equal value would offset in every scenario
+    and need no margin at all, as if the two prices could not move apart. SPAN scans each
+    underlying on its own and adds the worst losses; until the statements do that, a portfolio
+    deployment with a second underlying is refused rather than under-margined."""
+    underlyings = [m.name for m in markets if m.option is None]
+    if margin_mode == "portfolio" and len(underlyings) > 1:
+        raise MarketConfigError(
+            f"ZKMARGIN_MARGIN_MODE=portfolio margins one underlying (its futures and the options on it), got "
+            f"{len(underlyings)}: {', '.join(underlyings)}. The scenarios move every underlying together, which "
+            "would let positions in different underlyings offset; configure ZKMARGIN_MARKETS with one "
+            "non-option market, or use the flat mode")
 
 class Settings(BaseSettings):
     """Everything the operator can configure; see the module docstring for the defaults."""
@@ -227,6 +245,8 @@ class Settings(BaseSettings):
         if options and self.margin_mode != "portfolio":
             raise ValueError(f"option markets ({', '.join(options)}) need ZKMARGIN_MARGIN_MODE=portfolio: a flat "
                              "rate cannot margin an option's non-linear risk")
+        if self.markets is not None:
+            check_portfolio_underlyings(self.margin_mode, self.markets)
         return self
 
     @property
