@@ -60,3 +60,17 @@ def test_bench_prove_portfolio_statement_and_its_scenario_sets(tmp_path):
     odd = run("bench", "prove", "--circuit", "portfolio", "--markets", "2", "--scenarios", "10", "--json",
               env_home=tmp_path)
     assert odd.returncode == 2 and "S = 4n + 4" in odd.stderr
+
+
+def test_bench_prove_margin_with_scenarios_is_the_portfolio_statement(tmp_path):
+    """``--circuit margin --scenarios S`` (the issue's spelling) benchmarks margin in portfolio mode."""
+    from circuits import get_circuit
+
+    result = run("bench", "prove", "--circuit", "margin", "--markets", "2", "--scenarios", "8", "--repeat", "1",
+                 "--json", env_home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["circuit"] == "portfolio" and data["parameters"] == {"markets": 2, "scenarios": 8}
+    portfolio = get_circuit("portfolio", markets=2, scenarios=8).synthesize("bls12381")
+    assert data["constraints"] == portfolio.num_constraints
+    assert "portfolio variant, portfolio" in result.stderr
