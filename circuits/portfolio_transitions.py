@@ -82,8 +82,8 @@ from circuits.protocol.risk.scenarios import (
     portfolio_risk,
 )
 from circuits.risk_gadgets import BookValues, RiskVars, bind_published_risk, book_values
-from circuits.transfer import SIGNED_AMOUNT
-from circuits.state import COLLATERAL_BITS, NONCE_BITS, RATE_SCALE, TRANSFER_BITS, AccountState, BoundError, Fill
+from circuits.transfer import SIGNED_AMOUNT, commit_collateral_move
+from circuits.state import RATE_SCALE, TRANSFER_BITS, AccountState, BoundError, Fill
 from zkmargin.constraints import LC, ConstraintSystem, lc_sum
 from zkmargin.curves import Curve, get_curve
 from zkmargin.edwards import Point
@@ -200,14 +200,8 @@ class PortfolioTransfer(_PortfolioTransition):
         pub = self.allocate_public(cs, self.public_of(inputs))
         amount = decompose_signed(cs, pub["amount"], TRANSFER_BITS, "amount sign")
         old = open_old_state(cs, inputs, pub, self.markets)
-        new_nonce = old.nonce + 1
-        range_check(cs, new_nonce, NONCE_BITS, "new nonce range")
-        new_salt = cs.private("new/salt", deferred(inputs, "new_salt"))
-        new_collateral = old.collateral + amount.value
-        range_check(cs, new_collateral, COLLATERAL_BITS, "new collateral is not negative")
+        new_collateral = commit_collateral_move(self, cs, pub, inputs, old, amount.value)
         costs = [k.value for k in old.costs]
-        self.commit_new_state(cs, pub, inputs, new_nonce, pub["epoch"], new_salt, new_collateral,
-                              [s.value for s in old.sizes], costs, "new commitment opens to the new state")
         risk = self.bind_risk(cs, pub, inputs)
         book = book_values(cs, new_collateral, old.sizes, costs, pub.per_market("marks"), risk, "new book")
         values = initial_values(cs, book, pub["initial_factor"], "initial")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from circuits.base import Inputs, Prepared, PublicInput
+from circuits.base import Inputs, Prepared, PublicInput, PublicVars
 from circuits.common import (
     ACCOUNT,
     EPOCH,
@@ -23,6 +23,7 @@ from circuits.common import (
     MARK_PRICES,
     NEW_COMMITMENT,
     OLD_COMMITMENT,
+    StateVars,
     TransitionCircuit,
     assert_healthy,
     deferred,
@@ -31,7 +32,7 @@ from circuits.common import (
 )
 from circuits.inputs import escrow_key_from_json, field, integer, integers, state_from_json
 from circuits.state import COLLATERAL_BITS, NONCE_BITS, TRANSFER_BITS, AccountState, BoundError
-from zkmargin.constraints import ConstraintSystem
+from zkmargin.constraints import LC, ConstraintSystem
 from zkmargin.curves import Curve, get_curve
 from zkmargin.edwards import Point
 from zkmargin.escrow import Escrow
@@ -57,19 +58,10 @@ class Transfer(TransitionCircuit):
 
     def define(self, cs: ConstraintSystem, inputs: Inputs | None) -> None:
         pub = self.allocate_public(cs, self.public_of(inputs))
-        epoch = pub["epoch"]
         amount = decompose_signed(cs, pub["amount"], TRANSFER_BITS, "amount sign")
         old = open_old_state(cs, inputs, pub, self.markets)
 
-        new_nonce = old.nonce + 1
-        range_check(cs, new_nonce, NONCE_BITS, "new nonce range")
-        new_salt = cs.private("new/salt", deferred(inputs, "new_salt"))
-        new_collateral = old.collateral + amount.value
-        range_check(cs, new_collateral, COLLATERAL_BITS, "new collateral is not negative")
-        self.commit_new_state(
-            cs, pub, inputs, new_nonce, epoch, new_salt, new_collateral, [s.value for s in old.sizes],
-            [k.value for k in old.costs], "new commitment opens to the new state",
-        )
+        new_collateral = commit_collateral_move(self, cs, pub, inputs, old, amount.value)
 
         difference = health_difference(
             cs, new_collateral, old.sizes, [k.value for k in old.costs], pub.per_market("prices"),
@@ -120,3 +112,19 @@ class Transfer(TransitionCircuit):
         new, inputs = self.transition(state, amount, epoch, prices, rates, curve,
                                       escrow_key=escrow_key_from_json(data, self.escrow, curve, source))
         return Prepared(inputs, new)
+
+
+def commit_collateral_move(circuit: TransitionCircuit, cs: ConstraintSystem, pub: PublicVars, inputs: Inputs | None,
+                           old: StateVars, amount: LC) -> LC:
+    """The new state of a deposit or withdrawal: the old one with its collateral moved by the amount
+    (never below 0), nonce + 1 and a fresh salt, in the public epoch. Returns the new collateral."""
+    new_nonce = old.nonce + 1
+    range_check(cs, new_nonce, NONCE_BITS, "new nonce range")
+    new_salt = cs.private("new/salt", deferred(inputs, "new_salt"))
+    new_collateral = old.collateral + amount
+    range_check(cs, new_collateral, COLLATERAL_BITS, "new collateral is not negative")
+    circuit.commit_new_state(
+        cs, pub, inputs, new_nonce, pub["epoch"], new_salt, new_collateral, [s.value for s in old.sizes],
+        [k.value for k in old.costs], "new commitment opens to the new state",
+    )
+    return new_collateral
