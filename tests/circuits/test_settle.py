@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from circuits.settle import EXPIRES_BIT, FUNDING_BELOW_ONE, FUNDING_CEIL, FUNDING_RANGE, FUNDING_STEP_BITS, Settle
 from circuits.state import BoundError
@@ -348,3 +350,41 @@ def test_the_input_file_takes_the_expires_flags():
     assert prepared.successor.sizes == (10, 0) and prepared.successor.collateral == BOOK.collateral + 250
     with pytest.raises(BoundError, match="true/false"):
         Settle(2).prepare({**data, "expires": [0, 1]}, get_curve("bls12381"))
+
+
+@st.composite
+def balanced_books(draw):
+    """Accounts whose sizes and cost bases cancel per market (as fills make them), one epoch's
+    settlement prices (an expired market's may be 0), funding steps and expires flags."""
+    accounts = draw(st.integers(2, 5))
+    books = [[draw(st.integers(-(1 << 20), 1 << 20)) for _ in range(2)] for _ in range(accounts - 1)]
+    costs = [[draw(st.integers(-(1 << 40), 1 << 40)) for _ in range(2)] for _ in range(accounts - 1)]
+    books.append([-sum(b[m] for b in books) for m in range(2)])
+    costs.append([-sum(k[m] for k in costs) for m in range(2)])
+    expires = [draw(st.booleans()) for _ in range(2)]
+    prices = [draw(st.integers(0 if e else 1, (1 << 30))) for e in expires]
+    steps = [draw(st.integers(-(1 << 40), 1 << 40)) for _ in range(2)]
+    states = [state(account=i + 1, collateral=1 << 90, sizes=tuple(b), costs=tuple(k))
+              for i, (b, k) in enumerate(zip(books, costs))]
+    return states, prices, steps, expires
+
+
+@settings(max_examples=200, deadline=None)
+@given(balanced_books())
+def test_a_balanced_book_settles_to_zero_sum_with_expiry_and_funding(book):
+    """Every account of a balanced book settles the same epoch: the pnl sums to minus the funding
+    remainder R, 0 <= R < the positions funded (so nothing is paid out that was not collected), and
+    the settled book is balanced again per market (expired markets: nothing left on either side)."""
+    states, prices, steps, expires = book
+    settled_states, pnls = [], []
+    for s in states:
+        new, pnl, _ = Settle(2).transition(s, EPOCH, prices, "bls12381", funding_steps=steps, expires=expires)
+        settled_states.append(new)
+        pnls.append(pnl)
+    remainder = -sum(pnls)
+    funded = sum(1 for s in states for m in range(2) if s.sizes[m] * steps[m] != 0)
+    assert 0 <= remainder and (remainder < funded or remainder == 0)
+    for m in range(2):
+        assert sum(n.sizes[m] for n in settled_states) == 0 and sum(n.costs[m] for n in settled_states) == 0
+        if expires[m]:
+            assert all(n.sizes[m] == 0 and n.costs[m] == 0 for n in settled_states)
