@@ -47,6 +47,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 
@@ -259,10 +260,21 @@ class EpochRiskArrays:
 
     def digest(self, curve: str | None = None) -> int:
         from zkmargin.curves import get_curve
-        from zkmargin.poseidon import poseidon_sponge
 
-        c = get_curve(curve)
-        return int(poseidon_sponge(self.field_elements(), self.domain(c.name), c))
+        return _risk_digest(self, get_curve(curve).name)
+
+
+@lru_cache(maxsize=64)
+def _risk_digest(risk: EpochRiskArrays, curve_name: str) -> int:
+    """The Poseidon sponge of the encoding. Cached by value: the service rebuilds an epoch's arrays
+    from its stored record for every portfolio transition and attestation, and the sponge costs
+    tens of milliseconds in Python (47 ms at M = 16) where hashing and comparing the integers costs
+    microseconds."""
+    from zkmargin.curves import get_curve
+    from zkmargin.poseidon import poseidon_sponge
+
+    c = get_curve(curve_name)
+    return int(poseidon_sponge(risk.field_elements(), risk.domain(c.name), c))
 
 
 def epoch_risk_arrays(epoch: int, instruments: Sequence[Instrument], markets: Mapping[int, MarketInputs],

@@ -331,3 +331,9 @@ def test_the_digest_binds_every_value_and_the_curve():
     assert EpochRiskArrays(10, epoch.arrays).digest("bls12381") != base
     swapped = EpochRiskArrays(9, (epoch.arrays[1], epoch.arrays[0]))
     assert swapped.digest("bls12381") != base
+    # the digest is cached by value: a rebuilt, equal record gets the sponge's own value, computed afresh here
+    from zkmargin.curves import get_curve
+    from zkmargin.poseidon import poseidon_sponge
+
+    fresh = int(poseidon_sponge(epoch.field_elements(), epoch.domain("bls12381"), get_curve("bls12381")))
+    assert sample_epoch().digest("bls12381") == fresh == base and other.digest("bls12381") != fresh
